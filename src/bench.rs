@@ -1,0 +1,188 @@
+//! Forward-pass measurements: the benchmark configuration, random-weight
+//! models, candle-transformers' qwen3_moe as a comparison point, and one timed
+//! pass with a chosen probe set. Rendering of tables lives in the CLI.
+
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::model::{
+    AttnPath, ForwardOptions, LogitsRequest, Qwen3Moe, Qwen3MoeConfig, StreamBlocks,
+};
+use crate::probe::attn_stats::AttnStatsSpec;
+use crate::probe::capture::AttentionAccumulator;
+use crate::probe::routing::RoutingAccumulator;
+use crate::probe::{NoProbe, Probe, Probes};
+
+/// The benchmark model: 4 layers, hidden 256, 4 heads / 2 KV heads of 64,
+/// 16 experts top-4 (every layer MoE), positions up to 131,072.
+pub fn bench_config() -> Qwen3MoeConfig {
+    Qwen3MoeConfig {
+        vocab_size: 4096,
+        hidden_size: 256,
+        intermediate_size: 512,
+        num_hidden_layers: 4,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        head_dim: 64,
+        moe_intermediate_size: 128,
+        num_experts: 16,
+        num_experts_per_tok: 4,
+        norm_topk_prob: true,
+        decoder_sparse_step: 1,
+        mlp_only_layers: vec![],
+        rope_theta: 1e6,
+        rms_norm_eps: 1e-6,
+        max_position_embeddings: 131_072,
+        tie_word_embeddings: false,
+        attention_bias: false,
+        router_aux_loss_coef: 0.001,
+    }
+}
+
+/// Seeded random token ids in 0..vocab.
+pub fn random_ids(n: usize, vocab: usize, seed: u64) -> Vec<u32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(0..vocab as u32)).collect()
+}
+
+/// The config in the form candle-transformers' qwen3_moe reads (it ignores
+/// `mlp_only_layers`, so only configs without them are comparable).
+pub fn candle_transformers_config(
+    cfg: &Qwen3MoeConfig,
+) -> candle_transformers::models::qwen3_moe::Config {
+    serde_json::from_value(serde_json::json!({
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.hidden_size,
+        "intermediate_size": cfg.intermediate_size,
+        "num_hidden_layers": cfg.num_hidden_layers,
+        "num_attention_heads": cfg.num_attention_heads,
+        "head_dim": cfg.head_dim,
+        "attention_bias": cfg.attention_bias,
+        "num_key_value_heads": cfg.num_key_value_heads,
+        "max_position_embeddings": cfg.max_position_embeddings,
+        "sliding_window": null,
+        "max_window_layers": cfg.num_hidden_layers,
+        "tie_word_embeddings": cfg.tie_word_embeddings,
+        "rope_theta": cfg.rope_theta,
+        "rms_norm_eps": cfg.rms_norm_eps,
+        "use_sliding_window": false,
+        "hidden_act": "silu",
+        "decoder_sparse_step": cfg.decoder_sparse_step,
+        "moe_intermediate_size": cfg.moe_intermediate_size,
+        "num_experts_per_tok": cfg.num_experts_per_tok,
+        "num_experts": cfg.num_experts,
+        "norm_topk_prob": cfg.norm_topk_prob,
+    }))
+    .expect("candle-transformers config fields")
+}
+
+/// Which implementation a measured pass runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Impl {
+    /// acc-probe's model, streaming attention.
+    Ours,
+    /// acc-probe's model, materialised (eager) attention.
+    Materialized,
+    /// candle-transformers' qwen3_moe (no probes possible).
+    CandleTransformers,
+}
+
+/// What a measured pass observes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProbeSet {
+    None,
+    Attention,
+    Routing,
+    All,
+}
+
+/// One timed forward pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    pub implementation: Impl,
+    pub probe: ProbeSet,
+    pub tokens: usize,
+    pub seconds: f64,
+    pub tokens_per_second: f64,
+    /// Peak resident memory of the process (includes the weights).
+    pub peak_rss_bytes: Option<u64>,
+    /// Resident memory just before the pass.
+    pub rss_before_bytes: Option<u64>,
+    /// Mean of the last position's logits (a checksum across implementations).
+    pub logits_checksum: f64,
+}
+
+/// Runs one pass of `ids` and measures it. `weights` is a VarBuilder whose
+/// paths are HF tensor names (a checkpoint or random weights).
+pub fn measure(
+    cfg: &Qwen3MoeConfig,
+    vb: VarBuilder,
+    ids: &[u32],
+    implementation: Impl,
+    probe: ProbeSet,
+    blocks: StreamBlocks,
+) -> Result<Measurement> {
+    let device = Device::Cpu;
+    let rss_before = crate::mem::rss_bytes();
+    let (seconds, logits) = match implementation {
+        Impl::CandleTransformers => {
+            let mut m = candle_transformers::models::qwen3_moe::ModelForCausalLM::new(
+                &candle_transformers_config(cfg),
+                vb,
+            )?;
+            let input = Tensor::from_slice(ids, (1, ids.len()), &device)?;
+            let start = Instant::now();
+            let logits = m.forward(&input, 0)?;
+            (start.elapsed().as_secs_f64(), logits)
+        }
+        Impl::Ours | Impl::Materialized => {
+            let model = Qwen3Moe::load(cfg, vb)?;
+            let layers: Vec<usize> = (0..cfg.num_hidden_layers).collect();
+            let mut attn = AttentionAccumulator::new(AttnStatsSpec::default(), layers.clone());
+            let mut routing = RoutingAccumulator::new(layers);
+            let mut none = NoProbe;
+            let mut probes: Box<dyn Probe> = match probe {
+                ProbeSet::None => Box::new(Probes(vec![&mut none])),
+                ProbeSet::Attention => Box::new(Probes(vec![&mut attn])),
+                ProbeSet::Routing => Box::new(Probes(vec![&mut routing])),
+                ProbeSet::All => Box::new(Probes(vec![&mut attn, &mut routing])),
+            };
+            let opts = ForwardOptions {
+                path: if implementation == Impl::Materialized {
+                    AttnPath::Materialized
+                } else {
+                    AttnPath::Streaming
+                },
+                blocks,
+                logits: LogitsRequest::Last,
+                differentiable: false,
+            };
+            let start = Instant::now();
+            let out = model.forward(ids, probes.as_mut(), opts)?;
+            let secs = start.elapsed().as_secs_f64();
+            (secs, out.logits.expect("logits requested"))
+        }
+    };
+    let checksum = logits
+        .to_dtype(DType::F64)?
+        .mean_all()?
+        .to_scalar::<f64>()?;
+    Ok(Measurement {
+        implementation,
+        probe,
+        tokens: ids.len(),
+        seconds,
+        tokens_per_second: ids.len() as f64 / seconds,
+        peak_rss_bytes: crate::mem::peak_rss_bytes(),
+        rss_before_bytes: rss_before,
+        logits_checksum: checksum,
+    })
+}

@@ -1,0 +1,91 @@
+//! Arguments shared by several subcommands.
+
+use std::path::PathBuf;
+
+use acc_probe::model::{AttnPath, StreamBlocks};
+use acc_probe::probe::attn_stats::{AttnStatsSpec, DistanceBins, RowSelection};
+use clap::{Args, ValueEnum};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PathArg {
+    /// Streaming over key blocks; never holds [L, L].
+    Streaming,
+    /// Eager probabilities (reference; short inputs).
+    Materialized,
+}
+
+impl From<PathArg> for AttnPath {
+    fn from(p: PathArg) -> Self {
+        match p {
+            PathArg::Streaming => AttnPath::Streaming,
+            PathArg::Materialized => AttnPath::Materialized,
+        }
+    }
+}
+
+/// Attention-statistics options.
+#[derive(Args, Debug, Clone)]
+pub struct StatsArgs {
+    /// Distance-bin lower edges, comma-separated (default: 32 half-octave bins).
+    #[arg(long)]
+    pub bins: Option<String>,
+    /// Keys j < N count as attention sink.
+    #[arg(long, default_value_t = 4)]
+    pub sink_tokens: usize,
+    /// Keys at distance < W count as local.
+    #[arg(long, default_value_t = 64)]
+    pub local_window: usize,
+    /// Query rows measured: all, tail:N or A..B.
+    #[arg(long, default_value = "all")]
+    pub queries: String,
+    /// Query-block size of the streaming kernel.
+    #[arg(long, default_value_t = StreamBlocks::default().block_q)]
+    pub block_q: usize,
+    /// Key-block size of the streaming kernel.
+    #[arg(long, default_value_t = StreamBlocks::default().block_k)]
+    pub block_k: usize,
+}
+
+impl StatsArgs {
+    pub fn spec(&self, per_row: bool) -> anyhow::Result<AttnStatsSpec> {
+        Ok(AttnStatsSpec {
+            bins: match &self.bins {
+                Some(s) => DistanceBins::parse(s)?,
+                None => DistanceBins::default(),
+            },
+            sink_tokens: self.sink_tokens,
+            local_window: self.local_window,
+            rows: RowSelection::parse(&self.queries)?,
+            per_row,
+        })
+    }
+
+    pub fn blocks(&self) -> StreamBlocks {
+        StreamBlocks {
+            block_q: self.block_q,
+            block_k: self.block_k,
+        }
+    }
+}
+
+/// Reads a JSON array of token ids.
+pub fn read_ids(path: &PathBuf) -> anyhow::Result<Vec<u32>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let ids: Vec<u32> = serde_json::from_str(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: expected a JSON array of non-negative token ids: {e}",
+            path.display()
+        )
+    })?;
+    Ok(ids)
+}
+
+pub fn fmt_bytes(b: u64) -> String {
+    let mib = b as f64 / (1024.0 * 1024.0);
+    if mib >= 1024.0 {
+        format!("{:.2} GiB", mib / 1024.0)
+    } else {
+        format!("{mib:.1} MiB")
+    }
+}

@@ -1,0 +1,146 @@
+//! `acc-probe dump`: one forward pass, everything per row.
+
+use std::path::PathBuf;
+
+use acc_probe::model::{Checkpoint, ForwardOptions, LogitsRequest, Qwen3Moe};
+use acc_probe::probe::capture::DumpProbe;
+use acc_probe::tokenizer;
+use anyhow::{bail, Context};
+use candle_core::{DType, Device, Tensor};
+use clap::Args;
+use serde_json::json;
+
+use super::common::{fmt_bytes, read_ids, PathArg, StatsArgs};
+
+/// Largest materialised attention capture accepted, in bytes.
+const MAX_PROBS_BYTES: u64 = 2 << 30;
+
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    /// Hugging Face model directory (config.json + safetensors).
+    #[arg(long)]
+    model: PathBuf,
+    /// JSON file with an array of token ids.
+    #[arg(long, conflicts_with = "text", required_unless_present = "text")]
+    ids: Option<PathBuf>,
+    /// Text to tokenize with the model's tokenizer.json.
+    #[arg(long)]
+    text: Option<String>,
+    /// tokenizer.json to use with --text (default: the model directory's).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Output safetensors file; a JSON sidecar is written beside it.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also store the attention probabilities blocks.{l}.attn.probs [H, T, T] (short inputs).
+    #[arg(long)]
+    materialize: bool,
+    /// Attention path computing the statistics.
+    #[arg(long, value_enum, default_value_t = PathArg::Streaming)]
+    path: PathArg,
+    #[command(flatten)]
+    stats: StatsArgs,
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: DumpArgs) -> anyhow::Result<()> {
+    let device = Device::Cpu;
+    let ckpt = Checkpoint::open(&a.model)?;
+    let model = Qwen3Moe::load(&ckpt.config, ckpt.var_builder(DType::F32, &device)?)?;
+    let ids = match (&a.ids, &a.text) {
+        (Some(p), _) => read_ids(p)?,
+        (None, Some(text)) => {
+            let tok_path = a
+                .tokenizer
+                .clone()
+                .or_else(|| ckpt.tokenizer_path())
+                .with_context(|| format!("--text needs a tokenizer: {} has no tokenizer.json (pass --tokenizer FILE)", a.model.display()))?;
+            let tok = tokenizer::load(&tok_path)?;
+            tokenizer::encode(&tok, &tok_path, text)?
+        }
+        (None, None) => bail!("give --ids FILE or --text STRING"),
+    };
+    model.check_input(&ids)?;
+    let cfg = &ckpt.config;
+    let t = ids.len() as u64;
+    if a.materialize {
+        let bytes = cfg.num_hidden_layers as u64 * cfg.num_attention_heads as u64 * t * t * 4;
+        if bytes > MAX_PROBS_BYTES {
+            bail!(
+                "--materialize would store {} of attention probabilities for {t} tokens (limit {}); use fewer tokens or drop --materialize",
+                fmt_bytes(bytes),
+                fmt_bytes(MAX_PROBS_BYTES)
+            );
+        }
+    }
+    let spec = a.stats.spec(true)?;
+    let mut probe = DumpProbe::new(spec.clone(), a.materialize);
+    let start = std::time::Instant::now();
+    let out = model.forward(
+        &ids,
+        &mut probe,
+        ForwardOptions {
+            path: a.path.into(),
+            blocks: a.stats.blocks(),
+            logits: LogitsRequest::All,
+            differentiable: false,
+        },
+    )?;
+    let secs = start.elapsed().as_secs_f64();
+    let mut cap = probe.capture;
+    let ids64: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
+    cap.insert("input_ids", Tensor::from_vec(ids64, ids.len(), &device)?);
+    cap.insert(
+        "logits",
+        out.logits.context("forward pass returned no logits")?,
+    );
+    cap.meta
+        .insert("model".into(), json!(a.model.display().to_string()));
+    cap.meta.insert("config".into(), serde_json::to_value(cfg)?);
+    cap.meta.insert("tokens".into(), json!(ids.len()));
+    cap.meta.insert(
+        "attention_path".into(),
+        json!(format!("{:?}", a.path).to_lowercase()),
+    );
+    cap.meta
+        .insert("attn_spec".into(), serde_json::to_value(&spec)?);
+    cap.meta.insert(
+        "distance_bin_lower_edges".into(),
+        json!(spec.bins.lower_edges()),
+    );
+    cap.meta
+        .insert("sink_tokens".into(), json!(spec.sink_tokens));
+    cap.meta.insert(
+        "conventions".into(),
+        json!({
+            "router.logits": "raw router logits x·W_gateᵀ, before softmax",
+            "router.topk": "expert ids by descending softmax probability (ties: lower id first)",
+            "attn.*": "per query head; [H, rows] over the selected query rows; entropy in nats",
+            "attn.distance_hist": "attention mass per distance bin (lower edges in distance_bin_lower_edges; last bin open)",
+            "attn.argmax_distance": "distance of the first key with the largest weight",
+        }),
+    );
+    let json_path = cap.save(&a.out)?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "out": a.out, "meta": json_path, "tokens": ids.len(), "layers": out.layers_run,
+                "tensors": cap.tensors.len(), "seconds": secs,
+            }))?
+        );
+    } else {
+        println!(
+            "wrote {} ({} tensors) and {} — {} tokens, {} layers, {:.3} s",
+            a.out.display(),
+            cap.tensors.len(),
+            json_path.display(),
+            ids.len(),
+            out.layers_run,
+            secs
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! Command-line interface (clap derive). Kept out of the library: each
+//! subcommand parses its arguments, calls library functions and prints.
+
+mod bench;
+mod common;
+mod dump;
+mod forward;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Mechanism analysis of long-context training: instrumented Qwen3-MoE forward
+/// passes with streaming attention statistics and expert-routing capture.
+#[derive(Parser, Debug)]
+#[command(name = "acc-probe", version, about)]
+struct Cli {
+    /// Worker threads for the CPU kernels (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// One forward pass; writes logits, router decisions and per-row attention statistics.
+    Dump(dump::DumpArgs),
+    /// A timed forward pass on random tokens (wall time, tokens/s, peak memory).
+    Forward(forward::ForwardArgs),
+    /// Benchmarks that print a table.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    if let Some(n) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build_global()
+        {
+            eprintln!("error: cannot set {n} threads: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let result = match cli.command {
+        Command::Dump(a) => dump::run(a),
+        Command::Forward(a) => forward::run(a),
+        Command::Bench(b) => bench::run(b),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

@@ -1,0 +1,18 @@
+//! acc-probe: mechanism analysis of long-context training.
+//!
+//! - [`model`]: an instrumented Qwen3-MoE forward pass (candle) that loads
+//!   Hugging Face checkpoints, with a streaming attention path that computes
+//!   attention-span statistics without materialising [L, L];
+//! - [`probe`]: hook points, the [`probe::Probe`] trait, statistics
+//!   accumulators and capture files (safetensors + JSON);
+//! - [`bench`]: forward-pass benchmarks.
+
+pub mod bench;
+pub mod error;
+pub mod io;
+pub mod mem;
+pub mod model;
+pub mod probe;
+pub mod tokenizer;
+
+pub use error::{Error, Result};

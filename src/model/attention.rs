@@ -1,0 +1,195 @@
+//! Qwen3 self-attention: projections, per-head q/k RMSNorm, RoPE, then one of
+//! two attention paths:
+//! - **observe** (streaming): [`super::attention_stream`], output and
+//!   per-row statistics in one pass over key blocks, never holding [L, L];
+//! - **materialised** (eager): the full probability matrix per head, used for
+//!   tests, short inputs, attention-probability capture and training
+//!   (every op has a backward).
+
+use candle_core::{DType, Device, Tensor, D};
+use candle_nn::VarBuilder;
+
+use super::attention_stream::{stream_attention, StreamBlocks, StreamInput, StreamStats};
+use super::config::Qwen3MoeConfig;
+use super::linear::Linear;
+use super::norm::RmsNorm;
+use super::rope::RopeTables;
+use crate::error::Result;
+use crate::probe::attn_stats::{stats_from_probs, AttnStatsSpec};
+
+/// Which attention implementation a forward pass uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttnPath {
+    /// Streaming over key blocks (the observe path).
+    #[default]
+    Streaming,
+    /// Eager probabilities [heads, t, t] (reference path).
+    Materialized,
+}
+
+/// What one attention call should observe besides computing its output.
+#[derive(Debug, Clone, Default)]
+pub struct AttnObserve<'a> {
+    pub stats: Option<&'a AttnStatsSpec>,
+    pub probs: bool,
+}
+
+/// What one attention call produced.
+pub struct AttnResult {
+    /// [t, hidden]
+    pub out: Tensor,
+    pub stats: Option<StreamStats>,
+    /// [heads, t, t] when asked for.
+    pub probs: Option<Tensor>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Attention {
+    pub q_proj: Linear,
+    pub k_proj: Linear,
+    pub v_proj: Linear,
+    pub o_proj: Linear,
+    pub q_norm: RmsNorm,
+    pub k_norm: RmsNorm,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+impl Attention {
+    pub fn load(cfg: &Qwen3MoeConfig, vb: VarBuilder) -> Result<Self> {
+        let (h, q, kv) = (
+            cfg.hidden_size,
+            cfg.num_attention_heads * cfg.head_dim,
+            cfg.num_key_value_heads * cfg.head_dim,
+        );
+        let b = cfg.attention_bias;
+        Ok(Attention {
+            q_proj: Linear::load(h, q, b, vb.pp("q_proj"))?,
+            k_proj: Linear::load(h, kv, b, vb.pp("k_proj"))?,
+            v_proj: Linear::load(h, kv, b, vb.pp("v_proj"))?,
+            o_proj: Linear::load(q, h, b, vb.pp("o_proj"))?,
+            q_norm: RmsNorm::load(cfg.head_dim, cfg.rms_norm_eps, vb.pp("q_norm"))?,
+            k_norm: RmsNorm::load(cfg.head_dim, cfg.rms_norm_eps, vb.pp("k_norm"))?,
+            heads: cfg.num_attention_heads,
+            kv_heads: cfg.num_key_value_heads,
+            head_dim: cfg.head_dim,
+        })
+    }
+
+    /// x [t, hidden] → attention output [t, hidden] (+ what `observe` asks for).
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rope: &RopeTables,
+        path: AttnPath,
+        blocks: StreamBlocks,
+        observe: AttnObserve<'_>,
+        differentiable: bool,
+    ) -> Result<AttnResult> {
+        let (t, _) = x.dims2()?;
+        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
+        // 1. projections → [t, heads, d]
+        let q = self.q_proj.forward(x)?.reshape((t, nh, hd))?;
+        let k = self.k_proj.forward(x)?.reshape((t, nkv, hd))?;
+        let v = self.v_proj.forward(x)?.reshape((t, nkv, hd))?;
+        // 2. per-head RMSNorm on q and k, then [heads, t, d]
+        let q = self.q_norm.forward(&q)?.transpose(0, 1)?;
+        let k = self.k_norm.forward(&k)?.transpose(0, 1)?;
+        let v = v.transpose(0, 1)?.contiguous()?;
+        // 3. RoPE
+        let q = rope.apply(&q.contiguous()?, differentiable)?;
+        let k = rope.apply(&k.contiguous()?, differentiable)?;
+        let scale = 1.0 / (hd as f64).sqrt();
+
+        // 4. attention
+        let (ctx, stats, probs) = match path {
+            AttnPath::Materialized => {
+                let (ctx, probs) = eager_attention(&q, &k, &v, scale, differentiable)?;
+                let stats = match observe.stats {
+                    Some(spec) => {
+                        let p = probs.flatten_all()?.to_vec1::<f32>()?;
+                        let rows = stats_from_probs(&p, nh, t, spec)?;
+                        Some(if spec.per_row {
+                            StreamStats::Rows(rows)
+                        } else {
+                            StreamStats::Summary(rows.summarize(&spec.bins))
+                        })
+                    }
+                    None => None,
+                };
+                (ctx, stats, observe.probs.then_some(probs))
+            }
+            AttnPath::Streaming => {
+                let qv = q.flatten_all()?.to_vec1::<f32>()?;
+                let ktv = k
+                    .transpose(1, 2)?
+                    .contiguous()?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?;
+                let vv = v.flatten_all()?.to_vec1::<f32>()?;
+                let res = stream_attention(
+                    StreamInput {
+                        q: &qv,
+                        kt: &ktv,
+                        v: &vv,
+                        heads: nh,
+                        kv_heads: nkv,
+                        t,
+                        d: hd,
+                        scale: scale as f32,
+                    },
+                    blocks,
+                    observe.stats,
+                )?;
+                let ctx =
+                    Tensor::from_vec(res.out, (t, nh * hd), &Device::Cpu)?.to_device(x.device())?;
+                let probs = if observe.probs {
+                    Some(eager_attention(&q, &k, &v, scale, false)?.1)
+                } else {
+                    None
+                };
+                (ctx, res.stats, probs)
+            }
+        };
+        // 5. output projection
+        let out = self.o_proj.forward(&ctx)?;
+        Ok(AttnResult { out, stats, probs })
+    }
+}
+
+/// Eager causal attention. q [h, t, d], k/v [g, t, d] → (ctx [t, h·d], probs [h, t, t]).
+pub fn eager_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    differentiable: bool,
+) -> Result<(Tensor, Tensor)> {
+    let (nh, t, hd) = q.dims3()?;
+    let nkv = k.dim(0)?;
+    let rep = nh / nkv;
+    let expand = |x: &Tensor| -> Result<Tensor> {
+        if rep == 1 {
+            return Ok(x.clone());
+        }
+        Ok(x.unsqueeze(1)?
+            .broadcast_as((nkv, rep, t, hd))?
+            .reshape((nh, t, hd))?)
+    };
+    let (k, v) = (expand(k)?, expand(v)?);
+    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let mask: Vec<f32> = (0..t)
+        .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+        .collect();
+    let mask = Tensor::from_vec(mask, (t, t), q.device())?.to_dtype(DType::F32)?;
+    let scores = scores.broadcast_add(&mask)?;
+    let probs = if differentiable {
+        candle_nn::ops::softmax(&scores, D::Minus1)?
+    } else {
+        candle_nn::ops::softmax_last_dim(&scores)?
+    };
+    let ctx = probs.matmul(&v.contiguous()?)?; // [h, t, d]
+    let ctx = ctx.transpose(0, 1)?.reshape((t, nh * hd))?;
+    Ok((ctx, probs))
+}

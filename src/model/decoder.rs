@@ -1,0 +1,102 @@
+//! One decoder layer: x + attn(norm(x)), then + ffn(norm(x)) where ffn is the
+//! sparse MoE block or, for `mlp_only_layers` / `decoder_sparse_step`, a dense MLP.
+
+use candle_core::Tensor;
+use candle_nn::VarBuilder;
+
+use super::attention::{Attention, AttnObserve, AttnPath, AttnResult};
+use super::attention_stream::StreamBlocks;
+use super::config::Qwen3MoeConfig;
+use super::moe::{Mlp, SparseMoe};
+use super::norm::RmsNorm;
+use super::rope::RopeTables;
+use super::router::RouterOutput;
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub enum FeedForward {
+    Moe(SparseMoe),
+    Dense(Mlp),
+}
+
+#[derive(Debug, Clone)]
+pub struct DecoderLayer {
+    pub input_layernorm: RmsNorm,
+    pub self_attn: Attention,
+    pub post_attention_layernorm: RmsNorm,
+    pub mlp: FeedForward,
+}
+
+/// What a layer produced besides its hidden states.
+pub struct LayerOutput {
+    pub hidden: Tensor,
+    pub attn: AttnResult,
+    pub routing: Option<RouterOutput>,
+}
+
+impl DecoderLayer {
+    pub fn load(cfg: &Qwen3MoeConfig, layer: usize, vb: VarBuilder) -> Result<Self> {
+        let mlp = if cfg.is_moe_layer(layer) {
+            FeedForward::Moe(SparseMoe::load(
+                cfg.hidden_size,
+                cfg.moe_intermediate_size,
+                cfg.num_experts,
+                cfg.num_experts_per_tok,
+                cfg.norm_topk_prob,
+                vb.pp("mlp"),
+            )?)
+        } else {
+            FeedForward::Dense(Mlp::load(
+                cfg.hidden_size,
+                cfg.intermediate_size,
+                vb.pp("mlp"),
+            )?)
+        };
+        Ok(DecoderLayer {
+            input_layernorm: RmsNorm::load(
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+                vb.pp("input_layernorm"),
+            )?,
+            self_attn: Attention::load(cfg, vb.pp("self_attn"))?,
+            post_attention_layernorm: RmsNorm::load(
+                cfg.hidden_size,
+                cfg.rms_norm_eps,
+                vb.pp("post_attention_layernorm"),
+            )?,
+            mlp,
+        })
+    }
+
+    pub fn forward(
+        &self,
+        x: &Tensor,
+        rope: &RopeTables,
+        path: AttnPath,
+        blocks: StreamBlocks,
+        observe: AttnObserve<'_>,
+        differentiable: bool,
+    ) -> Result<LayerOutput> {
+        // 1. attention sub-block
+        let h = self.input_layernorm.forward(x)?;
+        let attn = self
+            .self_attn
+            .forward(&h, rope, path, blocks, observe, differentiable)?;
+        let x = (x + &attn.out)?;
+        // 2. feed-forward sub-block
+        let h = self.post_attention_layernorm.forward(&x)?;
+        let (ff, routing) = match &self.mlp {
+            FeedForward::Moe(moe) => {
+                let r = moe.router.route(&h, differentiable)?;
+                (moe.forward(&h, &r)?, Some(r))
+            }
+            FeedForward::Dense(mlp) => (mlp.forward(&h)?, None),
+        };
+        let hidden = (x + ff)?;
+        Ok(LayerOutput {
+            hidden,
+            attn,
+            routing,
+        })
+    }
+}

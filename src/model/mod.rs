@@ -1,0 +1,21 @@
+//! acc-probe's own Qwen3-MoE in candle. One file per part; VarBuilder paths
+//! equal the checkpoint's tensor names.
+
+pub mod attention;
+pub mod attention_stream;
+pub mod config;
+pub mod decoder;
+pub mod linear;
+pub mod loader;
+pub mod moe;
+pub mod norm;
+pub mod qwen3_moe;
+pub mod random;
+pub mod rope;
+pub mod router;
+
+pub use attention::AttnPath;
+pub use attention_stream::StreamBlocks;
+pub use config::Qwen3MoeConfig;
+pub use loader::Checkpoint;
+pub use qwen3_moe::{ForwardOptions, ForwardOutput, LogitsRequest, Qwen3Moe};

@@ -1,0 +1,31 @@
+//! RMSNorm as HF transformers computes it for Qwen3, in f32:
+//! w · (x · rsqrt(mean(x²) + ε)). Multiplying by the reciprocal square root
+//! (rather than dividing by the square root, as candle's fused kernel does)
+//! keeps the rounding of the reference implementation; every op has a backward.
+
+use candle_core::{Tensor, D};
+use candle_nn::VarBuilder;
+
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    pub weight: Tensor,
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    pub fn load(size: usize, eps: f64, vb: VarBuilder) -> Result<Self> {
+        Ok(RmsNorm {
+            weight: vb.get(size, "weight")?,
+            eps,
+        })
+    }
+
+    /// Normalises over the last dimension.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let var = x.sqr()?.mean_keepdim(D::Minus1)?;
+        let inv = (var + self.eps)?.sqrt()?.recip()?;
+        Ok(x.broadcast_mul(&inv)?.broadcast_mul(&self.weight)?)
+    }
+}

@@ -1,0 +1,199 @@
+//! The Qwen3-MoE causal language model, with probe hooks.
+
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+
+use super::attention::{AttnObserve, AttnPath};
+use super::attention_stream::StreamBlocks;
+use super::config::Qwen3MoeConfig;
+use super::decoder::DecoderLayer;
+use super::linear::Linear;
+use super::loader::Checkpoint;
+use super::norm::RmsNorm;
+use super::rope::RopeTables;
+use crate::error::{Error, Result};
+use crate::probe::Probe;
+
+/// Which logits a forward pass returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogitsRequest {
+    /// None: the pass may stop after the last probed layer.
+    None,
+    /// The last position only [1, V].
+    #[default]
+    Last,
+    /// Every position [t, V].
+    All,
+}
+
+/// Options of one forward pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ForwardOptions {
+    pub path: AttnPath,
+    pub blocks: StreamBlocks,
+    pub logits: LogitsRequest,
+    /// Use only ops with a backward (training).
+    pub differentiable: bool,
+}
+
+/// What a forward pass returned.
+#[derive(Debug)]
+pub struct ForwardOutput {
+    pub logits: Option<Tensor>,
+    /// Layers actually run (fewer than the model has after an early exit).
+    pub layers_run: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Qwen3Moe {
+    pub config: Qwen3MoeConfig,
+    pub embed_tokens: Tensor,
+    pub layers: Vec<DecoderLayer>,
+    pub norm: RmsNorm,
+    pub lm_head: Linear,
+    pub device: Device,
+}
+
+impl Qwen3Moe {
+    /// Loads a validated checkpoint directory (weights converted to f32).
+    pub fn from_dir(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
+        let ckpt = Checkpoint::open(dir)?;
+        let vb = ckpt.var_builder(DType::F32, device)?;
+        Self::load(&ckpt.config, vb)
+    }
+
+    /// Builds the model from a VarBuilder whose paths are the checkpoint's tensor names.
+    pub fn load(cfg: &Qwen3MoeConfig, vb: VarBuilder) -> Result<Self> {
+        let embed_tokens = vb.get(
+            (cfg.vocab_size, cfg.hidden_size),
+            "model.embed_tokens.weight",
+        )?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|l| DecoderLayer::load(cfg, l, vb.pp("model.layers").pp(l)))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load(cfg.hidden_size, cfg.rms_norm_eps, vb.pp("model.norm"))?;
+        let lm_head = if cfg.tie_word_embeddings {
+            Linear {
+                weight: embed_tokens.clone(),
+                bias: None,
+            }
+        } else {
+            Linear::load(cfg.hidden_size, cfg.vocab_size, false, vb.pp("lm_head"))?
+        };
+        Ok(Qwen3Moe {
+            config: cfg.clone(),
+            embed_tokens,
+            layers,
+            norm,
+            lm_head,
+            device: vb.device().clone(),
+        })
+    }
+
+    /// Checks token ids against the vocabulary and the position limit.
+    pub fn check_input(&self, ids: &[u32]) -> Result<()> {
+        if ids.is_empty() {
+            return Err(Error::Input(
+                "empty input: at least one token id is needed".into(),
+            ));
+        }
+        let limit = self.config.max_position_embeddings;
+        if ids.len() > limit {
+            return Err(Error::OutOfRange {
+                what: "input length".into(),
+                value: ids.len().to_string(),
+                valid: format!("at most max_position_embeddings = {limit} tokens"),
+            });
+        }
+        if let Some((i, &id)) = ids
+            .iter()
+            .enumerate()
+            .find(|(_, &id)| id as usize >= self.config.vocab_size)
+        {
+            return Err(Error::OutOfRange {
+                what: format!("token id at position {i}"),
+                value: id.to_string(),
+                valid: format!("0..{} (vocab_size)", self.config.vocab_size),
+            });
+        }
+        Ok(())
+    }
+
+    /// One forward pass over a single sequence, reporting to `probe`.
+    pub fn forward(
+        &self,
+        ids: &[u32],
+        probe: &mut dyn Probe,
+        opts: ForwardOptions,
+    ) -> Result<ForwardOutput> {
+        self.check_input(ids)?;
+        let t = ids.len();
+        let n_layers = self.layers.len();
+        // 0. how far to go: all layers when logits are wanted, else the last probed one
+        let last = match opts.logits {
+            LogitsRequest::None => (0..n_layers).rev().find(|&l| probe.wants_layer(l)),
+            _ => Some(n_layers - 1),
+        };
+        let Some(last) = last else {
+            return Ok(ForwardOutput {
+                logits: None,
+                layers_run: 0,
+            });
+        };
+        // 1. embeddings [t, hidden]
+        let idx = Tensor::from_slice(ids, t, &self.device)?;
+        let mut x = self.embed_tokens.index_select(&idx, 0)?;
+        let rope = RopeTables::new(
+            self.config.rope_theta,
+            self.config.head_dim,
+            t,
+            &self.device,
+        )?;
+        // 2. decoder layers
+        for (l, layer) in self.layers.iter().enumerate().take(last + 1) {
+            let spec = probe.attn_spec(l);
+            let observe = AttnObserve {
+                stats: spec.as_ref(),
+                probs: probe.wants_attn_probs(l),
+            };
+            let out = layer.forward(
+                &x,
+                &rope,
+                opts.path,
+                opts.blocks,
+                observe,
+                opts.differentiable,
+            )?;
+            if let Some(stats) = &out.attn.stats {
+                probe.on_attn_stats(l, stats)?;
+            }
+            if let Some(p) = &out.attn.probs {
+                probe.on_attn_probs(l, p)?;
+            }
+            if let Some(r) = &out.routing {
+                if probe.wants_router(l) {
+                    probe.on_router(l, r)?;
+                }
+            }
+            x = out.hidden;
+        }
+        // 3. final norm and LM head
+        let logits = match opts.logits {
+            LogitsRequest::None => None,
+            LogitsRequest::Last => {
+                let h = self.norm.forward(&x.narrow(0, t - 1, 1)?)?;
+                Some(self.lm_head.forward(&h)?)
+            }
+            LogitsRequest::All => {
+                let h = self.norm.forward(&x)?;
+                Some(self.lm_head.forward(&h)?)
+            }
+        };
+        Ok(ForwardOutput {
+            logits,
+            layers_run: last + 1,
+        })
+    }
+}

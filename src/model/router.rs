@@ -1,0 +1,117 @@
+//! The MoE router: the one place routing is computed.
+//!
+//! z = x W_gateᵀ (raw logits, captured before any softmax), p = softmax(z) over
+//! all experts, S = the top-k experts by descending probability (ties: lower
+//! expert id first), combine weights p_S, renormalised to sum to 1 iff
+//! `norm_topk_prob` — the rule of HF transformers' Qwen3-MoE router.
+
+use candle_core::{DType, Tensor, D};
+use candle_nn::VarBuilder;
+
+use crate::error::Result;
+
+#[derive(Debug, Clone)]
+pub struct Router {
+    /// [num_experts, hidden]
+    pub weight: Tensor,
+    pub top_k: usize,
+    pub norm_topk_prob: bool,
+}
+
+/// Everything the router decided for a batch of tokens.
+#[derive(Debug, Clone)]
+pub struct RouterOutput {
+    /// Raw logits [t, E].
+    pub logits: Tensor,
+    /// Softmax over all experts [t, E].
+    pub probs: Tensor,
+    /// Top-k expert ids per token, descending probability, row-major [t * k].
+    pub topk_ids: Vec<u32>,
+    /// Combine weights [t, k] (differentiable with respect to the logits).
+    pub combine: Tensor,
+    pub top_k: usize,
+    pub num_experts: usize,
+}
+
+impl RouterOutput {
+    pub fn n_tokens(&self) -> usize {
+        self.topk_ids.len() / self.top_k
+    }
+
+    /// Top-k ids as an int64 tensor [t, k].
+    pub fn topk_tensor(&self) -> Result<Tensor> {
+        let ids: Vec<i64> = self.topk_ids.iter().map(|&x| x as i64).collect();
+        Ok(Tensor::from_vec(
+            ids,
+            (self.n_tokens(), self.top_k),
+            self.logits.device(),
+        )?)
+    }
+}
+
+impl Router {
+    pub fn load(
+        hidden: usize,
+        num_experts: usize,
+        top_k: usize,
+        norm_topk_prob: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        Ok(Router {
+            weight: vb.get((num_experts, hidden), "weight")?,
+            top_k,
+            norm_topk_prob,
+        })
+    }
+
+    /// Routes x [t, hidden]. `differentiable` keeps the softmax on the autograd graph.
+    pub fn route(&self, x: &Tensor, differentiable: bool) -> Result<RouterOutput> {
+        let (t, _) = x.dims2()?;
+        let num_experts = self.weight.dim(0)?;
+        // 1. raw logits [t, E]
+        let logits = x.matmul(&self.weight.t()?)?.to_dtype(DType::F32)?;
+        // 2. probabilities over all experts
+        let probs = if differentiable {
+            candle_nn::ops::softmax(&logits, D::Minus1)?
+        } else {
+            candle_nn::ops::softmax_last_dim(&logits)?
+        };
+        // 3. top-k by descending probability (ties: lower id first)
+        let k = self.top_k;
+        let host = probs.flatten_all()?.to_vec1::<f32>()?;
+        let mut topk_ids = Vec::with_capacity(t * k);
+        let mut order: Vec<u32> = (0..num_experts as u32).collect();
+        for row in host.chunks_exact(num_experts) {
+            order
+                .iter_mut()
+                .enumerate()
+                .for_each(|(i, o)| *o = i as u32);
+            let cmp = |a: &u32, b: &u32| {
+                row[*b as usize]
+                    .partial_cmp(&row[*a as usize])
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.cmp(b))
+            };
+            if k < num_experts {
+                order.select_nth_unstable_by(k - 1, cmp);
+            }
+            let top = &mut order[..k];
+            top.sort_by(cmp);
+            topk_ids.extend_from_slice(top);
+        }
+        // 4. combine weights gathered from the probabilities (stays on the graph)
+        let idx = Tensor::from_slice(&topk_ids, (t, k), x.device())?;
+        let mut combine = probs.gather(&idx, D::Minus1)?;
+        if self.norm_topk_prob {
+            combine = combine.broadcast_div(&combine.sum_keepdim(D::Minus1)?)?;
+        }
+        Ok(RouterOutput {
+            logits,
+            probs,
+            topk_ids,
+            combine,
+            top_k: k,
+            num_experts,
+        })
+    }
+}
