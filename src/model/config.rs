@@ -168,7 +168,10 @@ impl Qwen3MoeConfig {
                 return Err(bad(field, "must be > 0".into()));
             }
         }
-        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
             return Err(bad(
                 "num_key_value_heads",
                 format!(
