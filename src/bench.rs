@@ -116,20 +116,34 @@ pub struct Measurement {
     pub peak_rss_bytes: Option<u64>,
     /// Resident memory just before the pass.
     pub rss_before_bytes: Option<u64>,
-    /// Mean of the last position's logits (a checksum across implementations).
+    /// Mean of the last position's logits (a checksum across implementations; NaN without logits).
     pub logits_checksum: f64,
 }
 
-/// Runs one pass of `ids` and measures it. `weights` is a VarBuilder whose
-/// paths are HF tensor names (a checkpoint or random weights).
+/// How a measured pass runs.
+#[derive(Debug, Clone)]
+pub struct MeasureOptions {
+    pub implementation: Impl,
+    pub probe: ProbeSet,
+    pub blocks: StreamBlocks,
+    pub spec: AttnStatsSpec,
+    /// Probed layers (default: all).
+    pub layers: Option<Vec<usize>>,
+    /// Without logits the pass stops after the last probed layer.
+    pub logits: bool,
+    /// Passes to time; the fastest is reported.
+    pub repeat: usize,
+}
+
+/// Runs `repeat` passes of `ids` and reports the fastest. `vb` is a
+/// VarBuilder whose paths are HF tensor names (a checkpoint or random weights).
 pub fn measure(
     cfg: &Qwen3MoeConfig,
     vb: VarBuilder,
     ids: &[u32],
-    implementation: Impl,
-    probe: ProbeSet,
-    blocks: StreamBlocks,
+    o: &MeasureOptions,
 ) -> Result<Measurement> {
+    let (implementation, probe, blocks) = (o.implementation, o.probe, o.blocks);
     let device = Device::Cpu;
     let rss_before = crate::mem::rss_bytes();
     let (seconds, logits) = match implementation {

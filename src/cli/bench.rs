@@ -25,6 +25,9 @@ pub struct BenchForwardArgs {
     /// Memory limit per cell in GiB (address space); cells above it report OOM.
     #[arg(long, default_value_t = 20)]
     mem_limit_gib: u64,
+    /// Timed passes per cell (the fastest is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     /// Print the results as JSON lines too.
     #[arg(long)]
     json: bool,

@@ -89,3 +89,20 @@ pub fn fmt_bytes(b: u64) -> String {
         format!("{mib:.1} MiB")
     }
 }
+
+/// Parses `--layers` (comma-separated) and checks each against the model.
+pub fn parse_layers(spec: &str, num_layers: usize) -> anyhow::Result<Vec<usize>> {
+    let mut out = Vec::new();
+    for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let l: usize = part.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "bad layer `{part}` in --layers {spec}: expected layer indices like 0,5,20"
+            )
+        })?;
+        acc_probe::probe::check_layer(l, num_layers)?;
+        out.push(l);
+    }
+    out.sort_unstable();
+    out.dedup();
+    Ok(out)
+}

@@ -10,7 +10,7 @@ use candle_core::{DType, Device, Tensor};
 use clap::Args;
 use serde_json::json;
 
-use super::common::{fmt_bytes, read_ids, PathArg, StatsArgs};
+use super::common::{fmt_bytes, parse_layers, read_ids, PathArg, StatsArgs};
 
 /// Largest materialised attention capture accepted, in bytes.
 const MAX_PROBS_BYTES: u64 = 2 << 30;
@@ -35,6 +35,9 @@ pub struct DumpArgs {
     /// Also store the attention probabilities blocks.{l}.attn.probs [H, T, T] (short inputs).
     #[arg(long)]
     materialize: bool,
+    /// Record only these layers (comma-separated; default all).
+    #[arg(long)]
+    layers: Option<String>,
     /// Attention path computing the statistics.
     #[arg(long, value_enum, default_value_t = PathArg::Streaming)]
     path: PathArg,
@@ -76,7 +79,11 @@ pub fn run(a: DumpArgs) -> anyhow::Result<()> {
         }
     }
     let spec = a.stats.spec(true)?;
+    spec.rows.range(ids.len())?;
     let mut probe = DumpProbe::new(spec.clone(), a.materialize);
+    if let Some(ls) = &a.layers {
+        probe = probe.with_layers(parse_layers(ls, cfg.num_hidden_layers)?);
+    }
     let start = std::time::Instant::now();
     let out = model.forward(
         &ids,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use acc_probe::bench::{bench_config, measure, random_ids, Impl, ProbeSet};
+use acc_probe::bench::{bench_config, measure, random_ids, Impl, MeasureOptions, ProbeSet};
 use acc_probe::model::random::{random_weights, RandomInit};
 use acc_probe::model::{Checkpoint, Qwen3MoeConfig};
 use anyhow::bail;
@@ -10,7 +10,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use clap::{Args, ValueEnum};
 
-use super::common::{fmt_bytes, StatsArgs};
+use super::common::{fmt_bytes, parse_layers, StatsArgs};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProbeArg {
@@ -50,6 +50,15 @@ pub struct ForwardArgs {
     /// Implementation to run.
     #[arg(long = "impl", value_enum, default_value_t = ImplArg::Ours)]
     pub implementation: ImplArg,
+    /// Probe only these layers (comma-separated; default all).
+    #[arg(long)]
+    pub layers: Option<String>,
+    /// Skip the logits: the pass stops after the last probed layer.
+    #[arg(long)]
+    pub no_logits: bool,
+    /// Timed passes; the fastest is reported.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
     #[command(flatten)]
     pub stats: StatsArgs,
     /// Print one JSON object.
@@ -100,8 +109,21 @@ pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
             "candle-transformers' qwen3_moe cannot be probed: use --probe none with --impl candle"
         );
     }
+    let layers = match &a.layers {
+        Some(s) => Some(parse_layers(s, cfg.num_hidden_layers)?),
+        None => None,
+    };
     let ids = random_ids(a.tokens, cfg.vocab_size, a.seed);
-    let m = measure(&cfg, vb, &ids, implementation, probe, a.stats.blocks())?;
+    let opts = MeasureOptions {
+        implementation,
+        probe,
+        blocks: a.stats.blocks(),
+        spec: a.stats.spec(false)?,
+        layers,
+        logits: !a.no_logits,
+        repeat: a.repeat,
+    };
+    let m = measure(&cfg, vb, &ids, &opts)?;
     if a.json {
         println!("{}", serde_json::to_string(&m)?);
     } else {

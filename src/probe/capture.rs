@@ -159,6 +159,8 @@ pub fn add_routing_stats(cap: &mut Capture, l: usize, s: &RoutingStats) -> Resul
 pub struct DumpProbe {
     pub spec: AttnStatsSpec,
     pub materialize: bool,
+    /// Layers recorded; `None` = all.
+    pub layers: Option<Vec<usize>>,
     pub capture: Capture,
 }
 
@@ -168,20 +170,31 @@ impl DumpProbe {
         DumpProbe {
             spec,
             materialize,
+            layers: None,
             capture: Capture::default(),
         }
+    }
+
+    /// Records only `layers`.
+    pub fn with_layers(mut self, layers: Vec<usize>) -> Self {
+        self.layers = Some(layers);
+        self
+    }
+
+    fn records(&self, layer: usize) -> bool {
+        self.layers.as_ref().is_none_or(|ls| ls.contains(&layer))
     }
 }
 
 impl Probe for DumpProbe {
-    fn attn_spec(&self, _layer: usize) -> Option<AttnStatsSpec> {
-        Some(self.spec.clone())
+    fn attn_spec(&self, layer: usize) -> Option<AttnStatsSpec> {
+        self.records(layer).then(|| self.spec.clone())
     }
-    fn wants_attn_probs(&self, _layer: usize) -> bool {
-        self.materialize
+    fn wants_attn_probs(&self, layer: usize) -> bool {
+        self.materialize && self.records(layer)
     }
-    fn wants_router(&self, _layer: usize) -> bool {
-        true
+    fn wants_router(&self, layer: usize) -> bool {
+        self.records(layer)
     }
     fn on_attn_stats(&mut self, layer: usize, stats: &StreamStats) -> Result<()> {
         if let StreamStats::Rows(rs) = stats {
