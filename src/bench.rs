@@ -200,3 +200,45 @@ pub fn measure(
         logits_checksum: checksum,
     })
 }
+
+/// Fastest of `repeat` runs of the streaming attention kernel alone on random
+/// q/k/v (heads, kv_heads, t, d), with or without per-head statistics.
+pub fn time_attention_kernel(
+    heads: usize,
+    kv_heads: usize,
+    t: usize,
+    d: usize,
+    blocks: StreamBlocks,
+    stats: bool,
+    repeat: usize,
+) -> Result<f64> {
+    use crate::model::attention_stream::{stream_attention, StreamInput};
+    let mut rng = StdRng::seed_from_u64(1);
+    let mut rand_vec = |n: usize, s: f32| -> Vec<f32> {
+        (0..n)
+            .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * s)
+            .collect()
+    };
+    let q = rand_vec(heads * t * d, 3.0);
+    let kt = rand_vec(kv_heads * t * d, 1.0);
+    let v = rand_vec(kv_heads * t * d, 1.0);
+    let spec = AttnStatsSpec::default();
+    let inp = StreamInput {
+        q: &q,
+        kt: &kt,
+        v: &v,
+        heads,
+        kv_heads,
+        t,
+        d,
+        scale: 1.0 / (d as f32).sqrt(),
+    };
+    let mut best = f64::INFINITY;
+    for _ in 0..repeat.max(1) {
+        let start = Instant::now();
+        let out = stream_attention(inp, blocks, stats.then_some(&spec))?;
+        best = best.min(start.elapsed().as_secs_f64());
+        std::hint::black_box(out.out);
+    }
+    Ok(best)
+}

@@ -6,7 +6,7 @@ mod common;
 
 use acc_probe::model::attention::eager_attention;
 use acc_probe::model::attention_stream::{
-    stream_attention, StreamBlocks, StreamInput, StreamStats,
+    stream_attention, stream_attention_with, KernelChoice, StreamBlocks, StreamInput, StreamStats,
 };
 use acc_probe::probe::attn_stats::{
     stats_from_probs, AttnStatsSpec, DistanceBins, RowSelection, RowStats,
@@ -34,6 +34,15 @@ fn random(rng: &mut StdRng, n: usize, scale: f32) -> Vec<f32> {
 
 /// Returns (stream rows, reference rows, stream output, reference output).
 fn run(c: &Case, seed: u64, spec: &AttnStatsSpec) -> (RowStats, RowStats, Vec<f32>, Vec<f32>) {
+    run_with(c, seed, spec, KernelChoice::Auto)
+}
+
+fn run_with(
+    c: &Case,
+    seed: u64,
+    spec: &AttnStatsSpec,
+    choice: KernelChoice,
+) -> (RowStats, RowStats, Vec<f32>, Vec<f32>) {
     let mut rng = StdRng::seed_from_u64(seed);
     let q = random(&mut rng, c.heads * c.t * c.d, c.sharp);
     let k = random(&mut rng, c.kv * c.t * c.d, 1.0);
@@ -47,7 +56,7 @@ fn run(c: &Case, seed: u64, spec: &AttnStatsSpec) -> (RowStats, RowStats, Vec<f3
     let probs = vec_f32(&probs);
     let reference = stats_from_probs(&probs, c.heads, c.t, spec).unwrap();
     let k_transposed = vec_f32(&kt.transpose(1, 2).unwrap().contiguous().unwrap());
-    let res = stream_attention(
+    let res = stream_attention_with(
         StreamInput {
             q: &q,
             kt: &k_transposed,
@@ -63,6 +72,7 @@ fn run(c: &Case, seed: u64, spec: &AttnStatsSpec) -> (RowStats, RowStats, Vec<f3
             block_k: c.bk,
         },
         Some(spec),
+        choice,
     )
     .unwrap();
     let rows = match res.stats.unwrap() {
@@ -296,4 +306,26 @@ fn summary_equals_reduced_rows_and_output_is_unchanged_by_statistics() {
         "statistics must not change the attention output"
     );
     assert_eq!(plain.out, out);
+}
+
+#[test]
+fn portable_kernel_matches_the_fast_kernel() {
+    let c = Case {
+        heads: 4,
+        kv: 2,
+        t: 301,
+        d: 40,
+        bq: 32,
+        bk: 48,
+        sharp: 6.0,
+    };
+    let spec = AttnStatsSpec {
+        per_row: true,
+        ..Default::default()
+    };
+    let (fast, reference, out_fast, _) = run(&c, 4, &spec);
+    let (portable, _, out_portable, _) = run_with(&c, 4, &spec, KernelChoice::Portable);
+    assert_rows_close(&portable, &reference, "portable kernel");
+    assert_rows_close(&portable, &fast, "portable vs fast");
+    assert!(max_abs_diff(&out_fast, &out_portable) < 1e-5);
 }

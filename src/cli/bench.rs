@@ -15,6 +15,66 @@ use super::common::fmt_bytes;
 pub enum BenchCommand {
     /// Forward-pass time and peak memory on the benchmark model.
     Forward(BenchForwardArgs),
+    /// The streaming attention kernel alone, statistics on vs off.
+    Attention(BenchAttentionArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchAttentionArgs {
+    /// Sequence lengths.
+    #[arg(long, value_delimiter = ',', default_value = "1024,4096,16384")]
+    tokens: Vec<usize>,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    #[arg(long, default_value_t = 2)]
+    kv_heads: usize,
+    #[arg(long, default_value_t = 64)]
+    head_dim: usize,
+    #[arg(long, default_value_t = acc_probe::model::StreamBlocks::default().block_q)]
+    block_q: usize,
+    #[arg(long, default_value_t = acc_probe::model::StreamBlocks::default().block_k)]
+    block_k: usize,
+    /// Timed runs per cell (the fastest is reported; on/off runs alternate).
+    #[arg(long, default_value_t = 5)]
+    repeat: usize,
+}
+
+fn run_attention(a: BenchAttentionArgs) -> anyhow::Result<()> {
+    let blocks = acc_probe::model::StreamBlocks {
+        block_q: a.block_q,
+        block_k: a.block_k,
+    };
+    println!(
+        "bench attention: {} heads ({} KV) x {}, blocks {}x{}, fastest of {} alternating runs",
+        a.heads, a.kv_heads, a.head_dim, a.block_q, a.block_k, a.repeat
+    );
+    println!(
+        "{:>7} | {:>12} | {:>12} | {:>8} | {:>14}",
+        "tokens", "stats off s", "stats on s", "on/off", "off GFLOP/s"
+    );
+    for &t in &a.tokens {
+        let (mut off, mut on) = (f64::INFINITY, f64::INFINITY);
+        for _ in 0..a.repeat {
+            off = off.min(acc_probe::bench::time_attention_kernel(
+                a.heads, a.kv_heads, t, a.head_dim, blocks, false, 1,
+            )?);
+            on = on.min(acc_probe::bench::time_attention_kernel(
+                a.heads, a.kv_heads, t, a.head_dim, blocks, true, 1,
+            )?);
+        }
+        // causal QKᵀ and PV: 2 · 2 · heads · d · t(t+1)/2 flops
+        let flops =
+            2.0 * 2.0 * a.heads as f64 * a.head_dim as f64 * (t as f64 * (t as f64 + 1.0) / 2.0);
+        println!(
+            "{:>7} | {:>12.4} | {:>12.4} | {:>8.3} | {:>14.1}",
+            t,
+            off,
+            on,
+            on / off,
+            flops / off / 1e9
+        );
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -49,7 +109,10 @@ const CELLS: [(&str, &str, &str); 4] = [
 ];
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Forward(a) = cmd;
+    let a = match cmd {
+        BenchCommand::Forward(a) => a,
+        BenchCommand::Attention(a) => return run_attention(a),
+    };
     let exe = std::env::current_exe().context("locating the acc-probe binary")?;
     println!("bench forward: 4 layers, hidden 256, 4 heads (2 KV) x 64, 16 experts top-4; random weights; one process per cell; limit {} GiB", a.mem_limit_gib);
     println!(

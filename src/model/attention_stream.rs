@@ -82,6 +82,16 @@ pub fn stream_attention(
     blocks: StreamBlocks,
     spec: Option<&AttnStatsSpec>,
 ) -> Result<StreamOutput> {
+    stream_attention_with(inp, blocks, spec, KernelChoice::Auto)
+}
+
+/// [`stream_attention`] with an explicit kernel variant.
+pub fn stream_attention_with(
+    inp: StreamInput<'_>,
+    blocks: StreamBlocks,
+    spec: Option<&AttnStatsSpec>,
+    choice: KernelChoice,
+) -> Result<StreamOutput> {
     let StreamInput {
         heads,
         kv_heads,
@@ -118,7 +128,7 @@ pub fn stream_attention(
     let bq = blocks.block_q;
     let nqb = t.div_ceil(bq);
     let mut padded = vec![0f32; heads * nqb * bq * d];
-    let kernel = select_kernel();
+    let kernel = select_kernel(choice);
 
     let task_rows: Vec<Option<TaskRows>> = padded
         .par_chunks_mut(bq * d)
@@ -245,7 +255,20 @@ struct TaskArgs<'a, 'b> {
 
 type Kernel = fn(&TaskArgs<'_, '_>, &mut [f32], Option<(&AttnStatsSpec, &mut TaskRows)>);
 
-fn select_kernel() -> Kernel {
+/// Which compiled variant of the kernel runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KernelChoice {
+    /// AVX2+FMA where the CPU has it, else portable.
+    #[default]
+    Auto,
+    /// The portable variant (baseline instruction set), e.g. to test it against the fast one.
+    Portable,
+}
+
+fn select_kernel(choice: KernelChoice) -> Kernel {
+    if choice == KernelChoice::Portable {
+        return task_generic;
+    }
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
@@ -322,7 +345,7 @@ fn task_body<const FMA: bool>(
 
     let mut m = vec![f32::NEG_INFINITY; nrows];
     let mut l = vec![0f64; nrows];
-    let mut s = vec![0f32; bk];
+    let mut sblk = vec![0f32; nrows * bk];
     let mut pbuf = vec![0f32; bk];
     // key offsets 0, 1, 2, … within a block, as f64 (no integer conversions in the loop)
     let dist: Vec<f64> = (0..bk).map(|x| x as f64).collect();
@@ -337,24 +360,16 @@ fn task_body<const FMA: bool>(
     let mut j0 = 0;
     while j0 < a.i1 {
         let j1 = (j0 + bk).min(a.i1);
+        // 1. scores of every row of the block against keys j0..j1:
+        //    s_ij = (q_i · k_j) · scale, in the order HF transformers computes them
+        qk_block::<FMA>(q, nrows, d, kt, t, j0, j1 - j0, inp.scale, &mut sblk, bk);
         for r in 0..nrows {
             let i = a.i0 + r;
             if i < j0 {
                 continue;
             }
             let n = (j1.min(i + 1)) - j0;
-            let s = &mut s[..n];
-            // 1. scores s_j = (q_i · k_j) · scale, in the order HF transformers computes them
-            s.iter_mut().for_each(|x| *x = 0.0);
-            let qrow = &q[r * d..(r + 1) * d];
-            for (tt, &qt) in qrow.iter().enumerate() {
-                let krow = &kt[tt * t + j0..tt * t + j0 + n];
-                for (x, &k) in s.iter_mut().zip(krow) {
-                    *x = madd::<FMA>(qt, k, *x);
-                }
-            }
-            let scale = inp.scale;
-            s.iter_mut().for_each(|x| *x *= scale);
+            let s = &mut sblk[r * bk..r * bk + n];
             // 2. block max (first occurrence)
             let mut bm = f32::NEG_INFINITY;
             let mut barg = 0;
@@ -408,12 +423,7 @@ fn task_body<const FMA: bool>(
             }
             l[r] += sum8(s) as f64;
             // 5. o += Σ_j p_j v_j
-            for (jl, &p) in s.iter().enumerate() {
-                let vrow = &v[(j0 + jl) * d..(j0 + jl + 1) * d];
-                for (o, &x) in orow.iter_mut().zip(vrow) {
-                    *o = madd::<FMA>(p, x, *o);
-                }
-            }
+            pv_row::<FMA>(s, &v[j0 * d..(j0 + n) * d], d, orow);
         }
         j0 = j1;
     }
@@ -442,6 +452,99 @@ fn task_body<const FMA: bool>(
             {
                 *dst = x / l64;
             }
+        }
+    }
+}
+
+/// Scores of `rows` query rows (q: [rows, d]) against keys j0..j0+w (kt: [d, t]),
+/// times `scale`, into `out[r * stride + jl]`. Register-tiled: 4 rows × 16 keys
+/// per step, so each key load feeds four rows.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn qk_block<const FMA: bool>(
+    q: &[f32],
+    rows: usize,
+    d: usize,
+    kt: &[f32],
+    t: usize,
+    j0: usize,
+    w: usize,
+    scale: f32,
+    out: &mut [f32],
+    stride: usize,
+) {
+    const R: usize = 4;
+    const K: usize = 16;
+    let mut r = 0;
+    while r < rows {
+        let nr = (rows - r).min(R);
+        // rows past the end repeat the last row; their results are not stored
+        let qi: [usize; R] = std::array::from_fn(|k| (r + k.min(nr - 1)) * d);
+        let mut c = 0;
+        while c + K <= w {
+            let mut acc = [[0f32; K]; R];
+            for tt in 0..d {
+                let base = tt * t + j0 + c;
+                let krow: &[f32; K] = kt[base..base + K].try_into().expect("K keys");
+                for (rr, accr) in acc.iter_mut().enumerate() {
+                    let qv = q[qi[rr] + tt];
+                    for k in 0..K {
+                        accr[k] = madd::<FMA>(qv, krow[k], accr[k]);
+                    }
+                }
+            }
+            for (rr, accr) in acc.iter().enumerate().take(nr) {
+                let o = &mut out[(r + rr) * stride + c..(r + rr) * stride + c + K];
+                for k in 0..K {
+                    o[k] = accr[k] * scale;
+                }
+            }
+            c += K;
+        }
+        // remaining keys, one at a time
+        for jl in c..w {
+            for rr in 0..nr {
+                let mut x = 0f32;
+                for tt in 0..d {
+                    x = madd::<FMA>(q[qi[rr] + tt], kt[tt * t + j0 + jl], x);
+                }
+                out[(r + rr) * stride + jl] = x * scale;
+            }
+        }
+        r += R;
+    }
+}
+
+/// o += Σ_j p_j v_j for one row (v: [p.len(), d]), accumulating 32 output
+/// dimensions at a time in registers.
+#[inline(always)]
+fn pv_row<const FMA: bool>(p: &[f32], v: &[f32], d: usize, o: &mut [f32]) {
+    const C: usize = 32;
+    let mut c = 0;
+    while c + C <= d {
+        let mut acc = [0f32; C];
+        for (jl, &pj) in p.iter().enumerate() {
+            let vrow: &[f32; C] = v[jl * d + c..jl * d + c + C].try_into().expect("C dims");
+            for k in 0..C {
+                acc[k] = madd::<FMA>(pj, vrow[k], acc[k]);
+            }
+        }
+        for k in 0..C {
+            o[c + k] += acc[k];
+        }
+        c += C;
+    }
+    if c < d {
+        let rest = d - c;
+        let mut acc = [0f32; C];
+        for (jl, &pj) in p.iter().enumerate() {
+            let vrow = &v[jl * d + c..jl * d + d];
+            for k in 0..rest {
+                acc[k] = madd::<FMA>(pj, vrow[k], acc[k]);
+            }
+        }
+        for k in 0..rest {
+            o[c + k] += acc[k];
         }
     }
 }
@@ -569,5 +672,47 @@ fn exp_f32<const FMA: bool>(x: f32) -> f32 {
         0.0
     } else {
         y * scale
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_exp_is_accurate_on_the_softmax_range() {
+        let mut worst = 0f64;
+        let mut x = -100.0f32;
+        while x <= 0.0 {
+            let exact = (x as f64).exp();
+            for got in [exp_f32::<false>(x) as f64, exp_f32::<true>(x) as f64] {
+                if exact > 1e-30 {
+                    worst = worst.max(((got - exact) / exact).abs());
+                } else {
+                    assert!(got < 1e-30, "exp({x}) = {got}");
+                }
+            }
+            x += 0.001;
+        }
+        assert!(worst < 3e-7, "relative error {worst}");
+        assert_eq!(exp_f32::<false>(0.0), 1.0);
+        assert_eq!(exp_f32::<false>(f32::NEG_INFINITY), 0.0);
+    }
+
+    #[test]
+    fn lane_sums_match_serial_sums() {
+        let x: Vec<f32> = (0..77).map(|i| (i as f32 * 0.37).sin()).collect();
+        let y: Vec<f32> = (0..77).map(|i| (i as f32 * 0.11).cos()).collect();
+        let serial: f64 = x.iter().map(|&v| v as f64).sum();
+        assert!((sum8(&x) as f64 - serial).abs() < 1e-5);
+        let dot: f64 = x.iter().zip(&y).map(|(&a, &b)| a as f64 * b as f64).sum();
+        assert!((dot8(&x, &y) as f64 - dot).abs() < 1e-5);
+        let offs: Vec<f64> = (0..77).map(|v| v as f64).collect();
+        let dd: f64 = x
+            .iter()
+            .enumerate()
+            .map(|(j, &a)| a as f64 * (100.0 - j as f64))
+            .sum();
+        assert!((dist_dot(&x, 100.0, &offs) - dd).abs() < 1e-9);
     }
 }
