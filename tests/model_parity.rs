@@ -220,3 +220,32 @@ fn routing_accumulator_matches_the_router_outputs() {
         assert_eq!(acc.per_layer[&l].counts, counts.to_vec(), "layer {l}");
     }
 }
+
+#[test]
+fn probes_with_conflicting_attention_specs_are_refused() {
+    let cfg = config(4, 2, 16, false, 1);
+    let w = random_weights(&cfg, 2, RandomInit::default(), &Device::Cpu).unwrap();
+    let model =
+        Qwen3Moe::load(&cfg, VarBuilder::from_tensors(w, DType::F32, &Device::Cpu)).unwrap();
+    let mut a = AttentionAccumulator::new(AttnStatsSpec::default(), vec![0]);
+    let mut b = AttentionAccumulator::new(
+        AttnStatsSpec {
+            sink_tokens: 1,
+            ..Default::default()
+        },
+        vec![0],
+    );
+    let mut probes = Probes(vec![&mut a as &mut dyn Probe, &mut b]);
+    let e = model
+        .forward(
+            &ids(16, cfg.vocab_size),
+            &mut probes,
+            ForwardOptions::default(),
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("different attention statistics at blocks.0.attn"),
+        "{e}"
+    );
+}

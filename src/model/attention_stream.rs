@@ -130,7 +130,7 @@ pub fn stream_attention_with(
     let mut padded = vec![0f32; heads * nqb * bq * d];
     let kernel = select_kernel(choice);
 
-    let task_rows: Vec<Option<TaskRows>> = padded
+    let task_out: Vec<Option<TaskOut>> = padded
         .par_chunks_mut(bq * d)
         .enumerate()
         .map(|(task, acc)| {
@@ -162,7 +162,12 @@ pub fn stream_attention_with(
                         hist: vec![0.0; range.len() * s.bins.len()],
                     };
                     kernel(&args, acc, Some((s, &mut tr)));
-                    Some(tr)
+                    // reduce where the data is: a per-head summary keeps O(bins) per task
+                    Some(if s.per_row {
+                        TaskOut::Rows(tr)
+                    } else {
+                        TaskOut::Summary(h, reduce_task(&tr, s))
+                    })
                 }
                 None => {
                     kernel(&args, acc, None);
@@ -184,24 +189,57 @@ pub fn stream_attention_with(
         });
 
     let stats = match (spec, rows) {
-        (Some(s), Some(rows)) => Some(assemble(s, heads, rows, task_rows)),
+        (Some(s), Some(rows)) => Some(assemble(s, heads, rows, task_out)),
         _ => None,
     };
     Ok(StreamOutput { out, stats })
 }
 
-/// Gathers the tasks' rows into per-row statistics or a per-head summary (in task order).
+/// What one task hands back besides its output rows.
+enum TaskOut {
+    Rows(TaskRows),
+    /// (head, one-head summary of the task's rows)
+    Summary(usize, AttnSummary),
+}
+
+/// Reduces a task's rows to a one-head summary.
+fn reduce_task(tr: &TaskRows, spec: &AttnStatsSpec) -> AttnSummary {
+    let nb = spec.bins.len();
+    let mut sum = AttnSummary::zeros(1, nb);
+    let mut hist32 = vec![0f32; nb];
+    for (k, vals) in tr.vals.iter().enumerate() {
+        for (dst, &x) in hist32.iter_mut().zip(&tr.hist[k * nb..(k + 1) * nb]) {
+            *dst = x as f32;
+        }
+        sum.add_row(
+            0,
+            &spec.bins,
+            OneRow {
+                mean_distance: vals[0],
+                entropy: vals[1],
+                sink: vals[2],
+                local: vals[3],
+                max_weight: vals[4],
+                hist: &hist32,
+            },
+        );
+    }
+    sum
+}
+
+/// Gathers the tasks' results into per-row statistics or a per-head summary (in task order).
 fn assemble(
     spec: &AttnStatsSpec,
     heads: usize,
     rows: std::ops::Range<usize>,
-    tasks: Vec<Option<TaskRows>>,
+    tasks: Vec<Option<TaskOut>>,
 ) -> StreamStats {
     let nb = spec.bins.len();
     if spec.per_row {
         let mut rs = RowStats::zeros(heads, rows.clone(), nb);
         let r = rows.len();
         for tr in tasks.into_iter().flatten() {
+            let TaskOut::Rows(tr) = tr else { continue };
             for (k, vals) in tr.vals.iter().enumerate() {
                 let idx = tr.head * r + (tr.first_row + k - rows.start);
                 rs.mean_distance[idx] = vals[0] as f32;
@@ -221,24 +259,9 @@ fn assemble(
         StreamStats::Rows(rs)
     } else {
         let mut sum = AttnSummary::zeros(heads, nb);
-        let mut hist32 = vec![0f32; nb];
-        for tr in tasks.into_iter().flatten() {
-            for (k, vals) in tr.vals.iter().enumerate() {
-                for (dst, &x) in hist32.iter_mut().zip(&tr.hist[k * nb..(k + 1) * nb]) {
-                    *dst = x as f32;
-                }
-                sum.add_row(
-                    tr.head,
-                    &spec.bins,
-                    OneRow {
-                        mean_distance: vals[0],
-                        entropy: vals[1],
-                        sink: vals[2],
-                        local: vals[3],
-                        max_weight: vals[4],
-                        hist: &hist32,
-                    },
-                );
+        for t in tasks.into_iter().flatten() {
+            if let TaskOut::Summary(h, one) = t {
+                sum.add_head(h, &one);
             }
         }
         StreamStats::Summary(sum)

@@ -317,6 +317,31 @@ impl AttnSummary {
         Ok(())
     }
 
+    /// Adds a one-head summary into head `h`.
+    pub fn add_head(&mut self, h: usize, one: &AttnSummary) {
+        debug_assert_eq!((one.heads, one.nbins), (1, self.nbins));
+        let nb = self.nbins;
+        self.n_rows[h] += one.n_rows[0];
+        for (a, b) in self.hist_sum[h * nb..(h + 1) * nb]
+            .iter_mut()
+            .zip(&one.hist_sum)
+        {
+            *a += b;
+        }
+        for (a, b) in self.mean_distance_hist[h * nb..(h + 1) * nb]
+            .iter_mut()
+            .zip(&one.mean_distance_hist)
+        {
+            *a += b;
+        }
+        self.mean_distance_sum[h] += one.mean_distance_sum[0];
+        self.mean_distance_sq_sum[h] += one.mean_distance_sq_sum[0];
+        self.entropy_sum[h] += one.entropy_sum[0];
+        self.sink_sum[h] += one.sink_sum[0];
+        self.local_sum[h] += one.local_sum[0];
+        self.max_weight_sum[h] += one.max_weight_sum[0];
+    }
+
     /// Mean distance histogram of head h (sums to 1 when rows were summed).
     pub fn mean_hist(&self, h: usize) -> Vec<f64> {
         let n = self.n_rows[h].max(1) as f64;

@@ -130,10 +130,11 @@ impl Probe for NoProbe {}
 pub struct Probes<'a>(pub Vec<&'a mut dyn Probe>);
 
 impl Probe for Probes<'_> {
+    /// One kernel call per layer computes one spec: the first probe's. Probes
+    /// asking for a different spec at the same layer get an error in
+    /// [`Probe::on_attn_stats`] rather than statistics they did not ask for.
     fn attn_spec(&self, layer: usize) -> Option<AttnStatsSpec> {
-        let specs: Vec<AttnStatsSpec> = self.0.iter().filter_map(|p| p.attn_spec(layer)).collect();
-        // One kernel call per layer: probes of one pass must agree on the spec.
-        specs.into_iter().next()
+        self.0.iter().find_map(|p| p.attn_spec(layer))
     }
     fn wants_attn_probs(&self, layer: usize) -> bool {
         self.0.iter().any(|p| p.wants_attn_probs(layer))
@@ -142,10 +143,18 @@ impl Probe for Probes<'_> {
         self.0.iter().any(|p| p.wants_router(layer))
     }
     fn on_attn_stats(&mut self, layer: usize, stats: &StreamStats) -> Result<()> {
+        let computed = self.attn_spec(layer);
         for p in self.0.iter_mut() {
-            if p.attn_spec(layer).is_some() {
-                p.on_attn_stats(layer, stats)?;
+            let Some(wanted) = p.attn_spec(layer) else {
+                continue;
+            };
+            if Some(&wanted) != computed.as_ref() {
+                return Err(Error::Input(format!(
+                    "probes of one pass ask for different attention statistics at {}: {wanted:?} vs {computed:?}",
+                    HookPoint::Attn(layer)
+                )));
             }
+            p.on_attn_stats(layer, stats)?;
         }
         Ok(())
     }
