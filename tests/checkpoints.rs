@@ -190,14 +190,15 @@ fn bad_checkpoints_are_refused_with_the_file_and_tensor() {
         "{e}"
     );
 
-    // wrong shape: a config with a larger hidden size in the router
+    // wrong shape: a config with a larger expert intermediate size
     let t = fresh();
     edit_config(t.path(), |c| {
         c.insert("moe_intermediate_size".into(), json!(17));
     });
     let e = open_err(t.path());
     assert!(
-        e.contains("has shape [16, 48], expected [17, 48]") && e.contains(".safetensors"),
+        e.contains("tensor `model.layers.0.mlp.experts.0.down_proj.weight` has shape [48, 16], expected [48, 17]")
+            && e.contains(".safetensors"),
         "{e}"
     );
 

@@ -7,7 +7,7 @@
 //! missing, unexpected and wrongly shaped tensors are reported with the file
 //! and the tensor name.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device};
@@ -266,13 +266,14 @@ fn check_index_consistency(dir: &Path, tensors: &BTreeMap<String, TensorInfo>) -
     Ok(())
 }
 
-/// Every tensor name of a Qwen3-MoE checkpoint with its shape, as HF transformers
+/// Every tensor name of a Qwen3-MoE checkpoint with its shape (sorted, so that
+/// validation reports the same first problem every time), as HF transformers
 /// names them (per-expert layout).
-pub fn expected_tensors(cfg: &Qwen3MoeConfig) -> HashMap<String, Vec<usize>> {
+pub fn expected_tensors(cfg: &Qwen3MoeConfig) -> BTreeMap<String, Vec<usize>> {
     let h = cfg.hidden_size;
     let q = cfg.num_attention_heads * cfg.head_dim;
     let kv = cfg.num_key_value_heads * cfg.head_dim;
-    let mut t = HashMap::new();
+    let mut t = BTreeMap::new();
     t.insert(
         "model.embed_tokens.weight".to_string(),
         vec![cfg.vocab_size, h],
