@@ -13,6 +13,7 @@ pub mod io;
 pub mod mem;
 pub mod model;
 pub mod probe;
+pub mod tasks;
 pub mod tokenizer;
 
 pub use error::{Error, Result};
