@@ -1,0 +1,244 @@
+//! GraphWalks (openai/graphwalks) problem generator.
+//!
+//! Rows carry the official columns: `prompt`, `answer_nodes`, `prompt_chars`,
+//! `problem_type` (`bfs` or `parents`). Node names are 10-character hex
+//! strings; the graph is a shuffled list of directed edges `a -> b`; the
+//! prompt explains the task, gives a worked example between `<begin example>`
+//! and `<end example>`, then the graph and the operation — "Perform a BFS from
+//! node X with depth N." (only the nodes at exactly depth N) or "Find the
+//! parents of node X." — and asks for `Final Answer: [...]` on the last line.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use super::TokenCounter;
+use crate::error::{Error, Result};
+
+/// One GraphWalks row (official column names).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphWalksRow {
+    pub prompt: String,
+    pub answer_nodes: Vec<String>,
+    pub prompt_chars: usize,
+    pub problem_type: String,
+}
+
+/// The two operations of GraphWalks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Problem {
+    Bfs,
+    Parents,
+}
+
+impl Problem {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Problem::Bfs => "bfs",
+            Problem::Parents => "parents",
+        }
+    }
+}
+
+const INSTRUCTIONS: &str = "You will be given a graph as a list of directed edges. All nodes are at least degree 1. \
+You will also get a description of an operation to perform on the graph.\n\
+Your job is to execute the operation on the graph and return the set of nodes that the operation results in. \
+If asked for a breadth-first search (BFS), only return the nodes that are reachable at exactly that depth, do not return the starting node. \
+If asked for the parents of a node, only return the nodes that have an edge leading to the given node, do not return the given node itself.\n\n";
+
+const CLOSING: &str = "You should immediately stop outputting after your final answer. \
+Format your final answer as a list on the last line, like: Final Answer: [node1, node2, ...]\n";
+
+/// A directed graph as an edge list over hex node names.
+#[derive(Debug, Clone)]
+struct Graph {
+    nodes: Vec<String>,
+    /// (from, to) indices into `nodes`, in prompt order.
+    edges: Vec<(usize, usize)>,
+}
+
+fn hex_id(rng: &mut StdRng, used: &mut HashSet<String>) -> String {
+    loop {
+        let id: String = (0..10)
+            .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap())
+            .collect();
+        if used.insert(id.clone()) {
+            return id;
+        }
+    }
+}
+
+/// n nodes, each with 1–3 out-edges to other nodes, edges shuffled.
+fn random_graph(rng: &mut StdRng, n: usize) -> Graph {
+    let mut used = HashSet::new();
+    let nodes: Vec<String> = (0..n).map(|_| hex_id(rng, &mut used)).collect();
+    let mut edges = Vec::new();
+    let mut seen = HashSet::new();
+    for a in 0..n {
+        let k = rng.random_range(1..=3usize).min(n - 1);
+        let mut out = 0;
+        while out < k {
+            let b = rng.random_range(0..n);
+            if b != a && seen.insert((a, b)) {
+                edges.push((a, b));
+                out += 1;
+            }
+        }
+    }
+    edges.shuffle(rng);
+    Graph { nodes, edges }
+}
+
+fn render_edges(g: &Graph) -> String {
+    let mut s = String::with_capacity(g.edges.len() * 25);
+    for &(a, b) in &g.edges {
+        s.push_str(&g.nodes[a]);
+        s.push_str(" -> ");
+        s.push_str(&g.nodes[b]);
+        s.push('\n');
+    }
+    s
+}
+
+/// Nodes at shortest distance exactly `depth` from `start`.
+fn bfs_exact(g: &Graph, start: usize, depth: usize) -> BTreeSet<usize> {
+    let mut adj: HashMap<usize, Vec<usize>> = HashMap::new();
+    for &(a, b) in &g.edges {
+        adj.entry(a).or_default().push(b);
+    }
+    let mut dist = HashMap::from([(start, 0usize)]);
+    let mut queue = VecDeque::from([start]);
+    while let Some(u) = queue.pop_front() {
+        let du = dist[&u];
+        if du == depth {
+            continue;
+        }
+        for &v in adj.get(&u).map(Vec::as_slice).unwrap_or(&[]) {
+            if let std::collections::hash_map::Entry::Vacant(e) = dist.entry(v) {
+                e.insert(du + 1);
+                queue.push_back(v);
+            }
+        }
+    }
+    dist.into_iter()
+        .filter(|&(_, d)| d == depth)
+        .map(|(v, _)| v)
+        .collect()
+}
+
+fn parents(g: &Graph, node: usize) -> BTreeSet<usize> {
+    g.edges
+        .iter()
+        .filter(|&&(_, b)| b == node)
+        .map(|&(a, _)| a)
+        .collect()
+}
+
+/// Chooses an operation with a non-empty answer: (operation text, answer).
+fn choose_operation(
+    g: &Graph,
+    rng: &mut StdRng,
+    problem: Problem,
+) -> Option<(String, Vec<String>)> {
+    for _ in 0..200 {
+        let x = rng.random_range(0..g.nodes.len());
+        let (text, ans) = match problem {
+            Problem::Bfs => {
+                let depth = rng.random_range(1..=3usize);
+                (
+                    format!("Perform a BFS from node {} with depth {depth}.", g.nodes[x]),
+                    bfs_exact(g, x, depth),
+                )
+            }
+            Problem::Parents => (
+                format!("Find the parents of node {}.", g.nodes[x]),
+                parents(g, x),
+            ),
+        };
+        if !ans.is_empty() {
+            let mut names: Vec<String> = ans.into_iter().map(|i| g.nodes[i].clone()).collect();
+            names.sort();
+            return Some((text, names));
+        }
+    }
+    None
+}
+
+fn render_prompt(example: &(Graph, String, Vec<String>), g: &Graph, op: &str) -> String {
+    let (eg, eop, eans) = example;
+    format!(
+        "{INSTRUCTIONS}Here is an example:\n<begin example>\nThe graph has the following edges:\n{}\nOperation:\n{eop}\n\nFinal Answer: [{}]\n<end example>\n\n\
+Here is the graph to operate on:\nThe graph has the following edges:\n{}\nOperation:\n{op}\n\n{CLOSING}",
+        render_edges(eg),
+        eans.join(", "),
+        render_edges(g),
+    )
+}
+
+/// Generates one problem whose prompt is at most `target_tokens` tokens (and
+/// close to it), deterministic in `seed`.
+pub fn generate(
+    seed: u64,
+    target_tokens: usize,
+    problem: Problem,
+    counter: &dyn TokenCounter,
+) -> Result<GraphWalksRow> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let eg = random_graph(&mut rng, 6);
+    let (eop, eans) = choose_operation(&eg, &mut rng, problem)
+        .expect("a 6-node graph with out-degree ≥ 1 has parents and BFS answers");
+    let example = (eg, eop, eans);
+    let graph_seed: u64 = rng.random();
+
+    let build = |n: usize| -> Option<(String, Vec<String>)> {
+        let mut rng =
+            StdRng::seed_from_u64(graph_seed ^ (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let g = random_graph(&mut rng, n);
+        let (op, ans) = choose_operation(&g, &mut rng, problem)?;
+        Some((render_prompt(&example, &g, &op), ans))
+    };
+    // smallest problem, then scale the node count to the token budget
+    let min_nodes = 8;
+    let (small, _) = build(min_nodes).expect("an 8-node graph has an answer");
+    let small_tokens = counter.count(&small);
+    if small_tokens > target_tokens {
+        return Err(Error::Input(format!(
+            "GraphWalks needs at least {small_tokens} tokens with this tokenizer; the target is {target_tokens}"
+        )));
+    }
+    let probe_nodes = 64;
+    let (big, _) = build(probe_nodes).expect("a 64-node graph has an answer");
+    let per_node = (counter.count(&big).saturating_sub(small_tokens)).max(1) as f64
+        / (probe_nodes - min_nodes) as f64;
+    let mut n = min_nodes + ((target_tokens - small_tokens) as f64 / per_node) as usize;
+    let mut best: Option<(String, Vec<String>)> = None;
+    for _ in 0..12 {
+        let Some((prompt, ans)) = build(n.max(min_nodes)) else {
+            n += 1;
+            continue;
+        };
+        let tokens = counter.count(&prompt);
+        if tokens <= target_tokens {
+            let good_enough = tokens as f64 >= 0.95 * target_tokens as f64;
+            best = Some((prompt, ans));
+            if good_enough {
+                break;
+            }
+            n += ((target_tokens - tokens) as f64 / per_node).max(1.0) as usize;
+        } else {
+            n = min_nodes
+                .max(n - (((tokens - target_tokens) as f64 / per_node).ceil() as usize).max(1));
+        }
+    }
+    let (prompt, answer_nodes) = best.unwrap_or_else(|| build(min_nodes).expect("small graph"));
+    Ok(GraphWalksRow {
+        prompt_chars: prompt.chars().count(),
+        prompt,
+        answer_nodes,
+        problem_type: problem.name().to_string(),
+    })
+}
