@@ -4,6 +4,7 @@
 pub mod difflib;
 pub mod grade;
 pub mod graphwalks;
+pub mod mrcr;
 
 /// Counts tokens of a text (a real tokenizer, or an approximation in tests).
 pub trait TokenCounter {
