@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod dump;
 mod forward;
+mod tasks;
 
 use std::process::ExitCode;
 
@@ -31,6 +32,10 @@ enum Command {
     Dump(dump::DumpArgs),
     /// A timed forward pass on random tokens (wall time, tokens/s, peak memory).
     Forward(forward::ForwardArgs),
+    /// Generate MRCR or GraphWalks rows (official columns) sized to a token budget.
+    Tasks(tasks::TasksArgs),
+    /// Score predictions with the official MRCR / GraphWalks graders.
+    Score(tasks::ScoreArgs),
     /// Benchmarks that print a table.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -51,6 +56,8 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dump(a) => dump::run(a),
         Command::Forward(a) => forward::run(a),
+        Command::Tasks(a) => tasks::run_tasks(a),
+        Command::Score(a) => tasks::run_score(a),
         Command::Bench(b) => bench::run(b),
     };
     match result {

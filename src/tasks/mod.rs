@@ -5,6 +5,7 @@ pub mod difflib;
 pub mod grade;
 pub mod graphwalks;
 pub mod mrcr;
+pub mod score;
 
 /// Counts tokens of a text (a real tokenizer, or an approximation in tests).
 pub trait TokenCounter {
@@ -24,4 +25,9 @@ impl<F: Fn(&str) -> usize> TokenCounter for F {
     fn count(&self, text: &str) -> usize {
         self(text)
     }
+}
+
+/// About four characters a token: for sizing when no tokenizer is given.
+pub fn approx_tokens(text: &str) -> usize {
+    text.chars().count().div_ceil(4)
 }

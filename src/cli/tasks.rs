@@ -1,0 +1,154 @@
+//! `acc-probe tasks` (generate MRCR / GraphWalks rows) and `acc-probe score`.
+
+use std::path::PathBuf;
+
+use acc_probe::io::write_atomic;
+use acc_probe::tasks::score::{score_files, Task};
+use acc_probe::tasks::{approx_tokens, graphwalks, mrcr, TokenCounter};
+use anyhow::{bail, Context};
+use clap::{Args, ValueEnum};
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TaskArg {
+    Mrcr,
+    Graphwalks,
+}
+
+impl From<TaskArg> for Task {
+    fn from(t: TaskArg) -> Self {
+        match t {
+            TaskArg::Mrcr => Task::Mrcr,
+            TaskArg::Graphwalks => Task::Graphwalks,
+        }
+    }
+}
+
+/// How prompt lengths are measured.
+#[derive(Args, Debug)]
+pub struct CounterArgs {
+    /// tokenizer.json measuring lengths (or a model directory holding one).
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Measure lengths as characters / 4 instead of with a tokenizer.
+    #[arg(long, conflicts_with = "tokenizer")]
+    approx_tokens: bool,
+}
+
+impl CounterArgs {
+    fn counter(&self) -> anyhow::Result<Box<dyn TokenCounter>> {
+        match &self.tokenizer {
+            Some(p) => {
+                let p = if p.is_dir() {
+                    p.join("tokenizer.json")
+                } else {
+                    p.clone()
+                };
+                Ok(Box::new(acc_probe::tokenizer::load(&p)?))
+            }
+            None if self.approx_tokens => Ok(Box::new(approx_tokens)),
+            None => bail!(
+                "give --tokenizer FILE (lengths in that tokenizer's tokens) or --approx-tokens"
+            ),
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct TasksArgs {
+    #[arg(value_enum)]
+    task: TaskArg,
+    /// Number of rows.
+    #[arg(long)]
+    n: usize,
+    /// Target prompt length in tokens.
+    #[arg(long)]
+    tokens: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// MRCR needle counts, used in turn.
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
+    needles: Vec<usize>,
+    /// GraphWalks problem types, used in turn.
+    #[arg(long, value_delimiter = ',', default_value = "bfs,parents")]
+    problems: Vec<String>,
+    #[command(flatten)]
+    counter: CounterArgs,
+    /// Output JSONL file (official column names).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn run_tasks(a: TasksArgs) -> anyhow::Result<()> {
+    let counter = a.counter.counter()?;
+    let mut lines = String::new();
+    let bar = indicatif::ProgressBar::new(a.n as u64);
+    for i in 0..a.n {
+        let seed = a.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+        let json = match a.task {
+            TaskArg::Mrcr => {
+                let needles = a.needles[i % a.needles.len()];
+                serde_json::to_string(&mrcr::generate(seed, a.tokens, needles, counter.as_ref())?)?
+            }
+            TaskArg::Graphwalks => {
+                let problem = match a.problems[i % a.problems.len()].as_str() {
+                    "bfs" => graphwalks::Problem::Bfs,
+                    "parents" => graphwalks::Problem::Parents,
+                    other => bail!("unknown GraphWalks problem `{other}`: expected bfs or parents"),
+                };
+                serde_json::to_string(&graphwalks::generate(
+                    seed,
+                    a.tokens,
+                    problem,
+                    counter.as_ref(),
+                )?)?
+            }
+        };
+        lines.push_str(&json);
+        lines.push('\n');
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    write_atomic(&a.out, lines.as_bytes())
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!("wrote {} {:?} rows to {}", a.n, a.task, a.out.display());
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    #[arg(value_enum)]
+    task: TaskArg,
+    /// Predictions: JSONL with one {"response": ...} per gold row, in order.
+    #[arg(long)]
+    pred: PathBuf,
+    /// Gold rows (JSONL, as written by `acc-probe tasks`).
+    #[arg(long)]
+    gold: PathBuf,
+    #[command(flatten)]
+    counter: CounterArgs,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run_score(a: ScoreArgs) -> anyhow::Result<()> {
+    let counter = a.counter.counter()?;
+    let r = score_files(a.task.into(), &a.pred, &a.gold, counter.as_ref())?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+    } else {
+        println!(
+            "{:?}: mean {:.4} over {} of {} rows",
+            r.task, r.mean, r.scored, r.gold_rows
+        );
+        for (k, g) in r.by_kind.iter().chain(r.by_length.iter()) {
+            println!("  {k:<14} n={:<5} mean {:.4}", g.n, g.mean);
+        }
+        for e in &r.errors {
+            eprintln!("{}:{}: {}", e.file, e.line, e.reason);
+        }
+        if !r.errors.is_empty() {
+            eprintln!("{} rows could not be scored", r.errors.len());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! Scoring prediction files against task rows: per-row errors are collected
+//! and counted (a malformed row is never scored as zero silently), and scores
+//! are broken down by needle count / problem type and by length bin.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::graphwalks::GraphWalksRow;
+use super::mrcr::MrcrRow;
+use super::{grade, TokenCounter};
+use crate::error::{Error, Result};
+
+/// Which task a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    Mrcr,
+    Graphwalks,
+}
+
+/// A row that could not be scored, with its place and reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RowError {
+    pub file: String,
+    pub line: usize,
+    pub reason: String,
+}
+
+/// Mean score of a group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    pub n: usize,
+    pub mean: f64,
+}
+
+/// Scores of one prediction file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoreReport {
+    pub task: Task,
+    /// Gold rows read.
+    pub gold_rows: usize,
+    /// Rows scored (gold rows with a well-formed prediction).
+    pub scored: usize,
+    pub mean: f64,
+    pub per_row: Vec<f64>,
+    /// By `n_needles` (MRCR) or `problem_type` (GraphWalks).
+    pub by_kind: BTreeMap<String, Group>,
+    /// By prompt length bin: (lo, hi] tokens, powers of two from 4K (MRCR's bins).
+    pub by_length: BTreeMap<String, Group>,
+    pub errors: Vec<RowError>,
+}
+
+/// Length bin label of a prompt of `tokens` tokens: "≤4K", "(4K,8K]", "(8K,16K]", ….
+pub fn length_bin(tokens: usize) -> String {
+    let k = |x: usize| format!("{}K", x / 1024);
+    let mut hi = 4096;
+    if tokens <= hi {
+        return format!("≤{}", k(hi));
+    }
+    while tokens > hi {
+        hi *= 2;
+    }
+    format!("({},{}]", k(hi / 2), k(hi))
+}
+
+/// The non-empty lines of a JSONL file: (1-based line number, parsed value or the reason it is not JSON).
+pub type Slots = Vec<(usize, std::result::Result<Value, String>)>;
+
+/// Reads a JSONL file keeping every non-empty line in its slot, so that a
+/// malformed line costs its own row only.
+pub fn read_slots(path: &Path) -> Result<Slots> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            (
+                i + 1,
+                serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}")),
+            )
+        })
+        .collect())
+}
+
+/// Scores `pred` (JSONL, one `{"response": …}` per gold row, in order; the k-th
+/// non-empty line answers the k-th gold row) against
+/// `gold` (JSONL task rows). Length bins use `counter` on the prompt.
+pub fn score_files(
+    task: Task,
+    pred: &Path,
+    gold: &Path,
+    counter: &dyn TokenCounter,
+) -> Result<ScoreReport> {
+    let gold_rows = read_slots(gold)?;
+    let pred_rows = read_slots(pred)?;
+    let mut errors = Vec::new();
+    let mut report = ScoreReport {
+        task,
+        gold_rows: gold_rows.len(),
+        scored: 0,
+        mean: 0.0,
+        per_row: Vec::new(),
+        by_kind: BTreeMap::new(),
+        by_length: BTreeMap::new(),
+        errors: Vec::new(),
+    };
+    let gfile = gold.display().to_string();
+    let pfile = pred.display().to_string();
+    if pred_rows.len() != gold_rows.len() {
+        errors.push(RowError {
+            file: pfile.clone(),
+            line: 0,
+            reason: format!(
+                "{} predictions for {} gold rows",
+                pred_rows.len(),
+                gold_rows.len()
+            ),
+        });
+    }
+    for (i, (gline, g)) in gold_rows.iter().enumerate() {
+        let g = match g {
+            Ok(g) => g,
+            Err(reason) => {
+                errors.push(RowError {
+                    file: gfile.clone(),
+                    line: *gline,
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+        };
+        let Some((pline, p)) = pred_rows.get(i) else {
+            continue;
+        };
+        let response = match p {
+            Ok(v) => v.get("response").and_then(Value::as_str),
+            Err(reason) => {
+                errors.push(RowError {
+                    file: pfile.clone(),
+                    line: *pline,
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+        };
+        let Some(response) = response else {
+            errors.push(RowError {
+                file: pfile.clone(),
+                line: *pline,
+                reason: "expected an object with a string field `response`".into(),
+            });
+            continue;
+        };
+        let scored = match task {
+            Task::Mrcr => serde_json::from_value::<MrcrRow>(g.clone()).map(|row| {
+                let s = grade::mrcr(response, &row.answer, &row.random_string_to_prepend);
+                (
+                    s,
+                    format!("{} needles", row.n_needles),
+                    counter.count(&row.prompt),
+                )
+            }),
+            Task::Graphwalks => serde_json::from_value::<GraphWalksRow>(g.clone()).map(|row| {
+                let s = grade::graphwalks(response, &row.answer_nodes);
+                (s, row.problem_type.clone(), counter.count(&row.prompt))
+            }),
+        };
+        match scored {
+            Ok((s, kind, tokens)) => {
+                report.per_row.push(s);
+                for (map, key) in [
+                    (&mut report.by_kind, kind),
+                    (&mut report.by_length, length_bin(tokens)),
+                ] {
+                    let g = map.entry(key).or_default();
+                    g.mean = (g.mean * g.n as f64 + s) / (g.n + 1) as f64;
+                    g.n += 1;
+                }
+            }
+            Err(e) => errors.push(RowError {
+                file: gfile.clone(),
+                line: *gline,
+                reason: format!("not a {task:?} row: {e}"),
+            }),
+        }
+    }
+    report.scored = report.per_row.len();
+    report.mean = if report.scored == 0 {
+        0.0
+    } else {
+        report.per_row.iter().sum::<f64>() / report.scored as f64
+    };
+    report.errors = errors;
+    Ok(report)
+}
