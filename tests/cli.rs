@@ -221,3 +221,27 @@ fn forward_reports_time_and_memory() {
             < 1e-5
     );
 }
+
+#[test]
+fn generate_matches_the_library_decoder() {
+    let ids = fixture("tiny-qwen3-moe/ids.json").display().to_string();
+    let o = acc_probe(&[
+        "generate",
+        "--model",
+        &model_dir(),
+        "--ids",
+        &ids,
+        "--max-new-tokens",
+        "6",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let model = acc_probe::model::Qwen3Moe::from_dir(fixture("tiny-qwen3-moe/model"), &Device::Cpu)
+        .unwrap();
+    let prompt: Vec<u32> =
+        serde_json::from_str(&std::fs::read_to_string(fixture("tiny-qwen3-moe/ids.json")).unwrap())
+            .unwrap();
+    let expected = acc_probe::model::generate::greedy_uncached(&model, &prompt, 6, &[]).unwrap();
+    assert_eq!(v["ids"], serde_json::json!(expected));
+}

@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod dump;
 mod forward;
+mod generate;
 mod tasks;
 
 use std::process::ExitCode;
@@ -32,6 +33,8 @@ enum Command {
     Dump(dump::DumpArgs),
     /// A timed forward pass on random tokens (wall time, tokens/s, peak memory).
     Forward(forward::ForwardArgs),
+    /// Greedy decoding with a KV cache.
+    Generate(generate::GenerateArgs),
     /// Generate MRCR or GraphWalks rows (official columns) sized to a token budget.
     Tasks(tasks::TasksArgs),
     /// Score predictions with the official MRCR / GraphWalks graders.
@@ -56,6 +59,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Dump(a) => dump::run(a),
         Command::Forward(a) => forward::run(a),
+        Command::Generate(a) => generate::run(a),
         Command::Tasks(a) => tasks::run_tasks(a),
         Command::Score(a) => tasks::run_score(a),
         Command::Bench(b) => bench::run(b),

@@ -77,6 +77,45 @@ impl Attention {
         })
     }
 
+    /// Decoding step(s): x [n, hidden] at positions offset..offset+n, where
+    /// `cache` holds keys/values of positions 0..offset ([g, offset, d] each) and
+    /// is extended in place. Returns the attention output [n, hidden].
+    pub fn forward_cached(
+        &self,
+        x: &Tensor,
+        rope: &RopeTables,
+        cache: &mut Option<(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let (n, _) = x.dims2()?;
+        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
+        let q = self.q_proj.forward(x)?.reshape((n, nh, hd))?;
+        let k = self.k_proj.forward(x)?.reshape((n, nkv, hd))?;
+        let v = self.v_proj.forward(x)?.reshape((n, nkv, hd))?;
+        let q = rope.apply(
+            &self.q_norm.forward(&q)?.transpose(0, 1)?.contiguous()?,
+            false,
+        )?;
+        let k = rope.apply(
+            &self.k_norm.forward(&k)?.transpose(0, 1)?.contiguous()?,
+            false,
+        )?;
+        let v = v.transpose(0, 1)?.contiguous()?;
+        let (k, v, offset) = match cache.take() {
+            Some((ck, cv)) => {
+                let offset = ck.dim(1)?;
+                (
+                    Tensor::cat(&[&ck, &k], 1)?,
+                    Tensor::cat(&[&cv, &v], 1)?,
+                    offset,
+                )
+            }
+            None => (k, v, 0),
+        };
+        let (ctx, _) = eager_attention_at(&q, &k, &v, 1.0 / (hd as f64).sqrt(), offset, false)?;
+        *cache = Some((k, v));
+        self.o_proj.forward(&ctx)
+    }
+
     /// x [t, hidden] → attention output [t, hidden] (+ what `observe` asks for).
     pub fn forward(
         &self,
@@ -166,30 +205,52 @@ pub fn eager_attention(
     scale: f64,
     differentiable: bool,
 ) -> Result<(Tensor, Tensor)> {
-    let (nh, t, hd) = q.dims3()?;
-    let nkv = k.dim(0)?;
+    eager_attention_at(q, k, v, scale, 0, differentiable)
+}
+
+/// Eager causal attention of queries at positions offset..offset+tq against
+/// keys 0..tk (tk = offset + tq with a KV cache). q [h, tq, d], k/v [g, tk, d]
+/// → (ctx [tq, h·d], probs [h, tq, tk]).
+pub fn eager_attention_at(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    offset: usize,
+    differentiable: bool,
+) -> Result<(Tensor, Tensor)> {
+    let (nh, tq, hd) = q.dims3()?;
+    let (nkv, tk, _) = k.dims3()?;
     let rep = nh / nkv;
     let expand = |x: &Tensor| -> Result<Tensor> {
         if rep == 1 {
             return Ok(x.clone());
         }
         Ok(x.unsqueeze(1)?
-            .broadcast_as((nkv, rep, t, hd))?
-            .reshape((nh, t, hd))?)
+            .broadcast_as((nkv, rep, tk, hd))?
+            .reshape((nh, tk, hd))?)
     };
     let (k, v) = (expand(k)?, expand(v)?);
     let scores = (q.matmul(&k.t()?)? * scale)?;
-    let mask: Vec<f32> = (0..t)
-        .flat_map(|i| (0..t).map(move |j| if j > i { f32::NEG_INFINITY } else { 0.0 }))
+    let mask: Vec<f32> = (0..tq)
+        .flat_map(|i| {
+            (0..tk).map(move |j| {
+                if j > i + offset {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
         .collect();
-    let mask = Tensor::from_vec(mask, (t, t), q.device())?.to_dtype(DType::F32)?;
+    let mask = Tensor::from_vec(mask, (tq, tk), q.device())?.to_dtype(DType::F32)?;
     let scores = scores.broadcast_add(&mask)?;
     let probs = if differentiable {
         candle_nn::ops::softmax(&scores, D::Minus1)?
     } else {
         candle_nn::ops::softmax_last_dim(&scores)?
     };
-    let ctx = probs.matmul(&v.contiguous()?)?; // [h, t, d]
-    let ctx = ctx.transpose(0, 1)?.reshape((t, nh * hd))?;
+    let ctx = probs.matmul(&v.contiguous()?)?; // [h, tq, d]
+    let ctx = ctx.transpose(0, 1)?.reshape((tq, nh * hd))?;
     Ok((ctx, probs))
 }

@@ -68,6 +68,23 @@ impl DecoderLayer {
         })
     }
 
+    /// A decoding step with a KV cache (see [`Attention::forward_cached`]).
+    pub fn forward_cached(
+        &self,
+        x: &Tensor,
+        rope: &RopeTables,
+        cache: &mut Option<(Tensor, Tensor)>,
+    ) -> Result<Tensor> {
+        let h = self.input_layernorm.forward(x)?;
+        let x = (x + self.self_attn.forward_cached(&h, rope, cache)?)?;
+        let h = self.post_attention_layernorm.forward(&x)?;
+        let ff = match &self.mlp {
+            FeedForward::Moe(moe) => moe.forward(&h, &moe.router.route(&h, false)?)?,
+            FeedForward::Dense(mlp) => mlp.forward(&h)?,
+        };
+        Ok((x + ff)?)
+    }
+
     pub fn forward(
         &self,
         x: &Tensor,

@@ -46,6 +46,24 @@ pub struct ForwardOutput {
     pub layers_run: usize,
 }
 
+/// Keys and values of the positions decoded so far, per layer ([kv_heads, len, head_dim] each).
+#[derive(Debug, Clone, Default)]
+pub struct KvCache {
+    layers: Vec<Option<(Tensor, Tensor)>>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Positions held.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Qwen3Moe {
     pub config: Qwen3MoeConfig,
@@ -119,6 +137,54 @@ impl Qwen3Moe {
             });
         }
         Ok(())
+    }
+
+    /// Runs `ids` at positions cache.len().. through the model, extending the
+    /// cache, and returns the logits of the last position [1, V].
+    pub fn forward_cached(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
+        let offset = cache.len();
+        if ids.is_empty() {
+            return Err(Error::Input(
+                "empty input: at least one token id is needed".into(),
+            ));
+        }
+        let limit = self.config.max_position_embeddings;
+        if offset + ids.len() > limit {
+            return Err(Error::OutOfRange {
+                what: "sequence length".into(),
+                value: (offset + ids.len()).to_string(),
+                valid: format!("at most max_position_embeddings = {limit} tokens"),
+            });
+        }
+        if let Some(&id) = ids
+            .iter()
+            .find(|&&id| id as usize >= self.config.vocab_size)
+        {
+            return Err(Error::OutOfRange {
+                what: "token id".into(),
+                value: id.to_string(),
+                valid: format!("0..{} (vocab_size)", self.config.vocab_size),
+            });
+        }
+        if cache.layers.len() != self.layers.len() {
+            cache.layers = vec![None; self.layers.len()];
+        }
+        let n = ids.len();
+        let idx = Tensor::from_slice(ids, n, &self.device)?;
+        let mut x = self.embed_tokens.index_select(&idx, 0)?;
+        let rope = RopeTables::positions(
+            self.config.rope_theta,
+            self.config.head_dim,
+            offset,
+            n,
+            &self.device,
+        )?;
+        for (layer, entry) in self.layers.iter().zip(cache.layers.iter_mut()) {
+            x = layer.forward_cached(&x, &rope, entry)?;
+        }
+        cache.len += n;
+        let h = self.norm.forward(&x.narrow(0, n - 1, 1)?)?;
+        self.lm_head.forward(&h)
     }
 
     /// One forward pass over a single sequence, reporting to `probe`.

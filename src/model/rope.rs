@@ -5,7 +5,7 @@ use candle_core::{DType, Device, Tensor};
 
 use crate::error::Result;
 
-/// cos/sin tables for positions 0..t, each [t, head_dim / 2].
+/// cos/sin tables for t consecutive positions, each [t, head_dim / 2].
 #[derive(Debug, Clone)]
 pub struct RopeTables {
     pub cos: Tensor,
@@ -14,12 +14,23 @@ pub struct RopeTables {
 
 impl RopeTables {
     pub fn new(theta: f64, head_dim: usize, t: usize, device: &Device) -> Result<Self> {
+        Self::positions(theta, head_dim, 0, t, device)
+    }
+
+    /// Tables for positions start..start+t (decoding with a KV cache).
+    pub fn positions(
+        theta: f64,
+        head_dim: usize,
+        start: usize,
+        t: usize,
+        device: &Device,
+    ) -> Result<Self> {
         let half = head_dim / 2;
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| 1f32 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
             .collect();
         let mut freqs = Vec::with_capacity(t * half);
-        for p in 0..t {
+        for p in start..start + t {
             for &f in &inv_freq {
                 freqs.push(p as f32 * f);
             }

@@ -1,0 +1,101 @@
+//! `acc-probe generate`: greedy decoding with a KV cache.
+
+use std::path::PathBuf;
+
+use acc_probe::model::generate::greedy;
+use acc_probe::model::{Checkpoint, Qwen3Moe};
+use acc_probe::tokenizer;
+use anyhow::{bail, Context};
+use candle_core::{DType, Device};
+use clap::Args;
+use serde_json::json;
+
+use super::common::read_ids;
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Hugging Face model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Prompt text (tokenized with the model's tokenizer.json, no chat template).
+    #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
+    prompt: Option<String>,
+    /// JSON file with an array of prompt token ids.
+    #[arg(long)]
+    ids: Option<PathBuf>,
+    #[arg(long, default_value_t = 64)]
+    max_new_tokens: usize,
+    /// Extra stop token ids (the model's generation_config.json eos ids always stop).
+    #[arg(long, value_delimiter = ',')]
+    stop: Vec<u32>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// eos ids from generation_config.json / config.json (a number or a list).
+fn eos_ids(dir: &std::path::Path) -> Vec<u32> {
+    for f in ["generation_config.json", "config.json"] {
+        let Ok(text) = std::fs::read_to_string(dir.join(f)) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        match &v["eos_token_id"] {
+            serde_json::Value::Number(n) => {
+                return n.as_u64().map(|x| vec![x as u32]).unwrap_or_default()
+            }
+            serde_json::Value::Array(a) => {
+                return a
+                    .iter()
+                    .filter_map(|x| x.as_u64())
+                    .map(|x| x as u32)
+                    .collect()
+            }
+            _ => {}
+        }
+    }
+    Vec::new()
+}
+
+pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
+    let device = Device::Cpu;
+    let ckpt = Checkpoint::open(&a.model)?;
+    let model = Qwen3Moe::load(&ckpt.config, ckpt.var_builder(DType::F32, &device)?)?;
+    let tok = match ckpt.tokenizer_path() {
+        Some(p) => Some((tokenizer::load(&p)?, p)),
+        None => None,
+    };
+    let prompt = match (&a.ids, &a.prompt, &tok) {
+        (Some(p), _, _) => read_ids(p)?,
+        (None, Some(text), Some((t, p))) => tokenizer::encode(t, p, text)?,
+        (None, Some(_), None) => bail!(
+            "{}: no tokenizer.json; give --ids FILE instead of --prompt",
+            a.model.display()
+        ),
+        (None, None, _) => bail!("give --prompt TEXT or --ids FILE"),
+    };
+    model.check_input(&prompt)?;
+    let mut stop = eos_ids(&a.model);
+    stop.extend(&a.stop);
+    let start = std::time::Instant::now();
+    let out = greedy(&model, &prompt, a.max_new_tokens, &stop).context("decoding")?;
+    let secs = start.elapsed().as_secs_f64();
+    let text = match &tok {
+        Some((t, _)) => t.decode(&out, false).ok(),
+        None => None,
+    };
+    if a.json {
+        println!(
+            "{}",
+            json!({"prompt_tokens": prompt.len(), "ids": out, "text": text, "seconds": secs})
+        );
+    } else {
+        match text {
+            Some(t) => println!("{t}"),
+            None => println!("{out:?}"),
+        }
+        eprintln!("{} new tokens in {:.3} s", out.len(), secs);
+    }
+    Ok(())
+}

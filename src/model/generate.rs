@@ -1,0 +1,70 @@
+//! Greedy decoding: with a KV cache, and by recomputing the whole sequence
+//! each step (the reference the cached path is tested against).
+
+use candle_core::Tensor;
+
+use super::qwen3_moe::{ForwardOptions, KvCache, LogitsRequest, Qwen3Moe};
+use crate::error::Result;
+use crate::probe::NoProbe;
+
+/// Argmax of logits [1, V] (lowest id on ties).
+pub fn argmax(logits: &Tensor) -> Result<u32> {
+    let v = logits.flatten_all()?.to_vec1::<f32>()?;
+    let mut best = 0usize;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    Ok(best as u32)
+}
+
+/// Greedy continuation of `prompt` with a KV cache: at most `max_new` tokens,
+/// stopping after any id in `stop`. Returns the new tokens (stop token included).
+pub fn greedy(model: &Qwen3Moe, prompt: &[u32], max_new: usize, stop: &[u32]) -> Result<Vec<u32>> {
+    let mut cache = KvCache::default();
+    let mut out = Vec::with_capacity(max_new);
+    if max_new == 0 {
+        return Ok(out);
+    }
+    let mut logits = model.forward_cached(prompt, &mut cache)?;
+    loop {
+        let next = argmax(&logits)?;
+        out.push(next);
+        if out.len() >= max_new || stop.contains(&next) {
+            return Ok(out);
+        }
+        logits = model.forward_cached(&[next], &mut cache)?;
+    }
+}
+
+/// The same continuation, recomputing the full sequence at every step.
+pub fn greedy_uncached(
+    model: &Qwen3Moe,
+    prompt: &[u32],
+    max_new: usize,
+    stop: &[u32],
+) -> Result<Vec<u32>> {
+    let mut seq = prompt.to_vec();
+    let mut out = Vec::with_capacity(max_new);
+    while out.len() < max_new {
+        let logits = model
+            .forward(
+                &seq,
+                &mut NoProbe,
+                ForwardOptions {
+                    logits: LogitsRequest::Last,
+                    ..Default::default()
+                },
+            )?
+            .logits
+            .expect("logits requested");
+        let next = argmax(&logits)?;
+        out.push(next);
+        seq.push(next);
+        if stop.contains(&next) {
+            break;
+        }
+    }
+    Ok(out)
+}
