@@ -8,6 +8,7 @@
 //! - [`bench`]: forward-pass benchmarks.
 
 pub mod bench;
+pub mod chat;
 pub mod error;
 pub mod io;
 pub mod mem;

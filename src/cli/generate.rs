@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use acc_probe::chat::{ChatTemplate, Message};
 use acc_probe::model::generate::greedy;
 use acc_probe::model::{Checkpoint, Qwen3Moe};
 use acc_probe::tokenizer;
@@ -17,9 +18,15 @@ pub struct GenerateArgs {
     /// Hugging Face model directory.
     #[arg(long)]
     model: PathBuf,
-    /// Prompt text (tokenized with the model's tokenizer.json, no chat template).
-    #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
+    /// A user message, rendered with the model's chat template (ChatML when it has none).
+    #[arg(long, conflicts_with_all = ["ids", "messages"], required_unless_present_any = ["ids", "messages"])]
     prompt: Option<String>,
+    /// JSON file with a list of {role, content} messages, rendered with the chat template.
+    #[arg(long, conflicts_with = "ids")]
+    messages: Option<PathBuf>,
+    /// Tokenize --prompt as it is, without the chat template.
+    #[arg(long)]
+    raw: bool,
     /// JSON file with an array of prompt token ids.
     #[arg(long)]
     ids: Option<PathBuf>,
@@ -66,14 +73,36 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
         Some(p) => Some((tokenizer::load(&p)?, p)),
         None => None,
     };
-    let prompt = match (&a.ids, &a.prompt, &tok) {
+    let text = match (&a.prompt, &a.messages) {
+        (Some(p), _) if a.raw => Some(p.clone()),
+        (Some(p), _) => {
+            let user = Message {
+                role: "user".into(),
+                content: p.clone(),
+            };
+            Some(ChatTemplate::for_model_dir(&a.model)?.render(&[user], true)?)
+        }
+        (None, Some(f)) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let msgs: Vec<Message> = serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{}: expected a JSON list of {{role, content}} messages",
+                    f.display()
+                )
+            })?;
+            Some(ChatTemplate::for_model_dir(&a.model)?.render(&msgs, true)?)
+        }
+        (None, None) => None,
+    };
+    let prompt = match (&a.ids, text, &tok) {
         (Some(p), _, _) => read_ids(p)?,
-        (None, Some(text), Some((t, p))) => tokenizer::encode(t, p, text)?,
+        (None, Some(text), Some((t, p))) => tokenizer::encode(t, p, &text)?,
         (None, Some(_), None) => bail!(
-            "{}: no tokenizer.json; give --ids FILE instead of --prompt",
+            "{}: no tokenizer.json; give --ids FILE instead",
             a.model.display()
         ),
-        (None, None, _) => bail!("give --prompt TEXT or --ids FILE"),
+        (None, None, _) => bail!("give --prompt TEXT, --messages FILE or --ids FILE"),
     };
     model.check_input(&prompt)?;
     let mut stop = eos_ids(&a.model);

@@ -30,12 +30,7 @@ pub struct MrcrRow {
     pub n_chars: usize,
 }
 
-/// A chat message of the prompt.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Message {
-    pub role: String,
-    pub content: String,
-}
+pub use crate::chat::Message;
 
 const FORMATS: &[&str] = &[
     "poem",
