@@ -7,6 +7,7 @@
 //!   accumulators and capture files (safetensors + JSON);
 //! - [`bench`]: forward-pass benchmarks.
 
+pub mod analysis;
 pub mod bench;
 pub mod chat;
 pub mod error;

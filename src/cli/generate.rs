@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use acc_probe::chat::{ChatTemplate, Message};
-use acc_probe::model::generate::greedy;
+use acc_probe::model::generate::{greedy, stop_ids};
 use acc_probe::model::{Checkpoint, Qwen3Moe};
 use acc_probe::tokenizer;
 use anyhow::{bail, Context};
@@ -37,32 +37,6 @@ pub struct GenerateArgs {
     stop: Vec<u32>,
     #[arg(long)]
     json: bool,
-}
-
-/// eos ids from generation_config.json / config.json (a number or a list).
-fn eos_ids(dir: &std::path::Path) -> Vec<u32> {
-    for f in ["generation_config.json", "config.json"] {
-        let Ok(text) = std::fs::read_to_string(dir.join(f)) else {
-            continue;
-        };
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
-        match &v["eos_token_id"] {
-            serde_json::Value::Number(n) => {
-                return n.as_u64().map(|x| vec![x as u32]).unwrap_or_default()
-            }
-            serde_json::Value::Array(a) => {
-                return a
-                    .iter()
-                    .filter_map(|x| x.as_u64())
-                    .map(|x| x as u32)
-                    .collect()
-            }
-            _ => {}
-        }
-    }
-    Vec::new()
 }
 
 pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
@@ -105,7 +79,7 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
         (None, None, _) => bail!("give --prompt TEXT, --messages FILE or --ids FILE"),
     };
     model.check_input(&prompt)?;
-    let mut stop = eos_ids(&a.model);
+    let mut stop = stop_ids(&a.model, tok.as_ref().map(|(t, _)| t));
     stop.extend(&a.stop);
     let start = std::time::Instant::now();
     let out = greedy(&model, &prompt, a.max_new_tokens, &stop).context("decoding")?;

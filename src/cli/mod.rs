@@ -4,6 +4,7 @@
 mod bench;
 mod common;
 mod dump;
+mod eval;
 mod forward;
 mod generate;
 mod tasks;
@@ -35,6 +36,8 @@ enum Command {
     Forward(forward::ForwardArgs),
     /// Greedy decoding with a KV cache.
     Generate(generate::GenerateArgs),
+    /// Decode and grade MRCR / GraphWalks with 95% bootstrap CIs.
+    Eval(eval::EvalArgs),
     /// Generate MRCR or GraphWalks rows (official columns) sized to a token budget.
     Tasks(tasks::TasksArgs),
     /// Score predictions with the official MRCR / GraphWalks graders.
@@ -60,6 +63,7 @@ pub fn main() -> ExitCode {
         Command::Dump(a) => dump::run(a),
         Command::Forward(a) => forward::run(a),
         Command::Generate(a) => generate::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Tasks(a) => tasks::run_tasks(a),
         Command::Score(a) => tasks::run_score(a),
         Command::Bench(b) => bench::run(b),

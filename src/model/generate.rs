@@ -68,3 +68,32 @@ pub fn greedy_uncached(
     }
     Ok(out)
 }
+
+/// Stop ids of a model directory: `eos_token_id` of generation_config.json
+/// (else config.json; a number or a list), plus `<|im_end|>` when the
+/// tokenizer knows it (ChatML turns end there).
+pub fn stop_ids(dir: &std::path::Path, tokenizer: Option<&tokenizers::Tokenizer>) -> Vec<u32> {
+    let mut ids = Vec::new();
+    for f in ["generation_config.json", "config.json"] {
+        let Ok(text) = std::fs::read_to_string(dir.join(f)) else {
+            continue;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        match &v["eos_token_id"] {
+            serde_json::Value::Number(n) => ids.extend(n.as_u64().map(|x| x as u32)),
+            serde_json::Value::Array(a) => {
+                ids.extend(a.iter().filter_map(|x| x.as_u64()).map(|x| x as u32))
+            }
+            _ => continue,
+        }
+        break;
+    }
+    if let Some(id) = tokenizer.and_then(|t| t.token_to_id("<|im_end|>")) {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}

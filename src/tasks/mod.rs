@@ -2,6 +2,7 @@
 //! their official graders.
 
 pub mod difflib;
+pub mod eval;
 pub mod grade;
 pub mod graphwalks;
 pub mod mrcr;

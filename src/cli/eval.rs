@@ -1,0 +1,124 @@
+//! `acc-probe eval`: decode and grade MRCR / GraphWalks with bootstrap CIs.
+
+use std::path::PathBuf;
+
+use acc_probe::chat::ChatTemplate;
+use acc_probe::model::generate::stop_ids;
+use acc_probe::model::{Checkpoint, Qwen3Moe};
+use acc_probe::tasks::eval::{evaluate, EvalOptions, TaskRow};
+use acc_probe::tasks::score::{read_slots, Task};
+use acc_probe::tasks::{graphwalks, mrcr};
+use anyhow::{bail, Context};
+use candle_core::{DType, Device};
+use clap::Args;
+
+use super::tasks::TaskArg;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Hugging Face model directory (with tokenizer.json).
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long, value_enum)]
+    task: TaskArg,
+    /// Generate this many problems (with --tokens).
+    #[arg(long, conflicts_with = "input", required_unless_present = "input")]
+    n: Option<usize>,
+    /// Prompt length of generated problems, in the model's tokens.
+    #[arg(long, requires = "n")]
+    tokens: Option<usize>,
+    /// Task rows (JSONL, as written by `acc-probe tasks`).
+    #[arg(long)]
+    input: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 256)]
+    max_new_tokens: usize,
+    /// Bootstrap resamples for the 95% CIs.
+    #[arg(long, default_value_t = 1000)]
+    resamples: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: EvalArgs) -> anyhow::Result<()> {
+    let device = Device::Cpu;
+    let ckpt = Checkpoint::open(&a.model)?;
+    let model = Qwen3Moe::load(&ckpt.config, ckpt.var_builder(DType::F32, &device)?)?;
+    let tok_path = ckpt.tokenizer_path().with_context(|| {
+        format!(
+            "{}: eval needs the model's tokenizer.json",
+            a.model.display()
+        )
+    })?;
+    let tok = acc_probe::tokenizer::load(&tok_path)?;
+    let template = ChatTemplate::for_model_dir(&a.model)?;
+    let task: Task = a.task.into();
+    let rows: Vec<TaskRow> = match (&a.input, a.n) {
+        (Some(path), _) => {
+            let mut rows = Vec::new();
+            for (line, v) in read_slots(path)? {
+                let v = v.map_err(|e| anyhow::anyhow!("{}:{line}: {e}", path.display()))?;
+                let row = match task {
+                    Task::Mrcr => serde_json::from_value(v).map(TaskRow::Mrcr),
+                    Task::Graphwalks => serde_json::from_value(v).map(TaskRow::Graphwalks),
+                };
+                rows.push(row.map_err(|e| {
+                    anyhow::anyhow!("{}:{line}: not a {task:?} row: {e}", path.display())
+                })?);
+            }
+            rows
+        }
+        (None, Some(n)) => {
+            let Some(tokens) = a.tokens else {
+                bail!("--n needs --tokens")
+            };
+            (0..n)
+                .map(|i| {
+                    let seed = a.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
+                    Ok(match task {
+                        Task::Mrcr => {
+                            TaskRow::Mrcr(mrcr::generate(seed, tokens, [2, 4, 8][i % 3], &tok)?)
+                        }
+                        Task::Graphwalks => {
+                            let p = [graphwalks::Problem::Bfs, graphwalks::Problem::Parents][i % 2];
+                            TaskRow::Graphwalks(graphwalks::generate(seed, tokens, p, &tok)?)
+                        }
+                    })
+                })
+                .collect::<anyhow::Result<_>>()?
+        }
+        (None, None) => bail!("give --n N --tokens T or --input FILE"),
+    };
+    let stop = stop_ids(&a.model, Some(&tok));
+    let bar = indicatif::ProgressBar::new(rows.len() as u64);
+    let opts = EvalOptions {
+        max_new_tokens: a.max_new_tokens,
+        resamples: a.resamples,
+        seed: a.seed,
+    };
+    let report = evaluate(&model, &tok, &template, &stop, task, &rows, opts, &|i| {
+        bar.set_position(i as u64)
+    })?;
+    bar.finish_and_clear();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let line = |name: &str, c: &acc_probe::analysis::bootstrap::MeanCi| {
+        println!(
+            "{name:<16} n={:<5} {:.4}  95% CI [{:.4}, {:.4}]",
+            c.n, c.mean, c.lo, c.hi
+        )
+    };
+    println!(
+        "{task:?} on {} ({} bootstrap resamples)",
+        a.model.display(),
+        a.resamples
+    );
+    line("overall", &report.overall);
+    for (k, c) in report.by_kind.iter().chain(report.by_length.iter()) {
+        line(k, c);
+    }
+    Ok(())
+}
