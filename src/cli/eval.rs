@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use acc_probe::chat::ChatTemplate;
 use acc_probe::model::generate::stop_ids;
 use acc_probe::model::{Checkpoint, Qwen3Moe};
-use acc_probe::tasks::eval::{evaluate, EvalOptions, TaskRow};
+use acc_probe::tasks::eval::{evaluate, ChatModel, EvalOptions, TaskRow};
 use acc_probe::tasks::score::{read_slots, Task};
 use acc_probe::tasks::{graphwalks, mrcr};
 use anyhow::{bail, Context};
@@ -97,9 +97,13 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         resamples: a.resamples,
         seed: a.seed,
     };
-    let report = evaluate(&model, &tok, &template, &stop, task, &rows, opts, &|i| {
-        bar.set_position(i as u64)
-    })?;
+    let chat = ChatModel {
+        model: &model,
+        tokenizer: &tok,
+        template: &template,
+        stop: &stop,
+    };
+    let report = evaluate(&chat, task, &rows, opts, &|i| bar.set_position(i as u64))?;
     bar.finish_and_clear();
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

@@ -90,17 +90,29 @@ pub struct EvalOptions {
     pub seed: u64,
 }
 
+/// A model with what it takes to answer chat prompts.
+pub struct ChatModel<'a> {
+    pub model: &'a Qwen3Moe,
+    pub tokenizer: &'a tokenizers::Tokenizer,
+    pub template: &'a ChatTemplate,
+    /// Token ids that end a response.
+    pub stop: &'a [u32],
+}
+
 /// Decodes and grades every row; `progress` is called after each row.
 pub fn evaluate(
-    model: &Qwen3Moe,
-    tokenizer: &tokenizers::Tokenizer,
-    template: &ChatTemplate,
-    stop: &[u32],
+    chat: &ChatModel<'_>,
     task: Task,
     rows: &[TaskRow],
     opts: EvalOptions,
     progress: &dyn Fn(usize),
 ) -> Result<EvalReport> {
+    let ChatModel {
+        model,
+        tokenizer,
+        template,
+        stop,
+    } = *chat;
     let tok_err = |e: tokenizers::Error| Error::Input(format!("tokenizer: {e}"));
     let mut out = Vec::with_capacity(rows.len());
     for (i, row) in rows.iter().enumerate() {
