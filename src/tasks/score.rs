@@ -69,9 +69,14 @@ pub fn length_bin(tokens: usize) -> String {
 /// The non-empty lines of a JSONL file: (1-based line number, parsed value or the reason it is not JSON).
 pub type Slots = Vec<(usize, std::result::Result<Value, String>)>;
 
-/// Reads a JSONL file keeping every non-empty line in its slot, so that a
-/// malformed line costs its own row only.
+/// Reads task rows keeping each in its slot, so that a malformed row costs
+/// only itself: JSONL (one slot per non-empty line), or parquet as the official
+/// openai/mrcr and openai/graphwalks files are distributed (one slot per row,
+/// numbered from 1; columns become JSON fields, lists become arrays).
 pub fn read_slots(path: &Path) -> Result<Slots> {
+    if path.extension().is_some_and(|e| e == "parquet") {
+        return read_parquet(path);
+    }
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     Ok(text
         .lines()
@@ -81,6 +86,29 @@ pub fn read_slots(path: &Path) -> Result<Slots> {
             (
                 i + 1,
                 serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}")),
+            )
+        })
+        .collect())
+}
+
+fn read_parquet(path: &Path) -> Result<Slots> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let bad = |e: parquet::errors::ParquetError| {
+        Error::Input(format!(
+            "{}: not a readable parquet file: {e}",
+            path.display()
+        ))
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = SerializedFileReader::new(file).map_err(bad)?;
+    let rows = reader.get_row_iter(None).map_err(bad)?;
+    Ok(rows
+        .enumerate()
+        .map(|(i, r)| {
+            (
+                i + 1,
+                r.map(|row| row.to_json_value())
+                    .map_err(|e| format!("unreadable parquet row: {e}")),
             )
         })
         .collect())
