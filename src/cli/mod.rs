@@ -1,6 +1,7 @@
 //! Command-line interface (clap derive). Kept out of the library: each
 //! subcommand parses its arguments, calls library functions and prints.
 
+mod agents;
 mod bench;
 mod common;
 mod dump;
@@ -42,6 +43,8 @@ enum Command {
     Tasks(tasks::TasksArgs),
     /// Score predictions with the official MRCR / GraphWalks graders.
     Score(tasks::ScoreArgs),
+    /// Synthetic search / SQL / SWE agent trajectories in real framework formats.
+    Agents(agents::AgentsArgs),
     /// Benchmarks that print a table.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -66,6 +69,7 @@ pub fn main() -> ExitCode {
         Command::Eval(a) => eval::run(a),
         Command::Tasks(a) => tasks::run_tasks(a),
         Command::Score(a) => tasks::run_score(a),
+        Command::Agents(a) => agents::run(a),
         Command::Bench(b) => bench::run(b),
     };
     match result {

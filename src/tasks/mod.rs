@@ -1,6 +1,7 @@
 //! Probe tasks: MRCR and GraphWalks generators with token-length targets, and
 //! their official graders.
 
+pub mod agents;
 pub mod difflib;
 pub mod eval;
 pub mod grade;
