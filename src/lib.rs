@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod bench;
 pub mod chat;
+pub mod compile;
 pub mod error;
 pub mod io;
 pub mod mem;

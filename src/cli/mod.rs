@@ -4,6 +4,7 @@
 mod agents;
 mod bench;
 mod common;
+mod compile;
 mod dump;
 mod eval;
 mod forward;
@@ -43,6 +44,8 @@ enum Command {
     Tasks(tasks::TasksArgs),
     /// Score predictions with the official MRCR / GraphWalks graders.
     Score(tasks::ScoreArgs),
+    /// Compile agent trajectories into long-context QA samples (ACC).
+    Compile(compile::CompileArgs),
     /// Synthetic search / SQL / SWE agent trajectories in real framework formats.
     Agents(agents::AgentsArgs),
     /// Benchmarks that print a table.
@@ -70,6 +73,7 @@ pub fn main() -> ExitCode {
         Command::Tasks(a) => tasks::run_tasks(a),
         Command::Score(a) => tasks::run_score(a),
         Command::Agents(a) => agents::run(a),
+        Command::Compile(a) => compile::run(a),
         Command::Bench(b) => bench::run(b),
     };
     match result {

@@ -1,0 +1,205 @@
+//! `acc-probe compile`: agent trajectories → long-context QA samples.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use acc_probe::chat::ChatTemplate;
+use acc_probe::compile::evidence::Domain;
+use acc_probe::compile::pipeline::{
+    collect_files, compile_files, shard, stats, Budget, CompileOptions,
+};
+use acc_probe::compile::readers::SourceFormat;
+use acc_probe::compile::writers::{dataset_info_entry, row, Writer};
+use acc_probe::io::write_atomic;
+use acc_probe::tasks::{approx_tokens, TokenCounter};
+use anyhow::{bail, Context};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct CompileArgs {
+    /// Trajectory files or directories (recursed).
+    #[arg(long, num_args = 1.., required = true)]
+    input: Vec<PathBuf>,
+    /// auto, openai, claude-code, sharegpt or swe-agent.
+    #[arg(long, default_value = "auto")]
+    format: String,
+    /// auto, search, swe, sql or other.
+    #[arg(long, default_value = "auto")]
+    domain: String,
+    /// tokenizer.json (or a model directory) measuring the budget; without it, characters / 4.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Token budget: 32k, or a range 2k..128k drawn per sample (log-uniform).
+    #[arg(long, default_value = "32k")]
+    budget: String,
+    /// Keep distractors (on) or evidence only (off).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    distractors: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// acc, openai, trl, llamafactory or tokens.
+    #[arg(long, default_value = "acc")]
+    writer: String,
+    /// SQLite database whose tables SQL trajectories queried (or a directory of `<trajectory id>.sqlite`).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Checkout the SWE trajectories ran in (file contents for patched files).
+    #[arg(long)]
+    repo_root: Option<PathBuf>,
+    /// Output JSONL.
+    #[arg(long)]
+    out: PathBuf,
+    /// Rejected records (JSONL: source and reason).
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+    /// Counts, rejections by reason and the length histogram (JSON).
+    #[arg(long)]
+    stats: Option<PathBuf>,
+    /// Worker threads (output is identical for any value).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Compile shard i of N (i/N, 0-based); shards concatenate to the whole.
+    #[arg(long)]
+    shard: Option<String>,
+}
+
+pub fn run(a: CompileArgs) -> anyhow::Result<()> {
+    let format = match a.format.as_str() {
+        "auto" => None,
+        f => Some(SourceFormat::parse(f).with_context(|| {
+            format!(
+                "unknown --format {f}: expected auto, openai, claude-code, sharegpt or swe-agent"
+            )
+        })?),
+    };
+    let domain = match a.domain.as_str() {
+        "auto" => None,
+        d => Some(Domain::parse(d).with_context(|| {
+            format!("unknown --domain {d}: expected auto, search, swe, sql or other")
+        })?),
+    };
+    let writer = Writer::parse(&a.writer)?;
+    let tok = match &a.tokenizer {
+        Some(p) => {
+            let file = if p.is_dir() {
+                p.join("tokenizer.json")
+            } else {
+                p.clone()
+            };
+            Some(acc_probe::tokenizer::load(&file)?)
+        }
+        None => None,
+    };
+    if writer == Writer::Tokens && tok.is_none() {
+        bail!("--writer tokens needs --tokenizer");
+    }
+    let template = match &a.tokenizer {
+        Some(p) if p.is_dir() => ChatTemplate::for_model_dir(p)?,
+        Some(p) => match p
+            .parent()
+            .map(|d| d.join("tokenizer_config.json"))
+            .filter(|c| c.is_file())
+        {
+            Some(cfg) => {
+                ChatTemplate::from_tokenizer_config(&cfg)?.unwrap_or_else(ChatTemplate::chatml)
+            }
+            None => ChatTemplate::chatml(),
+        },
+        None => ChatTemplate::chatml(),
+    };
+    let mut files = collect_files(&a.input)?;
+    if let Some(s) = &a.shard {
+        let (i, n) = s.split_once('/').context("--shard takes i/N")?;
+        let (i, n): (usize, usize) = (
+            i.parse().context("--shard i")?,
+            n.parse().context("--shard N")?,
+        );
+        if n == 0 || i >= n {
+            bail!("--shard {s}: need 0 ≤ i < N");
+        }
+        files = shard(files, i, n);
+    }
+    let opts = CompileOptions {
+        format,
+        domain,
+        budget: Budget::parse(&a.budget)?,
+        distractors: a.distractors == "on",
+        seed: a.seed,
+        db: a.db.clone(),
+        repo_root: a.repo_root.clone(),
+    };
+    let counter: &(dyn TokenCounter + Sync) = match &tok {
+        Some(t) => t,
+        None => &approx_tokens,
+    };
+    let bar = indicatif::ProgressBar::new(files.len() as u64);
+    let done = AtomicU64::new(0);
+    let progress = || bar.set_position(done.fetch_add(1, Ordering::Relaxed) + 1);
+    let out = match a.jobs {
+        Some(j) => rayon::ThreadPoolBuilder::new()
+            .num_threads(j)
+            .build()?
+            .install(|| compile_files(&files, &opts, counter, &progress)),
+        None => compile_files(&files, &opts, counter, &progress),
+    };
+    bar.finish_and_clear();
+
+    let mut text = String::new();
+    let mut rejections = out.rejections.clone();
+    let mut written = 0;
+    for s in &out.samples {
+        match row(s, writer, tok.as_ref().map(|t| (t, &template))) {
+            Ok(v) => {
+                text.push_str(&v.to_string());
+                text.push('\n');
+                written += 1;
+            }
+            Err(e) => rejections.push(acc_probe::compile::readers::Rejection {
+                source: acc_probe::compile::trajectory::SourceRef {
+                    file: s.source.clone(),
+                    record: 0,
+                },
+                reason: format!("writer: {e}"),
+            }),
+        }
+    }
+    write_atomic(&a.out, text.as_bytes())?;
+    if writer == Writer::Llamafactory {
+        let name = a.out.file_stem().and_then(|s| s.to_str()).unwrap_or("acc");
+        let file = a
+            .out
+            .file_name()
+            .and_then(|s| s.to_str())
+            .unwrap_or("acc.jsonl");
+        let info = a.out.with_file_name("dataset_info.json");
+        write_atomic(
+            &info,
+            serde_json::to_string_pretty(&dataset_info_entry(name, file))?.as_bytes(),
+        )?;
+    }
+    if let Some(r) = &a.rejects {
+        let lines: String = rejections
+            .iter()
+            .map(|x| serde_json::to_string(x).expect("json") + "\n")
+            .collect();
+        write_atomic(r, lines.as_bytes())?;
+    }
+    if let Some(p) = &a.stats {
+        write_atomic(p, serde_json::to_string_pretty(&stats(&out))?.as_bytes())?;
+    }
+    println!(
+        "{} files, {} records read = {} written + {} rejected → {}",
+        out.files,
+        out.read,
+        written,
+        rejections.len(),
+        a.out.display()
+    );
+    if out.read != written + rejections.len() {
+        bail!("internal error: counts do not reconcile");
+    }
+    for r in rejections.iter().take(10) {
+        eprintln!("rejected {}: {}", r.source, r.reason);
+    }
+    Ok(())
+}

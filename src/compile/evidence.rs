@@ -1,0 +1,409 @@
+//! Evidence per domain (the ACC paper's rules):
+//! - search: full text of visited pages is evidence; results never visited are distractors;
+//! - SWE: files touched by the final patch (content reassembled from the file
+//!   views, or read from `--repo-root`) are evidence; other viewed files are
+//!   distractors; test output and tracebacks are observations;
+//! - SQL: full contents of every table the executed queries reference, read
+//!   from the SQLite database (`--db`); without one, the query results seen
+//!   in the trajectory (recorded in the sample);
+//! - other: every tool observation is a piece.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::trajectory::Trajectory;
+
+/// The domain of a trajectory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Domain {
+    Search,
+    Swe,
+    Sql,
+    Other,
+}
+
+impl Domain {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "search" => Some(Self::Search),
+            "swe" => Some(Self::Swe),
+            "sql" => Some(Self::Sql),
+            "other" => Some(Self::Other),
+            _ => None,
+        }
+    }
+}
+
+/// What a piece is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PieceKind {
+    Evidence,
+    Observation,
+    Distractor,
+}
+
+/// One document of the compiled context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Piece {
+    pub kind: PieceKind,
+    /// url, file path, table name or tool name.
+    pub source: String,
+    pub text: String,
+}
+
+/// Where evidence may come from besides the trajectory.
+#[derive(Debug, Clone, Default)]
+pub struct EvidenceSources<'a> {
+    pub db: Option<&'a Path>,
+    pub repo_root: Option<&'a Path>,
+}
+
+/// Pieces plus notes on how they were obtained (e.g. a fallback).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Extracted {
+    pub pieces: Vec<Piece>,
+    pub notes: Vec<String>,
+}
+
+fn observations(t: &Trajectory) -> impl Iterator<Item = (&str, &Value, &str)> {
+    t.steps.iter().filter_map(|s| {
+        let c = s.call.as_ref()?;
+        let o = s.observation.as_ref()?;
+        Some((c.name.as_str(), &c.args, o.content.as_str()))
+    })
+}
+
+/// Domain from tools and content.
+pub fn classify(t: &Trajectory) -> Domain {
+    let names: Vec<String> = t.tool_names().iter().map(|n| n.to_lowercase()).collect();
+    let has = |f: &dyn Fn(&str) -> bool| names.iter().any(|n| f(n));
+    if has(&|n| n.contains("sql")) || observations(t).any(|(_, a, _)| a.get("sql").is_some()) {
+        return Domain::Sql;
+    }
+    if has(&|n| {
+        matches!(
+            n,
+            "search" | "visit" | "web_search" | "browse" | "fetch" | "google_search"
+        )
+    }) || observations(t)
+        .any(|(_, _, o)| o.starts_with("A Google search for") || o.contains("<information>"))
+    {
+        return Domain::Search;
+    }
+    if t.patch.is_some()
+        || has(&|n| {
+            matches!(
+                n,
+                "bash"
+                    | "execute_bash"
+                    | "str_replace_editor"
+                    | "open"
+                    | "edit"
+                    | "create"
+                    | "submit"
+            )
+        })
+    {
+        return Domain::Swe;
+    }
+    Domain::Other
+}
+
+/// Extracts the pieces of `t` for `domain`.
+pub fn extract(t: &Trajectory, domain: Domain, src: &EvidenceSources<'_>) -> Extracted {
+    match domain {
+        Domain::Search => search(t),
+        Domain::Swe => swe(t, src.repo_root),
+        Domain::Sql => sql(t, src.db),
+        Domain::Other => Extracted {
+            pieces: observations(t)
+                .filter(|(_, _, o)| !o.trim().is_empty())
+                .map(|(name, _, o)| Piece {
+                    kind: PieceKind::Evidence,
+                    source: name.to_string(),
+                    text: o.to_string(),
+                })
+                .collect(),
+            notes: vec![],
+        },
+    }
+}
+
+fn search(t: &Trajectory) -> Extracted {
+    let mut visited = BTreeSet::new();
+    let mut pieces = Vec::new();
+    let mut listed: Vec<(String, String, String)> = Vec::new(); // (url, title, snippet)
+    for (name, args, o) in observations(t) {
+        if let Some(rest) = o.strip_prefix("The useful information in ") {
+            let url = rest.split_whitespace().next().unwrap_or("").to_string();
+            let page = o
+                .split_once("Evidence in page:")
+                .map(|(_, p)| p)
+                .unwrap_or(o);
+            let page = page.split("\n\nSummary:").next().unwrap_or(page).trim();
+            visited.insert(url.clone());
+            pieces.push(Piece {
+                kind: PieceKind::Evidence,
+                source: url,
+                text: page.to_string(),
+            });
+        } else if o.starts_with("A Google search for") {
+            let lines: Vec<&str> = o.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                let Some((_, rest)) = l.split_once(". [") else {
+                    continue;
+                };
+                let Some((title, url)) = rest.split_once("](") else {
+                    continue;
+                };
+                let url = url.trim_end_matches(')').to_string();
+                let snippet = lines
+                    .get(i + 1)
+                    .filter(|s| !s.trim().is_empty() && !s.contains("]("))
+                    .unwrap_or(&"");
+                listed.push((url, title.to_string(), snippet.to_string()));
+            }
+        } else if !o.trim().is_empty() && name != "search" {
+            pieces.push(Piece {
+                kind: PieceKind::Evidence,
+                source: args
+                    .get("url")
+                    .and_then(Value::as_str)
+                    .unwrap_or(name)
+                    .to_string(),
+                text: o.to_string(),
+            });
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for (url, title, snippet) in listed {
+        if !visited.contains(&url) && seen.insert(url.clone()) {
+            pieces.push(Piece {
+                kind: PieceKind::Distractor,
+                source: url,
+                text: format!("{title}\n{snippet}").trim().to_string(),
+            });
+        }
+    }
+    Extracted {
+        pieces,
+        notes: vec![],
+    }
+}
+
+/// Files touched by a unified diff (`+++ b/path`, or `diff --git a/x b/x`).
+pub fn patch_files(patch: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    for l in patch.lines() {
+        let p = if let Some(p) = l.strip_prefix("+++ b/") {
+            Some(p)
+        } else {
+            l.strip_prefix("diff --git a/")
+                .and_then(|r| r.split(" b/").nth(1))
+        };
+        if let Some(p) = p {
+            let p = p.trim().to_string();
+            if p != "/dev/null" && !files.contains(&p) {
+                files.push(p);
+            }
+        }
+    }
+    files
+}
+
+/// Reassembles file contents from SWE-agent style views (`[File: path (N lines total)]`
+/// followed by `N:text` lines). The first view of each line wins: the context
+/// shows the repository as the agent found it, before its own edits.
+pub fn file_views(t: &Trajectory) -> BTreeMap<String, BTreeMap<usize, String>> {
+    let mut files: BTreeMap<String, BTreeMap<usize, String>> = BTreeMap::new();
+    for (_, _, o) in observations(t) {
+        let mut current: Option<String> = None;
+        for l in o.lines() {
+            if let Some(rest) = l.strip_prefix("[File: ") {
+                current = rest
+                    .split(" (")
+                    .next()
+                    .map(|p| p.trim_end_matches(']').to_string());
+                continue;
+            }
+            let Some(path) = &current else { continue };
+            if let Some((n, text)) = l.split_once(':') {
+                if let Ok(n) = n.trim().parse::<usize>() {
+                    files
+                        .entry(path.clone())
+                        .or_default()
+                        .entry(n)
+                        .or_insert_with(|| text.to_string());
+                }
+            }
+        }
+    }
+    files
+}
+
+fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
+    let touched = t.patch.as_deref().map(patch_files).unwrap_or_default();
+    let views = file_views(t);
+    let mut pieces = Vec::new();
+    let mut notes = Vec::new();
+    let render =
+        |lines: &BTreeMap<usize, String>| lines.values().cloned().collect::<Vec<_>>().join("\n");
+    for f in &touched {
+        let from_disk = repo_root.and_then(|r| std::fs::read_to_string(r.join(f)).ok());
+        match (from_disk, views.get(f)) {
+            (Some(text), _) => pieces.push(Piece {
+                kind: PieceKind::Evidence,
+                source: f.clone(),
+                text,
+            }),
+            (None, Some(lines)) => pieces.push(Piece {
+                kind: PieceKind::Evidence,
+                source: f.clone(),
+                text: render(lines),
+            }),
+            (None, None) => notes.push(format!(
+                "patched file {f} was never viewed and no --repo-root was given"
+            )),
+        }
+    }
+    for (f, lines) in &views {
+        if !touched.contains(f) {
+            pieces.push(Piece {
+                kind: PieceKind::Distractor,
+                source: f.clone(),
+                text: render(lines),
+            });
+        }
+    }
+    for (name, _, o) in observations(t) {
+        let test_like = o.contains("Traceback")
+            || o.contains("FAILED")
+            || o.contains("Error")
+            || o.contains(" passed");
+        if test_like && !o.starts_with("[File: ") && !o.starts_with("File updated") {
+            pieces.push(Piece {
+                kind: PieceKind::Observation,
+                source: name.to_string(),
+                text: o.to_string(),
+            });
+        }
+    }
+    if touched.is_empty() {
+        notes.push("no patch: file views only".into());
+    }
+    Extracted { pieces, notes }
+}
+
+/// Table names referenced by a query (FROM / JOIN targets, minus CTE names).
+pub fn sql_tables(sql: &str) -> Vec<String> {
+    let tokens: Vec<String> = sql
+        .replace(['(', ')', ',', ';', '\n', '\t'], " ")
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let mut ctes = BTreeSet::new();
+    for w in tokens.windows(3) {
+        if w[1].eq_ignore_ascii_case("as")
+            && tokens
+                .first()
+                .is_some_and(|t| t.eq_ignore_ascii_case("with"))
+        {
+            ctes.insert(w[0].to_lowercase());
+        }
+    }
+    let mut out = Vec::new();
+    for w in tokens.windows(2) {
+        if w[0].eq_ignore_ascii_case("from") || w[0].eq_ignore_ascii_case("join") {
+            let name = w[1].trim_matches(|c| c == '"' || c == '`' || c == '[' || c == ']');
+            let name = name.rsplit('.').next().unwrap_or(name);
+            if !name.is_empty()
+                && !name.eq_ignore_ascii_case("select")
+                && !ctes.contains(&name.to_lowercase())
+                && !out.contains(&name.to_string())
+            {
+                out.push(name.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn sql(t: &Trajectory, db: Option<&Path>) -> Extracted {
+    let mut tables: Vec<String> = Vec::new();
+    let mut results = Vec::new();
+    for (name, args, o) in observations(t) {
+        let Some(q) = args
+            .get("sql")
+            .or_else(|| args.get("query"))
+            .and_then(Value::as_str)
+        else {
+            continue;
+        };
+        for tb in sql_tables(q) {
+            if !tables.contains(&tb) && !tb.eq_ignore_ascii_case("sqlite_master") {
+                tables.push(tb);
+            }
+        }
+        results.push(Piece {
+            kind: PieceKind::Evidence,
+            source: format!("{name}: {q}"),
+            text: o.to_string(),
+        });
+    }
+    let Some(db) = db else {
+        return Extracted {
+            pieces: results,
+            notes: vec![
+                "no --db: query results seen in the trajectory stand in for the tables".into(),
+            ],
+        };
+    };
+    let conn =
+        match rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                return Extracted {
+                    pieces: results,
+                    notes: vec![format!(
+                        "{}: cannot open database ({e}); query results used instead",
+                        db.display()
+                    )],
+                }
+            }
+        };
+    let mut pieces = Vec::new();
+    let mut notes = Vec::new();
+    for tb in &tables {
+        let schema: Option<String> = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [tb],
+                |r| r.get(0),
+            )
+            .ok();
+        match crate::tasks::agents::sql::query(
+            &conn,
+            &format!("SELECT * FROM \"{}\"", tb.replace('"', "\"\"")),
+        ) {
+            Ok((cols, rows)) => pieces.push(Piece {
+                kind: PieceKind::Evidence,
+                source: format!("table {tb}"),
+                text: format!(
+                    "{}\n{}",
+                    schema.unwrap_or_default(),
+                    crate::tasks::agents::sql::render_result(&cols, &rows)
+                )
+                .trim()
+                .to_string(),
+            }),
+            Err(e) => notes.push(format!("table {tb}: {e}")),
+        }
+    }
+    Extracted { pieces, notes }
+}

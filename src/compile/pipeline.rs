@@ -1,0 +1,341 @@
+//! The compile pipeline over many files: read → classify → extract evidence →
+//! assemble → sample, in parallel over files with a deterministic output
+//! order (file order, then record order), so that any `jobs` gives the same
+//! bytes and shards concatenate to the single-process result.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::assemble::{assemble, Context};
+use super::evidence::{classify, extract, Domain, EvidenceSources};
+use super::readers::{read_file, Rejection, SourceFormat};
+use super::trajectory::Trajectory;
+use crate::error::{Error, Result};
+use crate::tasks::TokenCounter;
+
+/// A token budget: fixed, or drawn per sample (log-uniformly) from a range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Budget {
+    Fixed(usize),
+    Range(usize, usize),
+}
+
+impl Budget {
+    /// Parses `32k`, `32768` or `2k..128k`.
+    pub fn parse(s: &str) -> Result<Self> {
+        let one = |x: &str| -> Result<usize> {
+            let x = x.trim().to_lowercase();
+            let (num, mult) = match x.strip_suffix('k') {
+                Some(n) => (n.to_string(), 1024),
+                None => (x.clone(), 1),
+            };
+            num.parse::<usize>().map(|n| n * mult).map_err(|_| {
+                Error::Input(format!(
+                    "bad budget `{s}`: expected a number like 32k or a range like 2k..128k"
+                ))
+            })
+        };
+        match s.split_once("..") {
+            Some((a, b)) => {
+                let (a, b) = (one(a)?, one(b)?);
+                if a == 0 || a > b {
+                    return Err(Error::Input(format!(
+                        "bad budget range `{s}`: need 0 < lo ≤ hi"
+                    )));
+                }
+                Ok(Budget::Range(a, b))
+            }
+            None => Ok(Budget::Fixed(one(s)?)),
+        }
+    }
+
+    fn draw(&self, rng: &mut StdRng) -> usize {
+        match *self {
+            Budget::Fixed(b) => b,
+            Budget::Range(a, b) if a == b => a,
+            Budget::Range(a, b) => {
+                let (la, lb) = ((a as f64).ln(), (b as f64).ln());
+                rng.random_range(la..lb).exp().round() as usize
+            }
+        }
+    }
+}
+
+/// Compile options.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    pub format: Option<SourceFormat>,
+    pub domain: Option<Domain>,
+    pub budget: Budget,
+    pub distractors: bool,
+    pub seed: u64,
+    pub db: Option<PathBuf>,
+    pub repo_root: Option<PathBuf>,
+}
+
+/// One compiled sample, before a writer formats it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub id: String,
+    pub domain: Domain,
+    pub source_format: String,
+    pub source: String,
+    pub seed: u64,
+    pub question: String,
+    pub context: Context,
+    /// Reasoning + answer (the supervised part).
+    pub reasoning: String,
+    pub answer: String,
+    pub notes: Vec<String>,
+    pub verified: Option<bool>,
+}
+
+impl Sample {
+    /// The assistant target: the reasoning in a think block, then the answer.
+    pub fn target(&self) -> String {
+        if self.reasoning.trim().is_empty() {
+            self.answer.clone()
+        } else {
+            format!(
+                "<think>\n{}\n</think>\n\n{}",
+                self.reasoning.trim(),
+                self.answer.trim()
+            )
+        }
+    }
+}
+
+/// What one run produced.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct CompileOutput {
+    pub files: usize,
+    pub read: usize,
+    pub samples: Vec<Sample>,
+    pub rejections: Vec<Rejection>,
+}
+
+/// Files under `inputs` (directories recurse), sorted.
+pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
+                .map_err(|e| Error::io(p, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            entries.sort();
+            for e in entries {
+                walk(&e, out)?;
+            }
+        } else if p.is_file() {
+            out.push(p.to_path_buf());
+        } else {
+            return Err(Error::Input(format!(
+                "{}: no such file or directory",
+                p.display()
+            )));
+        }
+        Ok(())
+    }
+    for i in inputs {
+        walk(i, &mut files)?;
+    }
+    files.sort();
+    files.dedup();
+    Ok(files)
+}
+
+/// Shard i of n (0-based): a contiguous slice of the sorted files.
+pub fn shard(files: Vec<PathBuf>, i: usize, n: usize) -> Vec<PathBuf> {
+    let len = files.len();
+    files
+        .into_iter()
+        .skip(i * len / n)
+        .take((i + 1) * len / n - i * len / n)
+        .collect()
+}
+
+/// A stable 64-bit hash (FNV-1a) for per-sample seeds.
+fn fnv(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Compiles one trajectory.
+pub fn compile_one(
+    t: &Trajectory,
+    opts: &CompileOptions,
+    counter: &dyn TokenCounter,
+) -> std::result::Result<Sample, String> {
+    let inferred;
+    let t = if t.patch.is_none() {
+        // a submit step whose output is the diff (SWE-agent's submit, scripted agents)
+        match t
+            .steps
+            .iter()
+            .rev()
+            .filter_map(|s| s.observation.as_ref())
+            .find(|o| o.content.starts_with("diff --git"))
+        {
+            Some(o) => {
+                inferred = Trajectory {
+                    patch: Some(o.content.clone()),
+                    ..t.clone()
+                };
+                &inferred
+            }
+            None => t,
+        }
+    } else {
+        t
+    };
+    let domain = opts.domain.unwrap_or_else(|| classify(t));
+    let answer = match domain {
+        Domain::Swe => t
+            .patch
+            .clone()
+            .ok_or("no final patch (SWE trajectory without a submission)")?,
+        _ => t
+            .final_answer
+            .clone()
+            .filter(|a| !a.trim().is_empty())
+            .ok_or("no final answer")?,
+    };
+    // --db names one database, or a directory of `<name>.sqlite` files where name is the
+    // trajectory id or its file name up to the first dot
+    let db = opts.db.as_ref().map(|d| {
+        if !d.is_dir() {
+            return d.clone();
+        }
+        let stem = Path::new(&t.source.file)
+            .file_name()
+            .and_then(|f| f.to_str())
+            .and_then(|f| f.split('.').next())
+            .unwrap_or("");
+        [t.id.as_str(), stem]
+            .iter()
+            .map(|n| d.join(format!("{n}.sqlite")))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| d.join(format!("{}.sqlite", t.id)))
+    });
+    let sources = EvidenceSources {
+        db: db.as_deref(),
+        repo_root: opts.repo_root.as_deref(),
+    };
+    let ex = extract(t, domain, &sources);
+    if ex.pieces.is_empty() {
+        return Err(format!("no evidence: {}", ex.notes.join("; "))
+            .trim_end_matches(": ")
+            .to_string());
+    }
+    let seed = opts.seed ^ fnv(&t.source.to_string());
+    let mut rng = StdRng::seed_from_u64(seed);
+    let budget = opts.budget.draw(&mut rng);
+    let context = assemble(
+        &t.question,
+        &ex.pieces,
+        budget,
+        opts.distractors,
+        rng.random(),
+        counter,
+    );
+    if !context
+        .placed
+        .iter()
+        .any(|p| p.kind == super::evidence::PieceKind::Evidence)
+    {
+        return Err(format!(
+            "budget of {budget} tokens leaves no room for evidence"
+        ));
+    }
+    let mut reasoning = t.reasoning_text();
+    if reasoning.trim_end().ends_with(answer.trim()) {
+        reasoning =
+            reasoning.trim_end()[..reasoning.trim_end().len() - answer.trim().len()].to_string();
+    }
+    Ok(Sample {
+        id: t.id.clone(),
+        domain,
+        source_format: t.source_format.clone(),
+        source: t.source.to_string(),
+        seed,
+        question: t.question.clone(),
+        context,
+        reasoning,
+        answer,
+        notes: ex.notes,
+        verified: t.verified,
+    })
+}
+
+/// Compiles every record of `files`.
+pub fn compile_files(
+    files: &[PathBuf],
+    opts: &CompileOptions,
+    counter: &(dyn TokenCounter + Sync),
+    progress: &(dyn Fn() + Sync),
+) -> CompileOutput {
+    let per_file: Vec<(usize, Vec<Sample>, Vec<Rejection>)> = files
+        .par_iter()
+        .map(|f| {
+            let (trajs, mut rej) = read_file(f, opts.format);
+            let read = trajs.len() + rej.len();
+            let mut samples = Vec::new();
+            for t in trajs {
+                match compile_one(&t, opts, counter) {
+                    Ok(s) => samples.push(s),
+                    Err(reason) => rej.push(Rejection {
+                        source: t.source.clone(),
+                        reason,
+                    }),
+                }
+            }
+            progress();
+            (read, samples, rej)
+        })
+        .collect();
+    let mut out = CompileOutput {
+        files: files.len(),
+        ..Default::default()
+    };
+    for (read, s, r) in per_file {
+        out.read += read;
+        out.samples.extend(s);
+        out.rejections.extend(r);
+    }
+    out
+}
+
+/// Counts per domain, rejections by reason, and the compiled-length histogram (2K bins).
+pub fn stats(out: &CompileOutput) -> serde_json::Value {
+    let mut per_domain: BTreeMap<String, usize> = BTreeMap::new();
+    let mut hist: BTreeMap<String, BTreeMap<usize, usize>> = BTreeMap::new();
+    for s in &out.samples {
+        let d = format!("{:?}", s.domain).to_lowercase();
+        *per_domain.entry(d.clone()).or_default() += 1;
+        *hist
+            .entry(d)
+            .or_default()
+            .entry(s.context.tokens / 2048 * 2048)
+            .or_default() += 1;
+    }
+    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    for r in &out.rejections {
+        *reasons.entry(r.reason.clone()).or_default() += 1;
+    }
+    serde_json::json!({
+        "files": out.files,
+        "read": out.read,
+        "written": out.samples.len(),
+        "rejected": out.rejections.len(),
+        "per_domain": per_domain,
+        "rejections_by_reason": reasons,
+        "length_histogram_2k": hist,
+    })
+}

@@ -1,0 +1,192 @@
+//! Format readers: detect a file's format, split it into records, and turn
+//! each record into a canonical [`Trajectory`]. A record that cannot be read
+//! is rejected with its file:record and a reason; the others go on.
+
+pub mod claude_code;
+pub mod openai;
+pub mod sharegpt;
+pub mod swe_agent;
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::trajectory::{SourceRef, Trajectory};
+
+/// A record that could not be compiled, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Rejection {
+    pub source: SourceRef,
+    pub reason: String,
+}
+
+/// Formats acc-probe reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SourceFormat {
+    Openai,
+    ClaudeCode,
+    Sharegpt,
+    SweAgent,
+}
+
+impl SourceFormat {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "openai" => Some(Self::Openai),
+            "claude-code" => Some(Self::ClaudeCode),
+            "sharegpt" => Some(Self::Sharegpt),
+            "swe-agent" => Some(Self::SweAgent),
+            _ => None,
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Openai => "openai",
+            Self::ClaudeCode => "claude-code",
+            Self::Sharegpt => "sharegpt",
+            Self::SweAgent => "swe-agent",
+        }
+    }
+}
+
+/// The format of one JSON record, from the keys that identify it.
+pub fn detect_record(v: &Value) -> Option<SourceFormat> {
+    let o = v.as_object()?;
+    if o.contains_key("trajectory") && (o.contains_key("history") || o.contains_key("info")) {
+        return Some(SourceFormat::SweAgent);
+    }
+    if o.get("conversations").is_some_and(Value::is_array) {
+        return Some(SourceFormat::Sharegpt);
+    }
+    if o.get("messages").is_some_and(Value::is_array) {
+        return Some(SourceFormat::Openai);
+    }
+    None
+}
+
+/// Whether a JSONL line is a Claude Code session event (the whole file is one session).
+fn is_claude_code_line(v: &Value) -> bool {
+    v.get("message").is_some_and(Value::is_object)
+        && matches!(
+            v.get("type").and_then(Value::as_str),
+            Some("user" | "assistant" | "system" | "summary")
+        )
+        && (v.get("uuid").is_some() || v.get("sessionId").is_some())
+}
+
+/// Reads one file: (trajectories, rejections). `forced` overrides detection.
+pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, Vec<Rejection>) {
+    let file = path.display().to_string();
+    let reject = |record: usize, reason: String| Rejection {
+        source: SourceRef {
+            file: file.clone(),
+            record,
+        },
+        reason,
+    };
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return (vec![], vec![reject(0, format!("cannot read: {e}"))]),
+    };
+    let Ok(text) = String::from_utf8(bytes) else {
+        return (vec![], vec![reject(0, "not valid UTF-8".into())]);
+    };
+    let mut out = Vec::new();
+    let mut rejected = Vec::new();
+    let take = |out: &mut Vec<Trajectory>,
+                rejected: &mut Vec<Rejection>,
+                src: SourceRef,
+                v: &Value,
+                fmt: Option<SourceFormat>| {
+        let fmt = fmt.or_else(|| detect_record(v));
+        let res = match fmt {
+            Some(SourceFormat::Openai) => openai::read(v, src.clone()),
+            Some(SourceFormat::Sharegpt) => sharegpt::read(v, src.clone()),
+            Some(SourceFormat::SweAgent) => swe_agent::read(v, src.clone()),
+            Some(SourceFormat::ClaudeCode) => {
+                Err("a Claude Code session is a JSONL file of events, not one JSON record".into())
+            }
+            None => {
+                Err("unknown format (no messages, conversations or trajectory field)".to_string())
+            }
+        };
+        match res {
+            Ok(t) => out.push(t),
+            Err(reason) => rejected.push(Rejection {
+                source: src,
+                reason,
+            }),
+        }
+    };
+    let trimmed = text.trim_start();
+    // a whole-file JSON document (object or list)
+    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        match &v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    take(
+                        &mut out,
+                        &mut rejected,
+                        SourceRef {
+                            file: file.clone(),
+                            record: i + 1,
+                        },
+                        item,
+                        forced,
+                    );
+                }
+            }
+            _ => take(
+                &mut out,
+                &mut rejected,
+                SourceRef {
+                    file: file.clone(),
+                    record: 1,
+                },
+                &v,
+                forced,
+            ),
+        }
+        return (out, rejected);
+    }
+    if !trimmed.starts_with('{') {
+        return (vec![], vec![reject(0, "not JSON or JSONL".into())]);
+    }
+    // JSONL: a Claude Code session (one record) or one record per line
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| (i + 1, l))
+        .collect();
+    let first: Option<Value> = lines
+        .first()
+        .and_then(|(_, l)| serde_json::from_str(l).ok());
+    if forced == Some(SourceFormat::ClaudeCode)
+        || (forced.is_none() && first.as_ref().is_some_and(is_claude_code_line))
+    {
+        match claude_code::read(&lines, &file) {
+            Ok(t) => out.push(t),
+            Err(r) => rejected.push(r),
+        }
+        return (out, rejected);
+    }
+    for (line, l) in lines {
+        match serde_json::from_str::<Value>(l) {
+            Ok(v) => take(
+                &mut out,
+                &mut rejected,
+                SourceRef {
+                    file: file.clone(),
+                    record: line,
+                },
+                &v,
+                forced,
+            ),
+            Err(e) => rejected.push(reject(line, format!("malformed JSON line: {e}"))),
+        }
+    }
+    (out, rejected)
+}
