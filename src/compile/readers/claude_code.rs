@@ -30,8 +30,14 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> Result<Trajectory, Rejection
     for &(line, l) in lines {
         let v: Value = serde_json::from_str(l)
             .map_err(|e| reject(line, format!("malformed JSON line: {e}")))?;
-        if v["isSidechain"].as_bool().unwrap_or(false) {
+        // side chains, meta caveats and slash-command echoes are not the conversation
+        if v["isSidechain"].as_bool().unwrap_or(false) || v["isMeta"].as_bool().unwrap_or(false) {
             continue;
+        }
+        if let Some(text) = v["message"]["content"].as_str() {
+            if text.starts_with("<command-name>") || text.starts_with("<local-command-stdout>") {
+                continue;
+            }
         }
         session = session.or_else(|| v["sessionId"].as_str().map(str::to_owned));
         let kind = v["type"].as_str().unwrap_or("");

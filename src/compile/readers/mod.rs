@@ -161,12 +161,13 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
         .filter(|(_, l)| !l.trim().is_empty())
         .map(|(i, l)| (i + 1, l))
         .collect();
-    let first: Option<Value> = lines
-        .first()
-        .and_then(|(_, l)| serde_json::from_str(l).ok());
-    if forced == Some(SourceFormat::ClaudeCode)
-        || (forced.is_none() && first.as_ref().is_some_and(is_claude_code_line))
-    {
+    // sessions may open with snapshot / summary lines: look at the first few events
+    let claude = lines
+        .iter()
+        .take(8)
+        .filter_map(|(_, l)| serde_json::from_str::<Value>(l).ok())
+        .any(|v| is_claude_code_line(&v));
+    if forced == Some(SourceFormat::ClaudeCode) || (forced.is_none() && claude) {
         match claude_code::read(&lines, &file) {
             Ok(t) => out.push(t),
             Err(r) => rejected.push(r),
