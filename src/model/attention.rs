@@ -77,6 +77,29 @@ impl Attention {
         })
     }
 
+    /// q [heads, t, d] and k, v [kv_heads, t, d] for x [t, hidden]: projections,
+    /// per-head RMSNorm on q and k, RoPE at the positions of `rope`.
+    fn qkv(
+        &self,
+        x: &Tensor,
+        rope: &RopeTables,
+        differentiable: bool,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let (t, _) = x.dims2()?;
+        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
+        let q = self.q_proj.forward(x)?.reshape((t, nh, hd))?;
+        let k = self.k_proj.forward(x)?.reshape((t, nkv, hd))?;
+        let v = self.v_proj.forward(x)?.reshape((t, nkv, hd))?;
+        let q = self.q_norm.forward(&q)?.transpose(0, 1)?.contiguous()?;
+        let k = self.k_norm.forward(&k)?.transpose(0, 1)?.contiguous()?;
+        let v = v.transpose(0, 1)?.contiguous()?;
+        Ok((
+            rope.apply(&q, differentiable)?,
+            rope.apply(&k, differentiable)?,
+            v,
+        ))
+    }
+
     /// Decoding step(s): x [n, hidden] at positions offset..offset+n, where
     /// `cache` holds keys/values of positions 0..offset ([g, offset, d] each) and
     /// is extended in place. Returns the attention output [n, hidden].
@@ -86,20 +109,7 @@ impl Attention {
         rope: &RopeTables,
         cache: &mut Option<(Tensor, Tensor)>,
     ) -> Result<Tensor> {
-        let (n, _) = x.dims2()?;
-        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
-        let q = self.q_proj.forward(x)?.reshape((n, nh, hd))?;
-        let k = self.k_proj.forward(x)?.reshape((n, nkv, hd))?;
-        let v = self.v_proj.forward(x)?.reshape((n, nkv, hd))?;
-        let q = rope.apply(
-            &self.q_norm.forward(&q)?.transpose(0, 1)?.contiguous()?,
-            false,
-        )?;
-        let k = rope.apply(
-            &self.k_norm.forward(&k)?.transpose(0, 1)?.contiguous()?,
-            false,
-        )?;
-        let v = v.transpose(0, 1)?.contiguous()?;
+        let (q, k, v) = self.qkv(x, rope, false)?;
         let (k, v, offset) = match cache.take() {
             Some((ck, cv)) => {
                 let offset = ck.dim(1)?;
@@ -111,7 +121,14 @@ impl Attention {
             }
             None => (k, v, 0),
         };
-        let (ctx, _) = eager_attention_at(&q, &k, &v, 1.0 / (hd as f64).sqrt(), offset, false)?;
+        let (ctx, _) = eager_attention_at(
+            &q,
+            &k,
+            &v,
+            1.0 / (self.head_dim as f64).sqrt(),
+            offset,
+            false,
+        )?;
         *cache = Some((k, v));
         self.o_proj.forward(&ctx)
     }
@@ -128,17 +145,8 @@ impl Attention {
     ) -> Result<AttnResult> {
         let (t, _) = x.dims2()?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
-        // 1. projections → [t, heads, d]
-        let q = self.q_proj.forward(x)?.reshape((t, nh, hd))?;
-        let k = self.k_proj.forward(x)?.reshape((t, nkv, hd))?;
-        let v = self.v_proj.forward(x)?.reshape((t, nkv, hd))?;
-        // 2. per-head RMSNorm on q and k, then [heads, t, d]
-        let q = self.q_norm.forward(&q)?.transpose(0, 1)?;
-        let k = self.k_norm.forward(&k)?.transpose(0, 1)?;
-        let v = v.transpose(0, 1)?.contiguous()?;
-        // 3. RoPE
-        let q = rope.apply(&q.contiguous()?, differentiable)?;
-        let k = rope.apply(&k.contiguous()?, differentiable)?;
+        // 1–3. projections, per-head q/k RMSNorm, RoPE → [heads, t, d]
+        let (q, k, v) = self.qkv(x, rope, differentiable)?;
         let scale = 1.0 / (hd as f64).sqrt();
 
         // 4. attention
