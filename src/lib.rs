@@ -16,6 +16,7 @@ pub mod io;
 pub mod mem;
 pub mod model;
 pub mod probe;
+pub mod sqlite;
 pub mod tasks;
 pub mod tokenizer;
 

@@ -4,11 +4,9 @@
 mod common;
 
 use acc_probe::model::generate::{greedy, greedy_uncached};
-use acc_probe::model::random::{random_weights, RandomInit};
-use acc_probe::model::{ForwardOptions, KvCache, LogitsRequest, Qwen3Moe};
-use acc_probe::probe::NoProbe;
-use candle_core::{DType, Device};
-use candle_nn::VarBuilder;
+use acc_probe::model::random::RandomInit;
+use acc_probe::model::{KvCache, Qwen3Moe};
+use candle_core::Device;
 use common::*;
 
 #[test]
@@ -35,7 +33,7 @@ fn cached_decoding_equals_recomputation() {
     cfg.intermediate_size = 48;
     cfg.num_attention_heads = 6;
     cfg.num_key_value_heads = 2;
-    let w = random_weights(
+    let m = random_model(
         &cfg,
         4,
         RandomInit {
@@ -43,10 +41,7 @@ fn cached_decoding_equals_recomputation() {
             norm_jitter: 0.3,
             qk_gain: 2.0,
         },
-        &Device::Cpu,
-    )
-    .unwrap();
-    let m = Qwen3Moe::load(&cfg, VarBuilder::from_tensors(w, DType::F32, &Device::Cpu)).unwrap();
+    );
     assert_eq!(
         greedy(&m, &prompt, 16, &[]).unwrap(),
         greedy_uncached(&m, &prompt, 16, &[]).unwrap()
@@ -57,18 +52,7 @@ fn cached_decoding_equals_recomputation() {
     let mut seq = prompt[..10].to_vec();
     let mut step = m.forward_cached(&seq, &mut cache).unwrap();
     for &next in &prompt[10..20] {
-        let full = m
-            .forward(
-                &seq,
-                &mut NoProbe,
-                ForwardOptions {
-                    logits: LogitsRequest::Last,
-                    ..Default::default()
-                },
-            )
-            .unwrap()
-            .logits
-            .unwrap();
+        let full = last_logits(&m, &seq);
         let d = max_abs_diff(&vec_f32(&step), &vec_f32(&full));
         assert!(d < 1e-4, "step {}: logits differ by {d}", seq.len());
         seq.push(next);

@@ -75,18 +75,7 @@ fn logits_equal_candle_transformers_qwen3_moe() {
         .unwrap();
         for t in [1usize, 37, 300] {
             let x = ids(t, cfg.vocab_size);
-            let a = ours
-                .forward(
-                    &x,
-                    &mut NoProbe,
-                    ForwardOptions {
-                        logits: LogitsRequest::Last,
-                        ..Default::default()
-                    },
-                )
-                .unwrap()
-                .logits
-                .unwrap();
+            let a = last_logits(&ours, &x);
             theirs.clear_kv_cache();
             let b = theirs
                 .forward(&Tensor::from_slice(&x, (1, t), &Device::Cpu).unwrap(), 0)
@@ -100,7 +89,7 @@ fn logits_equal_candle_transformers_qwen3_moe() {
 #[test]
 fn streaming_and_materialized_models_agree() {
     let cfg = config(6, 2, 20, false, 1);
-    let w = random_weights(
+    let model = random_model(
         &cfg,
         11,
         RandomInit {
@@ -108,11 +97,7 @@ fn streaming_and_materialized_models_agree() {
             norm_jitter: 0.3,
             qk_gain: 3.0,
         },
-        &Device::Cpu,
-    )
-    .unwrap();
-    let model =
-        Qwen3Moe::load(&cfg, VarBuilder::from_tensors(w, DType::F32, &Device::Cpu)).unwrap();
+    );
     let x = ids(700, cfg.vocab_size);
     let mut caps = Vec::new();
     for path in [AttnPath::Streaming, AttnPath::Materialized] {
@@ -156,9 +141,7 @@ fn streaming_and_materialized_models_agree() {
 #[test]
 fn early_exit_after_the_last_probed_layer() {
     let cfg = config(4, 2, 16, false, 1);
-    let w = random_weights(&cfg, 2, RandomInit::default(), &Device::Cpu).unwrap();
-    let model =
-        Qwen3Moe::load(&cfg, VarBuilder::from_tensors(w, DType::F32, &Device::Cpu)).unwrap();
+    let model = random_model(&cfg, 2, RandomInit::default());
     let x = ids(64, cfg.vocab_size);
     let mut attn = AttentionAccumulator::new(AttnStatsSpec::default(), vec![1]);
     let mut routing = RoutingAccumulator::new(vec![0]);
@@ -224,9 +207,7 @@ fn routing_accumulator_matches_the_router_outputs() {
 #[test]
 fn probes_with_conflicting_attention_specs_are_refused() {
     let cfg = config(4, 2, 16, false, 1);
-    let w = random_weights(&cfg, 2, RandomInit::default(), &Device::Cpu).unwrap();
-    let model =
-        Qwen3Moe::load(&cfg, VarBuilder::from_tensors(w, DType::F32, &Device::Cpu)).unwrap();
+    let model = random_model(&cfg, 2, RandomInit::default());
     let mut a = AttentionAccumulator::new(AttnStatsSpec::default(), vec![0]);
     let mut b = AttentionAccumulator::new(
         AttnStatsSpec {

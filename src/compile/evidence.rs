@@ -387,7 +387,7 @@ fn sql(t: &Trajectory, db: Option<&Path>) -> Extracted {
                 |r| r.get(0),
             )
             .ok();
-        match crate::tasks::agents::sql::query(
+        match crate::sqlite::query(
             &conn,
             &format!("SELECT * FROM \"{}\"", tb.replace('"', "\"\"")),
         ) {
@@ -397,7 +397,7 @@ fn sql(t: &Trajectory, db: Option<&Path>) -> Extracted {
                 text: format!(
                     "{}\n{}",
                     schema.unwrap_or_default(),
-                    crate::tasks::agents::sql::render_result(&cols, &rows)
+                    crate::sqlite::render_result(&cols, &rows)
                 )
                 .trim()
                 .to_string(),

@@ -77,12 +77,24 @@ impl DecoderLayer {
     ) -> Result<Tensor> {
         let h = self.input_layernorm.forward(x)?;
         let x = (x + self.self_attn.forward_cached(&h, rope, cache)?)?;
-        let h = self.post_attention_layernorm.forward(&x)?;
-        let ff = match &self.mlp {
-            FeedForward::Moe(moe) => moe.forward(&h, &moe.router.route(&h, false)?)?,
-            FeedForward::Dense(mlp) => mlp.forward(&h)?,
-        };
+        let (ff, _) = self.feed_forward(&x, false)?;
         Ok((x + ff)?)
+    }
+
+    /// The feed-forward sub-block on the residual stream x: (output, routing of MoE layers).
+    fn feed_forward(
+        &self,
+        x: &Tensor,
+        differentiable: bool,
+    ) -> Result<(Tensor, Option<RouterOutput>)> {
+        let h = self.post_attention_layernorm.forward(x)?;
+        Ok(match &self.mlp {
+            FeedForward::Moe(moe) => {
+                let r = moe.router.route(&h, differentiable)?;
+                (moe.forward(&h, &r)?, Some(r))
+            }
+            FeedForward::Dense(mlp) => (mlp.forward(&h)?, None),
+        })
     }
 
     pub fn forward(
@@ -101,14 +113,7 @@ impl DecoderLayer {
             .forward(&h, rope, path, blocks, observe, differentiable)?;
         let x = (x + &attn.out)?;
         // 2. feed-forward sub-block
-        let h = self.post_attention_layernorm.forward(&x)?;
-        let (ff, routing) = match &self.mlp {
-            FeedForward::Moe(moe) => {
-                let r = moe.router.route(&h, differentiable)?;
-                (moe.forward(&h, &r)?, Some(r))
-            }
-            FeedForward::Dense(mlp) => (mlp.forward(&h)?, None),
-        };
+        let (ff, routing) = self.feed_forward(&x, differentiable)?;
         let hidden = (x + ff)?;
         Ok(LayerOutput {
             hidden,

@@ -112,16 +112,27 @@ impl Qwen3Moe {
 
     /// Checks token ids against the vocabulary and the position limit.
     pub fn check_input(&self, ids: &[u32]) -> Result<()> {
+        self.check_ids_at(ids, 0)
+    }
+
+    /// Checks `ids` placed at positions offset..offset+len (decoding with a cache).
+    fn check_ids_at(&self, ids: &[u32], offset: usize) -> Result<()> {
         if ids.is_empty() {
             return Err(Error::Input(
                 "empty input: at least one token id is needed".into(),
             ));
         }
         let limit = self.config.max_position_embeddings;
-        if ids.len() > limit {
+        let end = offset + ids.len();
+        if end > limit {
             return Err(Error::OutOfRange {
-                what: "input length".into(),
-                value: ids.len().to_string(),
+                what: if offset == 0 {
+                    "input length"
+                } else {
+                    "sequence length"
+                }
+                .into(),
+                value: end.to_string(),
                 valid: format!("at most max_position_embeddings = {limit} tokens"),
             });
         }
@@ -131,7 +142,7 @@ impl Qwen3Moe {
             .find(|(_, &id)| id as usize >= self.config.vocab_size)
         {
             return Err(Error::OutOfRange {
-                what: format!("token id at position {i}"),
+                what: format!("token id at position {}", offset + i),
                 value: id.to_string(),
                 valid: format!("0..{} (vocab_size)", self.config.vocab_size),
             });
@@ -143,29 +154,7 @@ impl Qwen3Moe {
     /// cache, and returns the logits of the last position [1, V].
     pub fn forward_cached(&self, ids: &[u32], cache: &mut KvCache) -> Result<Tensor> {
         let offset = cache.len();
-        if ids.is_empty() {
-            return Err(Error::Input(
-                "empty input: at least one token id is needed".into(),
-            ));
-        }
-        let limit = self.config.max_position_embeddings;
-        if offset + ids.len() > limit {
-            return Err(Error::OutOfRange {
-                what: "sequence length".into(),
-                value: (offset + ids.len()).to_string(),
-                valid: format!("at most max_position_embeddings = {limit} tokens"),
-            });
-        }
-        if let Some(&id) = ids
-            .iter()
-            .find(|&&id| id as usize >= self.config.vocab_size)
-        {
-            return Err(Error::OutOfRange {
-                what: "token id".into(),
-                value: id.to_string(),
-                valid: format!("0..{} (vocab_size)", self.config.vocab_size),
-            });
-        }
+        self.check_ids_at(ids, offset)?;
         if cache.layers.len() != self.layers.len() {
             cache.layers = vec![None; self.layers.len()];
         }

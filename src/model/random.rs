@@ -11,7 +11,7 @@ use rand::{Rng, SeedableRng};
 use super::config::Qwen3MoeConfig;
 use super::loader::expected_tensors;
 use crate::error::{Error, Result};
-use crate::io::write_atomic;
+use crate::io::{save_safetensors, write_atomic};
 
 /// Normal(0, std) weights; norm weights 1 ± `norm_jitter` (uniform) so that
 /// tests exercise them; q/k norm weights scaled by `qk_gain` to sharpen attention.
@@ -117,11 +117,4 @@ pub fn write_checkpoint(
         &serde_json::to_vec_pretty(&index).expect("index serialises"),
     )?;
     Ok(())
-}
-
-/// Saves tensors as safetensors, atomically.
-pub fn save_safetensors(path: &Path, tensors: &HashMap<String, Tensor>) -> Result<()> {
-    let tmp = crate::io::temp_path(path);
-    candle_core::safetensors::save(tensors, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

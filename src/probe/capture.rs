@@ -16,9 +16,8 @@ use super::attn_stats::{AttnStatsSpec, AttnSummary, RowStats};
 use super::routing::{RoutingAccumulator, RoutingStats};
 use super::{HookPoint, Probe};
 use crate::error::Result;
-use crate::io::write_atomic;
+use crate::io::{save_safetensors, write_atomic};
 use crate::model::attention_stream::StreamStats;
-use crate::model::random::save_safetensors;
 use crate::model::router::RouterOutput;
 
 /// Named tensors plus JSON metadata.

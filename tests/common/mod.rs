@@ -45,3 +45,27 @@ pub fn ids_of(t: &Tensor) -> Vec<u32> {
         .map(|x| x as u32)
         .collect()
 }
+
+/// A model with seeded random weights for `cfg`.
+pub fn random_model(
+    cfg: &acc_probe::model::Qwen3MoeConfig,
+    seed: u64,
+    init: acc_probe::model::random::RandomInit,
+) -> acc_probe::model::Qwen3Moe {
+    let w = acc_probe::model::random::random_weights(cfg, seed, init, &Device::Cpu).unwrap();
+    let vb = candle_nn::VarBuilder::from_tensors(w, candle_core::DType::F32, &Device::Cpu);
+    acc_probe::model::Qwen3Moe::load(cfg, vb).unwrap()
+}
+
+/// Logits of the last position of a full (uncached) pass.
+pub fn last_logits(model: &acc_probe::model::Qwen3Moe, ids: &[u32]) -> Tensor {
+    let opts = acc_probe::model::ForwardOptions {
+        logits: acc_probe::model::LogitsRequest::Last,
+        ..Default::default()
+    };
+    model
+        .forward(ids, &mut acc_probe::probe::NoProbe, opts)
+        .unwrap()
+        .logits
+        .unwrap()
+}
