@@ -299,8 +299,68 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
     Extracted { pieces, notes }
 }
 
-/// Table names referenced by a query (FROM / JOIN targets, minus CTE names).
+/// Table names referenced by a query, in order of first appearance, without
+/// CTE names or schema qualifiers. The SQL is parsed (sqlparser; SQLite, then
+/// generic, then BigQuery/Snowflake dialects); text no dialect accepts falls back
+/// to a FROM/JOIN keyword scan.
 pub fn sql_tables(sql: &str) -> Vec<String> {
+    sql_tables_parsed(sql).unwrap_or_else(|| sql_tables_by_keywords(sql))
+}
+
+/// Table names from the parsed statements, or None when no dialect parses `sql`.
+pub fn sql_tables_parsed(sql: &str) -> Option<Vec<String>> {
+    use sqlparser::ast::{ObjectName, Query, Visit, Visitor};
+    use sqlparser::dialect::{
+        BigQueryDialect, Dialect, GenericDialect, SQLiteDialect, SnowflakeDialect,
+    };
+    use std::ops::ControlFlow;
+
+    #[derive(Default)]
+    struct Relations {
+        ctes: BTreeSet<String>,
+        names: Vec<String>,
+    }
+    impl Visitor for Relations {
+        type Break = ();
+        fn pre_visit_query(&mut self, q: &Query) -> ControlFlow<()> {
+            if let Some(w) = &q.with {
+                for c in &w.cte_tables {
+                    self.ctes.insert(c.alias.name.value.to_lowercase());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        fn pre_visit_relation(&mut self, r: &ObjectName) -> ControlFlow<()> {
+            if let Some(last) = r.0.last().and_then(|p| p.as_ident()) {
+                if !self.names.contains(&last.value) {
+                    self.names.push(last.value.clone());
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+
+    let dialects: [&dyn Dialect; 4] = [
+        &SQLiteDialect {},
+        &GenericDialect {},
+        &BigQueryDialect {},
+        &SnowflakeDialect {},
+    ];
+    let statements = dialects
+        .iter()
+        .find_map(|d| sqlparser::parser::Parser::parse_sql(*d, sql).ok())?;
+    let mut v = Relations::default();
+    let _ = statements.visit(&mut v);
+    Some(
+        v.names
+            .into_iter()
+            .filter(|n| !v.ctes.contains(&n.to_lowercase()))
+            .collect(),
+    )
+}
+
+/// The fallback: FROM / JOIN targets found by a keyword scan, minus CTE names.
+pub fn sql_tables_by_keywords(sql: &str) -> Vec<String> {
     let tokens: Vec<String> = sql
         .replace(['(', ')', ',', ';', '\n', '\t'], " ")
         .split_whitespace()
@@ -406,4 +466,47 @@ fn sql(t: &Trajectory, db: Option<&Path>) -> Extracted {
         }
     }
     Extracted { pieces, notes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sql_tables_from_the_parse_tree() {
+        // comma joins, subqueries, CTEs, quoting and schema qualifiers
+        assert_eq!(
+            sql_tables(
+                "WITH recent AS (SELECT * FROM orders WHERE day > 3) \
+                 SELECT c.name FROM recent r, \"customers\" c \
+                 JOIN main.products p ON p.id = r.product_id \
+                 WHERE c.id IN (SELECT customer_id FROM refunds)"
+            ),
+            ["orders", "customers", "products", "refunds"]
+        );
+        // FROM inside EXTRACT is not a table (the keyword scan gets this wrong)
+        let q = "SELECT EXTRACT(YEAR FROM order_date) AS y, COUNT(*) FROM orders GROUP BY y";
+        assert_eq!(sql_tables(q), ["orders"]);
+        assert_eq!(sql_tables_by_keywords(q), ["order_date", "orders"]);
+        // several statements; a recursive CTE referencing itself
+        assert_eq!(
+            sql_tables(
+                "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 5) \
+                 SELECT * FROM n; SELECT name FROM sqlite_master"
+            ),
+            ["sqlite_master"]
+        );
+        // Snowflake-style three-part names parse with a later dialect
+        assert_eq!(
+            sql_tables("SELECT * FROM USFS_FIA.USFS_FIA.POPULATION LIMIT 5"),
+            ["POPULATION"]
+        );
+    }
+
+    #[test]
+    fn unparseable_sql_falls_back_to_the_keyword_scan() {
+        let q = "SELECT a FROM t1 JOIN t2 ON WHERE ((";
+        assert!(sql_tables_parsed(q).is_none());
+        assert_eq!(sql_tables(q), ["t1", "t2"]);
+    }
 }
