@@ -9,6 +9,7 @@ use acc_probe::compile::pipeline::{
     collect_files, compile_files, shard, stats, Budget, CompileOptions,
 };
 use acc_probe::compile::readers::SourceFormat;
+use acc_probe::compile::teacher::{annotate, HttpTeacher, TeacherOptions};
 use acc_probe::compile::writers::{dataset_info_entry, row, Writer};
 use acc_probe::io::write_atomic;
 use acc_probe::tasks::{approx_tokens, TokenCounter};
@@ -61,6 +62,41 @@ pub struct CompileArgs {
     /// Compile shard i of N (i/N, 0-based); shards concatenate to the whole.
     #[arg(long)]
     shard: Option<String>,
+    /// Where the reasoning comes from: the trajectory's own, or a teacher model
+    /// (verified against the ground truth, with retries).
+    #[arg(long, default_value = "trajectory", value_parser = ["trajectory", "teacher"])]
+    reasoning: String,
+    /// OpenAI-compatible server for --reasoning teacher (base URL, …/v1, or …/chat/completions).
+    #[arg(long)]
+    endpoint: Option<String>,
+    /// Model name sent to the teacher server.
+    #[arg(long)]
+    teacher_model: Option<String>,
+    /// Environment variable holding the teacher's API key (sent as a Bearer token when set).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    api_key_env: String,
+    /// Teacher answers drawn per sample before it is rejected.
+    #[arg(long, default_value_t = 4)]
+    attempts: usize,
+    /// Retries per request on 5xx, 429, timeouts and garbled replies (exponential backoff).
+    #[arg(long, default_value_t = 4)]
+    retries: usize,
+    /// Seconds before a teacher request times out.
+    #[arg(long, default_value_t = 300.0)]
+    timeout: f64,
+    /// Teacher requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 0.7)]
+    temperature: f64,
+    #[arg(long)]
+    max_tokens: Option<usize>,
+    /// Token-F1 threshold for verifying text answers (exact match always passes).
+    #[arg(long, default_value_t = 0.8)]
+    f1_threshold: f64,
+    /// First retry backoff in milliseconds (doubles per retry, capped at 30 s).
+    #[arg(long, default_value_t = 500)]
+    backoff_ms: u64,
 }
 
 pub fn run(a: CompileArgs) -> anyhow::Result<()> {
@@ -143,6 +179,38 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
         None => compile_files(&files, &opts, counter, &progress),
     };
     bar.finish_and_clear();
+    let mut out = out;
+    if a.reasoning == "teacher" {
+        let (Some(endpoint), Some(model)) = (a.endpoint.clone(), a.teacher_model.clone()) else {
+            bail!("--reasoning teacher needs --endpoint URL and --teacher-model NAME");
+        };
+        let topts = TeacherOptions {
+            endpoint,
+            model,
+            api_key: std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty()),
+            attempts: a.attempts,
+            retries: a.retries,
+            timeout: std::time::Duration::from_secs_f64(a.timeout),
+            concurrency: a.concurrency,
+            temperature: a.temperature,
+            max_tokens: a.max_tokens,
+            f1_threshold: a.f1_threshold,
+            backoff: std::time::Duration::from_millis(a.backoff_ms),
+        };
+        let teacher = HttpTeacher::new(topts.clone());
+        let bar = indicatif::ProgressBar::new(out.samples.len() as u64);
+        let progress = || bar.inc(1);
+        let samples = std::mem::take(&mut out.samples);
+        let (kept, rejected) = annotate(samples, &teacher, &topts, &progress);
+        bar.finish_and_clear();
+        tracing::info!(
+            "teacher: {} verified, {} rejected",
+            kept.len(),
+            rejected.len()
+        );
+        out.samples = kept;
+        out.rejections.extend(rejected);
+    }
 
     let mut text = String::new();
     let mut rejections = out.rejections.clone();

@@ -45,7 +45,7 @@ enum Command {
     /// Score predictions with the official MRCR / GraphWalks graders.
     Score(tasks::ScoreArgs),
     /// Compile agent trajectories into long-context QA samples (ACC).
-    Compile(compile::CompileArgs),
+    Compile(Box<compile::CompileArgs>),
     /// Synthetic search / SQL / SWE agent trajectories in real framework formats.
     Agents(agents::AgentsArgs),
     /// Benchmarks that print a table.
@@ -73,7 +73,7 @@ pub fn main() -> ExitCode {
         Command::Tasks(a) => tasks::run_tasks(a),
         Command::Score(a) => tasks::run_score(a),
         Command::Agents(a) => agents::run(a),
-        Command::Compile(a) => compile::run(a),
+        Command::Compile(a) => compile::run(*a),
         Command::Bench(b) => bench::run(b),
     };
     match result {

@@ -5,5 +5,7 @@ pub mod assemble;
 pub mod evidence;
 pub mod pipeline;
 pub mod readers;
+pub mod teacher;
 pub mod trajectory;
+pub mod verify;
 pub mod writers;

@@ -93,6 +93,12 @@ pub struct Sample {
     pub answer: String,
     pub notes: Vec<String>,
     pub verified: Option<bool>,
+    /// SQL trajectories: the last query that ran without an error (the gold query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gold_sql: Option<String>,
+    /// SQL trajectories: the database the evidence was read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
 }
 
 impl Sample {
@@ -271,6 +277,29 @@ pub fn compile_one(
         answer,
         notes: ex.notes,
         verified: t.verified,
+        gold_sql: (domain == Domain::Sql).then(|| final_sql(t)).flatten(),
+        db: db
+            .filter(|d| domain == Domain::Sql && d.is_file())
+            .map(|d| d.display().to_string()),
+    })
+}
+
+/// The last SQL query (an `sql` or `query` argument) whose result was not an error.
+pub fn final_sql(t: &Trajectory) -> Option<String> {
+    t.steps.iter().rev().find_map(|s| {
+        let c = s.call.as_ref()?;
+        let o = s.observation.as_ref()?;
+        let q = c
+            .args
+            .get("sql")
+            .or_else(|| c.args.get("query"))?
+            .as_str()?;
+        let failed = o.is_error
+            || o.content
+                .trim_start()
+                .to_lowercase()
+                .starts_with("sql error");
+        (!failed).then(|| q.to_string())
     })
 }
 

@@ -40,11 +40,15 @@ pub fn length_label(tokens: usize) -> String {
 }
 
 fn meta(s: &Sample) -> Value {
-    json!({
+    let mut m = json!({
         "id": s.id, "domain": s.domain, "source_format": s.source_format, "source": s.source, "seed": s.seed,
         "context_tokens": s.context.tokens, "budget": s.context.budget, "pieces": s.context.placed,
         "dropped_pieces": s.context.dropped, "notes": s.notes, "verified": s.verified,
-    })
+    });
+    if let Some(q) = &s.gold_sql {
+        m["gold_sql"] = json!(q);
+    }
+    m
 }
 
 /// One output row (JSON) for `s`. `tokens` needs a tokenizer and chat template.
