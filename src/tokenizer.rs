@@ -20,3 +20,99 @@ pub fn encode(tok: &tokenizers::Tokenizer, path: &Path, text: &str) -> Result<Ve
     })?;
     Ok(enc.get_ids().to_vec())
 }
+
+/// The pre-tokenisation pattern of Qwen2/Qwen3's byte-level BPE.
+pub const QWEN_SPLIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// Special tokens of the Qwen3 chat format, in id order after the learned vocabulary.
+pub const QWEN_SPECIAL_TOKENS: [&str; 9] = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<think>",
+    "</think>",
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+];
+
+/// Trains a byte-level BPE tokenizer with Qwen3's pre-tokenisation and
+/// special tokens on `texts` (deterministic for the same texts).
+pub fn train_bpe<I, S>(texts: I, vocab_size: usize) -> Result<tokenizers::Tokenizer>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
+    use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
+    use tokenizers::models::TrainerWrapper;
+    use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+    use tokenizers::pre_tokenizers::sequence::Sequence;
+    use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+    use tokenizers::{AddedToken, SplitDelimiterBehavior};
+    let err = |e: tokenizers::Error| Error::Tokenizer {
+        path: "<training>".into(),
+        reason: e.to_string(),
+    };
+    let split = Split::new(
+        SplitPattern::Regex(QWEN_SPLIT_PATTERN.into()),
+        SplitDelimiterBehavior::Isolated,
+        false,
+    )
+    .map_err(err)?;
+    let mut tok = tokenizers::Tokenizer::new(BPE::default());
+    tok.with_pre_tokenizer(Some(Sequence::new(vec![
+        split.into(),
+        ByteLevel::new(false, false, false).into(),
+    ])));
+    tok.with_decoder(Some(ByteLevel::default()));
+    let specials: Vec<AddedToken> = QWEN_SPECIAL_TOKENS
+        .iter()
+        .map(|t| AddedToken::from(*t, true))
+        .collect();
+    let mut trainer: TrainerWrapper = BpeTrainerBuilder::new()
+        .show_progress(false)
+        .vocab_size(vocab_size)
+        .min_frequency(2)
+        .special_tokens(specials)
+        .initial_alphabet(ByteLevel::alphabet().into_iter().collect())
+        .build()
+        .into();
+    tok.train(&mut trainer, texts).map_err(err)?;
+    Ok(tok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trained_bpe_round_trips_and_keeps_special_tokens_whole() {
+        let corpus: Vec<String> = (0..200)
+            .map(|i| {
+                format!(
+                    "The order {i} shipped to Tallinn on day {}.\n  fn main() {{ x += {i}; }}",
+                    i % 7
+                )
+            })
+            .collect();
+        let tok = train_bpe(corpus.iter(), 400).unwrap();
+        assert!(tok.get_vocab_size(true) <= 400 + QWEN_SPECIAL_TOKENS.len());
+        let text = "<|im_start|>user\nThe order 77 shipped to Tallinn ünïcode 🙂<|im_end|>";
+        let enc = tok.encode(text, false).unwrap();
+        assert_eq!(enc.get_tokens()[0], "<|im_start|>");
+        assert_eq!(enc.get_tokens().last().unwrap(), "<|im_end|>");
+        assert_eq!(tok.decode(enc.get_ids(), false).unwrap(), text);
+        // merges were learned: far fewer tokens than bytes
+        let plain = tok
+            .encode("The order 12 shipped to Tallinn", false)
+            .unwrap();
+        assert!(plain.len() < 12, "{:?}", plain.get_tokens());
+        // the same corpus gives the same tokenizer
+        let again = train_bpe(corpus.iter(), 400).unwrap();
+        assert_eq!(
+            tok.to_string(false).unwrap(),
+            again.to_string(false).unwrap()
+        );
+    }
+}

@@ -17,6 +17,8 @@ pub enum BenchCommand {
     Forward(BenchForwardArgs),
     /// The streaming attention kernel alone, statistics on vs off.
     Attention(BenchAttentionArgs),
+    /// The ACC compiler on generated trajectories, 1 and 2 jobs, vs the tokenizer alone.
+    Compile(super::bench_compile::BenchCompileArgs),
 }
 
 #[derive(Args, Debug)]
@@ -173,6 +175,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let a = match cmd {
         BenchCommand::Forward(a) => a,
         BenchCommand::Attention(a) => return run_attention(a),
+        BenchCommand::Compile(a) => return super::bench_compile::run(a),
     };
     let exe = std::env::current_exe().context("locating the acc-probe binary")?;
     println!("bench forward: 4 layers, hidden 256, 4 heads (2 KV) x 64, 16 experts top-4; random weights; one process per cell; limit {} GiB", a.mem_limit_gib);

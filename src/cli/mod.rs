@@ -3,6 +3,7 @@
 
 mod agents;
 mod bench;
+mod bench_compile;
 mod common;
 mod compile;
 mod dump;

@@ -26,6 +26,7 @@ pub const TRUNCATION_MARKER: &str = "\n[... truncated to fit the context budget 
 pub struct Placed {
     pub kind: PieceKind,
     pub source: String,
+    /// Tokens of the piece as rendered (its `[Document k]` header included).
     pub tokens: usize,
     pub truncated: bool,
 }
@@ -58,23 +59,32 @@ fn render(question: &str, docs: &[String]) -> String {
     )
 }
 
-/// Cuts `text` so that `fits(cut + marker)` holds, by bisection on characters.
-fn truncate_to_fit(text: &str, fits: &dyn Fn(&str) -> bool) -> Option<String> {
-    let chars: Vec<char> = text.chars().collect();
-    let (mut lo, mut hi) = (0usize, chars.len());
-    if !fits(TRUNCATION_MARKER) {
+/// Cuts `text` so that `header_cost + count(cut + marker) <= room`: the cut
+/// point comes from the counter's token offsets (one encoding), and is moved
+/// back while the re-measured piece is over (token merges at the cut).
+fn truncate_to_fit(
+    text: &str,
+    header_cost: usize,
+    room: usize,
+    counter: &dyn TokenCounter,
+) -> Option<String> {
+    let marker = counter.count(TRUNCATION_MARKER);
+    if header_cost + marker > room {
         return None;
     }
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
-        let cand: String = chars[..mid].iter().collect::<String>() + TRUNCATION_MARKER;
-        if fits(&cand) {
-            lo = mid;
-        } else {
-            hi = mid - 1;
+    let mut max = room - header_cost - marker;
+    loop {
+        let end = counter.prefix_within(text, max);
+        let cand = format!("{}{TRUNCATION_MARKER}", &text[..end]);
+        let cost = header_cost + counter.count(&cand);
+        if cost <= room {
+            return Some(cand);
         }
+        if max == 0 {
+            return None;
+        }
+        max = max.saturating_sub((cost - room).max(1));
     }
-    Some(chars[..lo].iter().collect::<String>() + TRUNCATION_MARKER)
 }
 
 /// Assembles the prompt for `question` from `pieces` within `budget` tokens.
@@ -111,6 +121,8 @@ pub fn assemble(
     // 3. choose while the whole prompt fits (the chosen set is re-measured as one text)
     let base = counter.count(&render(question, &[]));
     let mut chosen: Vec<Piece> = Vec::new();
+    // tokens of each chosen piece as rendered (header included)
+    let mut costs: Vec<usize> = Vec::new();
     let mut truncated = BTreeSet::new();
     let mut used = base;
     let mut dropped = 0;
@@ -119,6 +131,7 @@ pub fn assemble(
         if used + cost <= budget {
             used += cost;
             chosen.push(p.clone());
+            costs.push(cost - 2);
         } else if p.kind == PieceKind::Evidence && budget > used + 16 {
             let room = budget - used;
             let header_cost = counter.count(&render_piece(
@@ -128,13 +141,14 @@ pub fn assemble(
                     ..p.clone()
                 },
             )) + 2;
-            let fits = |t: &str| header_cost + counter.count(t) <= room;
-            match truncate_to_fit(&p.text, &fits) {
+            match truncate_to_fit(&p.text, header_cost, room, counter) {
                 Some(text) => {
                     let cut = Piece { text, ..p.clone() };
-                    used += counter.count(&render_piece(chosen.len() + 1, &cut)) + 2;
+                    let cost = counter.count(&render_piece(chosen.len() + 1, &cut)) + 2;
+                    used += cost;
                     truncated.insert(chosen.len());
                     chosen.push(cut);
+                    costs.push(cost - 2);
                 }
                 None => dropped += 1,
             }
@@ -175,7 +189,7 @@ pub fn assemble(
         .map(|&i| Placed {
             kind: chosen[i].kind,
             source: chosen[i].source.clone(),
-            tokens: counter.count(&chosen[i].text),
+            tokens: costs[i],
             truncated: truncated.contains(&i),
         })
         .collect();
@@ -185,5 +199,85 @@ pub fn assemble(
         budget,
         placed,
         dropped: dropped + removed.len(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokenizer() -> tokenizers::Tokenizer {
+        let corpus: Vec<String> = (0..300)
+            .map(|i| {
+                format!(
+                    "Row {i}: customer {} bought {} units of product-{} in Tallinn; ünïcode ✓ {}\n",
+                    i * 7 % 31,
+                    i % 9,
+                    i % 13,
+                    "def f(x):\n    return x + 1\n"
+                )
+            })
+            .collect();
+        crate::tokenizer::train_bpe(corpus.iter(), 600).unwrap()
+    }
+
+    #[test]
+    fn offsets_prefix_agrees_with_bisection() {
+        let tok = tokenizer();
+        let bisect = |t: &str| tok.count(t);
+        let text: String = (0..40)
+            .map(|i| format!("Row {i}: customer bought ✓ units; "))
+            .collect();
+        for max in [0, 1, 5, 17, 60, 200, 10_000] {
+            let fast = tok.prefix_within(&text, max);
+            let slow = bisect.prefix_within(&text, max);
+            let n = tok.count(&text[..fast]);
+            assert!(n <= max, "max {max}");
+            assert!(tok.count(&text[..slow]) <= max, "max {max}");
+            // the offsets cut is maximal up to a token; bisection (counts are not
+            // monotone in the prefix length) never finds a longer one by more than a token
+            assert!(n + 1 >= max.min(tok.count(&text)), "max {max}: {n}");
+            if slow > fast {
+                assert!(tok.count(&text[fast..slow]) <= 1, "max {max}");
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_evidence_fills_the_budget_and_never_exceeds_it() {
+        let tok = tokenizer();
+        let big: String = (0..400)
+            .map(|i| format!("Row {i}: customer {} bought ✓ {} units.\n", i % 31, i % 9))
+            .collect();
+        let pieces = vec![
+            Piece {
+                kind: PieceKind::Evidence,
+                source: "table orders".into(),
+                text: big.clone(),
+            },
+            Piece {
+                kind: PieceKind::Distractor,
+                source: "table other".into(),
+                text: "Row 1: unrelated.".into(),
+            },
+        ];
+        for budget in [200, 333, 1000, 2500] {
+            let c = assemble("How many units?", &pieces, budget, true, 7, &tok);
+            assert_eq!(c.tokens, tok.count(&c.prompt));
+            assert!(c.tokens <= budget, "budget {budget}: {}", c.tokens);
+            let ev = c
+                .placed
+                .iter()
+                .find(|p| p.kind == PieceKind::Evidence)
+                .unwrap_or_else(|| panic!("budget {budget}: no evidence in {c:?}"));
+            assert!(ev.truncated);
+            assert!(c.prompt.contains(TRUNCATION_MARKER));
+            // the cut keeps the budget nearly full (the distractor may not fit)
+            assert!(
+                budget - c.tokens <= 12,
+                "budget {budget}: {} used",
+                c.tokens
+            );
+        }
     }
 }

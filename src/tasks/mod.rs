@@ -12,6 +12,27 @@ pub mod score;
 /// Counts tokens of a text (a real tokenizer, or an approximation in tests).
 pub trait TokenCounter {
     fn count(&self, text: &str) -> usize;
+
+    /// The end (a char boundary) of the longest prefix of `text` that the
+    /// counter puts at no more than `max` tokens. This default bisects on
+    /// characters; tokenizers answer from one encoding's offsets.
+    fn prefix_within(&self, text: &str, max: usize) -> usize {
+        let ends: Vec<usize> = text.char_indices().map(|(i, c)| i + c.len_utf8()).collect();
+        let (mut lo, mut hi) = (0usize, ends.len());
+        while lo < hi {
+            let mid = (lo + hi).div_ceil(2);
+            if self.count(&text[..ends[mid - 1]]) <= max {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        if lo == 0 {
+            0
+        } else {
+            ends[lo - 1]
+        }
+    }
 }
 
 impl TokenCounter for tokenizers::Tokenizer {
@@ -19,6 +40,24 @@ impl TokenCounter for tokenizers::Tokenizer {
         self.encode(text, false)
             .map(|e| e.len())
             .unwrap_or(usize::MAX)
+    }
+
+    fn prefix_within(&self, text: &str, max: usize) -> usize {
+        let Ok(enc) = self.encode(text, false) else {
+            return 0;
+        };
+        if enc.len() <= max {
+            return text.len();
+        }
+        if max == 0 {
+            return 0;
+        }
+        // the end of token `max - 1`, moved back to a char boundary
+        let mut end = enc.get_offsets()[max - 1].1.min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        end
     }
 }
 
