@@ -6,4 +6,5 @@ pub mod evidence;
 pub mod pipeline;
 pub mod readers;
 pub mod trajectory;
+pub mod views;
 pub mod writers;
