@@ -127,17 +127,25 @@ pub fn extract(t: &Trajectory, domain: Domain, src: &EvidenceSources<'_>) -> Ext
         Domain::Search => search(t),
         Domain::Swe => swe(t, src.repo_root),
         Domain::Sql => sql(t, src.db),
-        Domain::Other => Extracted {
-            pieces: observations(t)
+        Domain::Other => {
+            let pieces: Vec<Piece> = observations(t)
                 .filter(|(_, _, o)| !o.trim().is_empty())
                 .map(|(name, _, o)| Piece {
                     kind: PieceKind::Evidence,
                     source: name.to_string(),
                     text: o.to_string(),
                 })
-                .collect(),
-            notes: vec![],
-        },
+                .collect();
+            let calls = t.steps.iter().filter(|s| s.call.is_some()).count();
+            let notes = match (pieces.is_empty(), calls) {
+                (false, _) => vec![],
+                (true, 0) => vec!["domain other: the trajectory makes no tool calls".into()],
+                (true, n) => vec![format!(
+                    "domain other: none of its {n} tool calls returned any output"
+                )],
+            };
+            Extracted { pieces, notes }
+        }
     }
 }
 
@@ -274,12 +282,15 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
             )),
         }
     }
+    // the agent's own diffs (git diff, cat patch.txt, submit) would give the answer away
+    let is_diff = |o: &str| o.contains("diff --git ") || o.contains("\n+++ b/");
     for (f, lines) in &views {
-        if !touched.iter().any(|t| names(f, t)) {
+        let text = render(lines);
+        if !touched.iter().any(|t| names(f, t)) && !text.trim().is_empty() && !is_diff(&text) {
             pieces.push(Piece {
                 kind: PieceKind::Distractor,
                 source: f.clone(),
-                text: render(lines),
+                text,
             });
         }
     }
@@ -291,6 +302,7 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
         if test_like
             && !o.starts_with("[File: ")
             && !o.starts_with("File updated")
+            && !is_diff(o)
             && super::views::views_in(args, o).is_empty()
         {
             pieces.push(Piece {

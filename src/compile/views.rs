@@ -47,13 +47,19 @@ fn swe_agent_views(o: &str) -> Vec<View> {
 fn cat_n_views(o: &str) -> Vec<View> {
     const HEAD: &str = "Here's the result of running `cat -n` on ";
     let mut out: Vec<View> = Vec::new();
+    let mut open = false;
     for l in o.lines() {
         if let Some((_, rest)) = l.split_once(HEAD) {
             let rest = rest.strip_prefix("a snippet of ").unwrap_or(rest);
-            out.push((rest.trim().trim_end_matches(':').to_string(), vec![]));
+            // "…on a snippet of the edited file:" names no file
+            let path = rest.trim().trim_end_matches(':');
+            open = !path.is_empty() && !path.contains(char::is_whitespace);
+            if open {
+                out.push((path.to_string(), vec![]));
+            }
             continue;
         }
-        if let (Some((_, lines)), Some(line)) = (out.last_mut(), cat_n_line(l)) {
+        if let (true, Some((_, lines)), Some(line)) = (open, out.last_mut(), cat_n_line(l)) {
             lines.push(line);
         }
     }
@@ -148,6 +154,9 @@ mod tests {
         );
         assert_eq!(v[0].0, "/w/p/src/x.c");
         assert_eq!(v[0].1, vec![(1, "int a;".into()), (2, "".into())]);
+        let unnamed =
+            "Here's the result of running `cat -n` on a snippet of the edited file:\n     5\tx";
+        assert!(views_in(&json!({}), unnamed).is_empty());
     }
 
     #[test]

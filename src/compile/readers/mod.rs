@@ -106,10 +106,10 @@ fn detect_swe_record(v: &Value) -> Option<SourceFormat> {
         Some(SourceFormat::Nebius)
     } else if adp::detect(v) {
         Some(SourceFormat::Adp)
-    } else if openhands::is_eval_row(v) || openhands::is_event(v) {
-        Some(SourceFormat::Openhands)
     } else if openhands_v1::is_event(v) {
         Some(SourceFormat::OpenhandsV1)
+    } else if openhands::is_eval_row(v) || openhands::is_event(v) {
+        Some(SourceFormat::Openhands)
     } else {
         None
     }

@@ -37,7 +37,9 @@ pub fn is_traj(v: &Value) -> bool {
 
 fn observation(text: &str) -> Observation {
     Observation {
-        content: swe_agent_observation(text),
+        content: swe_agent_observation(text)
+            .trim_start_matches('\n')
+            .to_string(),
         is_error: false,
     }
 }
