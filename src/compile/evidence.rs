@@ -95,19 +95,26 @@ pub fn classify(t: &Trajectory) -> Domain {
     {
         return Domain::Search;
     }
+    // coding tools without a patch: SWE only when there is no answer either
+    // (a run that ends with an answer, e.g. "create a 2048 game", is answered by it)
+    let answered = t
+        .final_answer
+        .as_ref()
+        .is_some_and(|a| !a.trim().is_empty());
     if t.patch.is_some()
-        || has(&|n| {
-            matches!(
-                n,
-                "bash"
-                    | "execute_bash"
-                    | "str_replace_editor"
-                    | "open"
-                    | "edit"
-                    | "create"
-                    | "submit"
-            )
-        })
+        || !answered
+            && has(&|n| {
+                matches!(
+                    n,
+                    "bash"
+                        | "execute_bash"
+                        | "str_replace_editor"
+                        | "open"
+                        | "edit"
+                        | "create"
+                        | "submit"
+                )
+            })
     {
         return Domain::Swe;
     }
@@ -120,17 +127,25 @@ pub fn extract(t: &Trajectory, domain: Domain, src: &EvidenceSources<'_>) -> Ext
         Domain::Search => search(t),
         Domain::Swe => swe(t, src.repo_root),
         Domain::Sql => sql(t, src.db),
-        Domain::Other => Extracted {
-            pieces: observations(t)
+        Domain::Other => {
+            let pieces: Vec<Piece> = observations(t)
                 .filter(|(_, _, o)| !o.trim().is_empty())
                 .map(|(name, _, o)| Piece {
                     kind: PieceKind::Evidence,
                     source: name.to_string(),
                     text: o.to_string(),
                 })
-                .collect(),
-            notes: vec![],
-        },
+                .collect();
+            let calls = t.steps.iter().filter(|s| s.call.is_some()).count();
+            let notes = match (pieces.is_empty(), calls) {
+                (false, _) => vec![],
+                (true, 0) => vec!["domain other: the trajectory makes no tool calls".into()],
+                (true, n) => vec![format!(
+                    "domain other: none of its {n} tool calls returned any output"
+                )],
+            };
+            Extracted { pieces, notes }
+        }
     }
 }
 
@@ -216,30 +231,17 @@ pub fn patch_files(patch: &str) -> Vec<String> {
     files
 }
 
-/// Reassembles file contents from SWE-agent style views (`[File: path (N lines total)]`
-/// followed by `N:text` lines). The first view of each line wins: the context
-/// shows the repository as the agent found it, before its own edits.
+/// Reassembles file contents from the file views in observations (SWE-agent
+/// `[File: …]`, editor `cat -n` output, shell `cat` / `sed -n` reads; see
+/// [`super::views`]). The first view of each line wins: the context shows the
+/// repository as the agent found it, before its own edits.
 pub fn file_views(t: &Trajectory) -> BTreeMap<String, BTreeMap<usize, String>> {
     let mut files: BTreeMap<String, BTreeMap<usize, String>> = BTreeMap::new();
-    for (_, _, o) in observations(t) {
-        let mut current: Option<String> = None;
-        for l in o.lines() {
-            if let Some(rest) = l.strip_prefix("[File: ") {
-                current = rest
-                    .split(" (")
-                    .next()
-                    .map(|p| p.trim_end_matches(']').to_string());
-                continue;
-            }
-            let Some(path) = &current else { continue };
-            if let Some((n, text)) = l.split_once(':') {
-                if let Ok(n) = n.trim().parse::<usize>() {
-                    files
-                        .entry(path.clone())
-                        .or_default()
-                        .entry(n)
-                        .or_insert_with(|| text.to_string());
-                }
+    for (_, args, o) in observations(t) {
+        for (path, lines) in super::views::views_in(args, o) {
+            let file = files.entry(path).or_default();
+            for (n, text) in lines {
+                file.entry(n).or_insert(text);
             }
         }
     }
@@ -253,9 +255,18 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
     let mut notes = Vec::new();
     let render =
         |lines: &BTreeMap<usize, String>| lines.values().cloned().collect::<Vec<_>>().join("\n");
+    let names = super::views::names_file;
     for f in &touched {
         let from_disk = repo_root.and_then(|r| std::fs::read_to_string(r.join(f)).ok());
-        match (from_disk, views.get(f)) {
+        // views may name the file by an absolute path (/testbed/<f>): merge them
+        let mut seen: Option<BTreeMap<usize, String>> = None;
+        for (_, lines) in views.iter().filter(|(p, _)| names(p, f)) {
+            let merged = seen.get_or_insert_with(BTreeMap::new);
+            for (n, l) in lines {
+                merged.entry(*n).or_insert_with(|| l.clone());
+            }
+        }
+        match (from_disk, seen.as_ref()) {
             (Some(text), _) => pieces.push(Piece {
                 kind: PieceKind::Evidence,
                 source: f.clone(),
@@ -271,21 +282,29 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
             )),
         }
     }
+    // the agent's own diffs (git diff, cat patch.txt, submit) would give the answer away
+    let is_diff = |o: &str| o.contains("diff --git ") || o.contains("\n+++ b/");
     for (f, lines) in &views {
-        if !touched.contains(f) {
+        let text = render(lines);
+        if !touched.iter().any(|t| names(f, t)) && !text.trim().is_empty() && !is_diff(&text) {
             pieces.push(Piece {
                 kind: PieceKind::Distractor,
                 source: f.clone(),
-                text: render(lines),
+                text,
             });
         }
     }
-    for (name, _, o) in observations(t) {
+    for (name, args, o) in observations(t) {
         let test_like = o.contains("Traceback")
             || o.contains("FAILED")
             || o.contains("Error")
             || o.contains(" passed");
-        if test_like && !o.starts_with("[File: ") && !o.starts_with("File updated") {
+        if test_like
+            && !o.starts_with("[File: ")
+            && !o.starts_with("File updated")
+            && !is_diff(o)
+            && super::views::views_in(args, o).is_empty()
+        {
             pieces.push(Piece {
                 kind: PieceKind::Observation,
                 source: name.to_string(),

@@ -8,4 +8,5 @@ pub mod readers;
 pub mod teacher;
 pub mod trajectory;
 pub mod verify;
+pub mod views;
 pub mod writers;

@@ -125,11 +125,14 @@ pub struct CompileOutput {
     pub rejections: Vec<Rejection>,
 }
 
-/// Files under `inputs` (directories recurse), sorted.
+/// Files under `inputs` (directories recurse), sorted. An OpenHands v1
+/// conversation folder (`base_state.json` + `events/`) is one input.
 pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     fn walk(p: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-        if p.is_dir() {
+        if p.is_dir() && super::readers::openhands_v1::is_conversation_dir(p) {
+            out.push(p.to_path_buf());
+        } else if p.is_dir() {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
                 .map_err(|e| Error::io(p, e))?
                 .filter_map(|e| e.ok().map(|e| e.path()))

@@ -2,10 +2,17 @@
 //! each record into a canonical [`Trajectory`]. A record that cannot be read
 //! is rejected with its file:record and a reason; the others go on.
 
+pub mod adp;
 pub mod claude_code;
+pub mod mini_swe_agent;
+pub mod nebius;
 pub mod openai;
+pub mod openhands;
+pub mod openhands_v1;
 pub mod sharegpt;
 pub mod swe_agent;
+pub mod swe_gym;
+pub mod util;
 
 use std::path::Path;
 
@@ -28,6 +35,12 @@ pub enum SourceFormat {
     ClaudeCode,
     Sharegpt,
     SweAgent,
+    MiniSweAgent,
+    SweGym,
+    Openhands,
+    OpenhandsV1,
+    Nebius,
+    Adp,
 }
 
 impl SourceFormat {
@@ -37,6 +50,12 @@ impl SourceFormat {
             "claude-code" => Some(Self::ClaudeCode),
             "sharegpt" => Some(Self::Sharegpt),
             "swe-agent" => Some(Self::SweAgent),
+            "mini-swe-agent" => Some(Self::MiniSweAgent),
+            "swe-gym" => Some(Self::SweGym),
+            "openhands" => Some(Self::Openhands),
+            "openhands-v1" => Some(Self::OpenhandsV1),
+            "nebius" => Some(Self::Nebius),
+            "adp" => Some(Self::Adp),
             _ => None,
         }
     }
@@ -47,6 +66,12 @@ impl SourceFormat {
             Self::ClaudeCode => "claude-code",
             Self::Sharegpt => "sharegpt",
             Self::SweAgent => "swe-agent",
+            Self::MiniSweAgent => "mini-swe-agent",
+            Self::SweGym => "swe-gym",
+            Self::Openhands => "openhands",
+            Self::OpenhandsV1 => "openhands-v1",
+            Self::Nebius => "nebius",
+            Self::Adp => "adp",
         }
     }
 }
@@ -54,6 +79,9 @@ impl SourceFormat {
 /// The format of one JSON record, from the keys that identify it.
 pub fn detect_record(v: &Value) -> Option<SourceFormat> {
     let o = v.as_object()?;
+    if let Some(f) = detect_swe_record(v) {
+        return Some(f);
+    }
     if o.contains_key("trajectory") && (o.contains_key("history") || o.contains_key("info")) {
         return Some(SourceFormat::SweAgent);
     }
@@ -64,6 +92,27 @@ pub fn detect_record(v: &Value) -> Option<SourceFormat> {
         return Some(SourceFormat::Openai);
     }
     None
+}
+
+/// SWE-agent family, SWE datasets and OpenHands records (checked before the generic keys).
+fn detect_swe_record(v: &Value) -> Option<SourceFormat> {
+    if mini_swe_agent::detect(v) {
+        Some(SourceFormat::MiniSweAgent)
+    } else if swe_gym::detect(v) {
+        Some(SourceFormat::SweGym)
+    } else if swe_agent::is_traj(v) || swe_agent::is_predictions(v) {
+        Some(SourceFormat::SweAgent)
+    } else if nebius::detect(v) {
+        Some(SourceFormat::Nebius)
+    } else if adp::detect(v) {
+        Some(SourceFormat::Adp)
+    } else if openhands_v1::is_event(v) {
+        Some(SourceFormat::OpenhandsV1)
+    } else if openhands::is_eval_row(v) || openhands::is_event(v) {
+        Some(SourceFormat::Openhands)
+    } else {
+        None
+    }
 }
 
 /// Whether a JSONL line is a Claude Code session event (the whole file is one session).
@@ -78,6 +127,10 @@ fn is_claude_code_line(v: &Value) -> bool {
 
 /// Reads one file: (trajectories, rejections). `forced` overrides detection.
 pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, Vec<Rejection>) {
+    if path.is_dir() {
+        // an OpenHands v1 conversation folder is one input
+        return openhands_v1::read_dir(path);
+    }
     let file = path.display().to_string();
     let reject = |record: usize, reason: String| Rejection {
         source: SourceRef {
@@ -105,6 +158,12 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
             Some(SourceFormat::Openai) => openai::read(v, src.clone()),
             Some(SourceFormat::Sharegpt) => sharegpt::read(v, src.clone()),
             Some(SourceFormat::SweAgent) => swe_agent::read(v, src.clone()),
+            Some(SourceFormat::MiniSweAgent) => mini_swe_agent::read(v, src.clone()),
+            Some(SourceFormat::SweGym) => swe_gym::read(v, src.clone()),
+            Some(SourceFormat::Openhands) => openhands::read(v, src.clone()),
+            Some(SourceFormat::OpenhandsV1) => Err(openhands_v1::SINGLE_EVENT.into()),
+            Some(SourceFormat::Nebius) => nebius::read(v, src.clone()),
+            Some(SourceFormat::Adp) => adp::read(v, src.clone()),
             Some(SourceFormat::ClaudeCode) => {
                 Err("a Claude Code session is a JSONL file of events, not one JSON record".into())
             }
@@ -123,7 +182,22 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
     let trimmed = text.trim_start();
     // a whole-file JSON document (object or list)
     if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        let event_list = match forced {
+            Some(f) => f == SourceFormat::Openhands && openhands::is_event_list(&v),
+            None => openhands::is_event_list(&v),
+        };
         match &v {
+            // an OpenHands v0 event list is one trajectory
+            Value::Array(_) if event_list => take(
+                &mut out,
+                &mut rejected,
+                SourceRef {
+                    file: file.clone(),
+                    record: 1,
+                },
+                &v,
+                Some(SourceFormat::Openhands),
+            ),
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     take(

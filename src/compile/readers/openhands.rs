@@ -1,0 +1,299 @@
+//! OpenHands v0 events: a JSON list of events (one trajectory), or eval-output
+//! rows `{instance_id, instruction, history[], test_result{git_patch}, instance}`.
+//! Actions `{id, source, action, args, tool_call_metadata}`; observations
+//! `{cause: <action id>, observation, content, extras}`. The model's own call
+//! arguments are in `tool_call_metadata.model_response.choices[0].message
+//! .tool_calls[].function.arguments` (`args` is OpenHands' rendering of them).
+//! `system` / `recall` items are injected context and skipped; an `error`
+//! observation without a cause is the result of a malformed call: it goes to
+//! the previous call if that is still waiting, else it becomes an orphan error
+//! step. Answer: `finish.args.final_thought` (or `thought` / `message`), else
+//! the last agent message; patch: `test_result.git_patch`.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use super::util::{between, clean_patch, normalize_newlines};
+use crate::compile::trajectory::{parse_args, Observation, SourceRef, Step, ToolCall, Trajectory};
+
+/// Whether `v` is one OpenHands v0 event.
+pub fn is_event(v: &Value) -> bool {
+    v.get("id").is_some()
+        && v.get("source").is_some()
+        && (v.get("action").is_some() || v.get("observation").is_some())
+}
+
+/// Whether `v` is a list of OpenHands v0 events (the whole list is one trajectory).
+pub fn is_event_list(v: &Value) -> bool {
+    v.as_array()
+        .is_some_and(|a| !a.is_empty() && a.iter().all(is_event))
+}
+
+/// Whether `v` is an OpenHands eval-output row.
+pub fn is_eval_row(v: &Value) -> bool {
+    v["history"].is_array() && (v.get("instruction").is_some() || v.get("test_result").is_some())
+}
+
+/// `args` keys that are OpenHands bookkeeping, not tool arguments.
+const INTERNAL_ARGS: &[&str] = &[
+    "thought",
+    "impl_source",
+    "translated_ipython_code",
+    "is_input",
+    "blocking",
+    "is_static",
+    "cwd",
+    "hidden",
+    "confirmation_state",
+    "security_risk",
+    "include_extra",
+    "start",
+    "end",
+];
+
+/// The arguments the model gave for this action's call.
+fn call_args(e: &Value) -> Value {
+    let meta = &e["tool_call_metadata"];
+    let id = meta["tool_call_id"].as_str();
+    let calls = meta["model_response"]["choices"][0]["message"]["tool_calls"].as_array();
+    if let Some(c) = calls.and_then(|cs| {
+        cs.iter()
+            .find(|c| id.is_some() && c["id"].as_str() == id)
+            .or_else(|| (cs.len() == 1).then(|| &cs[0]))
+    }) {
+        return parse_args(&c["function"]["arguments"]);
+    }
+    match e["args"].as_object() {
+        Some(o) => Value::Object(
+            o.iter()
+                .filter(|(k, v)| !INTERNAL_ARGS.contains(&k.as_str()) && !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        None => Value::Object(Default::default()),
+    }
+}
+
+/// The issue inside an OpenHands instruction, or the whole text.
+fn issue(text: &str) -> String {
+    let text = normalize_newlines(text);
+    between(&text, "<issue_description>", "</issue_description>")
+        .or_else(|| between(&text, "<pr_description>", "</pr_description>"))
+        .filter(|q| !q.is_empty())
+        .map(str::to_owned)
+        .unwrap_or_else(|| text.trim().to_string())
+}
+
+fn text_of(e: &Value) -> String {
+    e["args"]["content"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .or(e["message"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Reads a list of events (an event file, or an eval row's `history`).
+fn read_events(
+    events: &[Value],
+    source: SourceRef,
+    id: String,
+    question: Option<String>,
+) -> Result<Trajectory, String> {
+    let mut system = None;
+    let mut q = question;
+    let mut steps: Vec<Step> = Vec::new();
+    let mut by_action: HashMap<i64, usize> = HashMap::new();
+    let mut final_answer = None;
+    let mut last_message = None;
+    for (i, e) in events.iter().enumerate() {
+        let src = e["source"].as_str().unwrap_or("");
+        if let Some(action) = e["action"].as_str() {
+            let thought = e["args"]["thought"].as_str().unwrap_or("").to_string();
+            match (action, src) {
+                ("system", _) => system = e["args"]["content"].as_str().map(str::to_owned),
+                ("recall", _) => {}
+                ("message", "user") => {
+                    let t = text_of(e);
+                    if q.is_none() {
+                        q = Some(t);
+                    } else if steps.is_empty() {
+                        // the task, repeated as the first user message of an eval row
+                    } else {
+                        steps.push(Step {
+                            observation: Some(Observation {
+                                content: t,
+                                is_error: false,
+                            }),
+                            ..Default::default()
+                        });
+                    }
+                }
+                ("message", _) => {
+                    let t = text_of(e);
+                    if !t.trim().is_empty() {
+                        last_message = Some(t.clone());
+                        steps.push(Step {
+                            text: t,
+                            ..Default::default()
+                        });
+                    }
+                }
+                ("finish", _) => {
+                    final_answer = [
+                        e["args"]["final_thought"].as_str(),
+                        e["args"]["thought"].as_str(),
+                        e["message"].as_str(),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .find(|s| !s.trim().is_empty())
+                    .map(str::to_owned);
+                }
+                ("think", _) => {
+                    let t = e["args"]["thought"]
+                        .as_str()
+                        .or(e["args"]["content"].as_str())
+                        .unwrap_or("");
+                    steps.push(Step {
+                        reasoning: t.to_string(),
+                        ..Default::default()
+                    });
+                }
+                _ => {
+                    let meta = &e["tool_call_metadata"];
+                    let name = meta["function_name"].as_str().unwrap_or(action);
+                    if let Some(aid) = e["id"].as_i64() {
+                        by_action.insert(aid, steps.len());
+                    }
+                    steps.push(Step {
+                        reasoning: thought,
+                        call: Some(ToolCall {
+                            name: name.to_string(),
+                            args: call_args(e),
+                            id: meta["tool_call_id"].as_str().map(str::to_owned),
+                        }),
+                        ..Default::default()
+                    });
+                }
+            }
+        } else if let Some(kind) = e["observation"].as_str() {
+            if matches!(kind, "recall" | "agent_state_changed" | "null" | "think") {
+                continue;
+            }
+            let content = normalize_newlines(e["content"].as_str().unwrap_or(""));
+            let exit = e["extras"]["metadata"]["exit_code"].as_i64();
+            let obs = Observation {
+                is_error: kind == "error"
+                    || exit.is_some_and(|c| c != 0)
+                    || e["success"].as_bool() == Some(false)
+                    || content.starts_with("ERROR:"),
+                content,
+            };
+            match e["cause"].as_i64() {
+                Some(cause) => {
+                    if let Some(&k) = by_action.get(&cause) {
+                        if steps[k].observation.is_none() {
+                            steps[k].observation = Some(obs);
+                        }
+                    }
+                    // other causes (think, messages) carry no tool result
+                }
+                None if kind == "error" => {
+                    match steps.last_mut() {
+                        Some(s) if s.call.is_some() && s.observation.is_none() => {
+                            s.observation = Some(obs)
+                        }
+                        _ => steps.push(Step {
+                            text: "(malformed tool call)".into(),
+                            observation: Some(obs),
+                            ..Default::default()
+                        }),
+                    }
+                }
+                None => {
+                    return Err(format!(
+                        "event {i} (id {}): `{kind}` observation without a cause (expected the id of the action it answers)",
+                        e["id"]
+                    ))
+                }
+            }
+        }
+    }
+    let question = q.map(|t| issue(&t)).filter(|t| !t.is_empty()).ok_or(
+        "OpenHands events without a user message (expected source:\"user\", action:\"message\")",
+    )?;
+    if steps.is_empty() {
+        return Err("OpenHands events without agent actions".into());
+    }
+    Ok(Trajectory {
+        id,
+        source_format: "openhands".into(),
+        source,
+        question,
+        system,
+        steps,
+        final_answer: final_answer.or(last_message),
+        patch: None,
+        verified: None,
+    })
+}
+
+/// Reads an event list (`v` is the whole list) or an eval-output row.
+pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
+    if let Some(events) = v.as_array() {
+        let id = source.to_string();
+        return read_events(events, source, id, None);
+    }
+    if is_event(v) {
+        return Err("one OpenHands v0 event, not a trajectory (expected a list of events or an eval-output row with history)".into());
+    }
+    let history = v["history"].as_array().ok_or(
+        "OpenHands record without history (expected a list of events or an eval-output row)",
+    )?;
+    let question = v["instance"]["problem_statement"]
+        .as_str()
+        .filter(|s| !s.trim().is_empty())
+        .or(v["instruction"].as_str())
+        .map(str::to_owned);
+    let id = v["instance_id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| source.to_string());
+    let mut t = read_events(history, source, id, question)?;
+    t.patch = v["test_result"]["git_patch"].as_str().and_then(clean_patch);
+    t.verified = v["test_result"]["report"]["resolved"]
+        .as_bool()
+        .or(v["resolved"].as_bool());
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_arguments_preferred_over_rendered_args() {
+        let e = serde_json::json!({
+            "id": 3, "source": "agent", "action": "edit",
+            "args": {"path": "/w/a.py", "content": "", "thought": "t"},
+            "tool_call_metadata": {"function_name": "str_replace_editor", "tool_call_id": "x",
+                "model_response": {"choices": [{"message": {"tool_calls": [
+                    {"id": "x", "function": {"name": "str_replace_editor",
+                     "arguments": "{\"command\": \"create\", \"path\": \"/w/a.py\"}"}}]}}]}}
+        });
+        assert_eq!(call_args(&e)["command"], "create");
+        let bare = serde_json::json!({"id": 1, "source": "agent", "action": "run",
+            "args": {"command": "ls", "thought": "", "blocking": false}});
+        assert_eq!(call_args(&bare), serde_json::json!({"command": "ls"}));
+    }
+
+    #[test]
+    fn issue_description_unwrapped() {
+        assert_eq!(
+            issue("<uploaded_files>\n/w\n</uploaded_files>\n<issue_description>\nCrash\r\n</issue_description>\nPlease"),
+            "Crash"
+        );
+    }
+}
