@@ -4,8 +4,12 @@
 
 pub mod claude_code;
 pub mod openai;
+pub mod react;
+pub mod search_r1;
 pub mod sharegpt;
+pub mod spider2;
 pub mod swe_agent;
+pub mod text_calls;
 
 use std::path::Path;
 
@@ -28,6 +32,9 @@ pub enum SourceFormat {
     ClaudeCode,
     Sharegpt,
     SweAgent,
+    React,
+    SearchR1,
+    Spider2,
 }
 
 impl SourceFormat {
@@ -37,6 +44,9 @@ impl SourceFormat {
             "claude-code" => Some(Self::ClaudeCode),
             "sharegpt" => Some(Self::Sharegpt),
             "swe-agent" => Some(Self::SweAgent),
+            "react" => Some(Self::React),
+            "search-r1" => Some(Self::SearchR1),
+            "spider2" => Some(Self::Spider2),
             _ => None,
         }
     }
@@ -47,6 +57,9 @@ impl SourceFormat {
             Self::ClaudeCode => "claude-code",
             Self::Sharegpt => "sharegpt",
             Self::SweAgent => "swe-agent",
+            Self::React => "react",
+            Self::SearchR1 => "search-r1",
+            Self::Spider2 => "spider2",
         }
     }
 }
@@ -54,6 +67,15 @@ impl SourceFormat {
 /// The format of one JSON record, from the keys that identify it.
 pub fn detect_record(v: &Value) -> Option<SourceFormat> {
     let o = v.as_object()?;
+    if spider2::detect(v) {
+        return Some(SourceFormat::Spider2);
+    }
+    if search_r1::is_corpus_row(v) {
+        return Some(SourceFormat::SearchR1);
+    }
+    if react::detect(v) {
+        return Some(SourceFormat::React);
+    }
     if o.contains_key("trajectory") && (o.contains_key("history") || o.contains_key("info")) {
         return Some(SourceFormat::SweAgent);
     }
@@ -77,7 +99,14 @@ fn is_claude_code_line(v: &Value) -> bool {
 }
 
 /// Reads one file: (trajectories, rejections). `forced` overrides detection.
+/// Tool calls written inside assistant text become call steps (text_calls).
 pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, Vec<Rejection>) {
+    let (mut out, rejected) = read_records(path, forced);
+    out.iter_mut().for_each(text_calls::lift);
+    (out, rejected)
+}
+
+fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, Vec<Rejection>) {
     let file = path.display().to_string();
     let reject = |record: usize, reason: String| Rejection {
         source: SourceRef {
@@ -105,6 +134,9 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
             Some(SourceFormat::Openai) => openai::read(v, src.clone()),
             Some(SourceFormat::Sharegpt) => sharegpt::read(v, src.clone()),
             Some(SourceFormat::SweAgent) => swe_agent::read(v, src.clone()),
+            Some(SourceFormat::React) => react::read(v, src.clone()),
+            Some(SourceFormat::SearchR1) => search_r1::read(v, src.clone()),
+            Some(SourceFormat::Spider2) => spider2::read(v, src.clone()),
             Some(SourceFormat::ClaudeCode) => {
                 Err("a Claude Code session is a JSONL file of events, not one JSON record".into())
             }
@@ -150,6 +182,12 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
             ),
         }
         return (out, rejected);
+    }
+    if !trimmed.starts_with('{')
+        && (forced == Some(SourceFormat::SearchR1)
+            || (forced.is_none() && search_r1::detect_text(&text)))
+    {
+        return search_r1::read_text(&text, &file);
     }
     if !trimmed.starts_with('{') {
         return (vec![], vec![reject(0, "not JSON or JSONL".into())]);
