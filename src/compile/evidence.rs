@@ -176,7 +176,7 @@ fn search(t: &Trajectory) -> Extracted {
             }
         } else if name == "search" {
             // snippet-only traces (Search-R1, ReAct): the retrieved passages are the evidence
-            if !o.starts_with("Could not find") {
+            if !o.starts_with("Could not find") && o.trim() != "None" {
                 for (title, text) in crate::compile::readers::search_r1::split_docs(o) {
                     if retrieved.insert(text.clone()) {
                         let q = args.get("query").and_then(Value::as_str).unwrap_or(name);

@@ -102,7 +102,7 @@ fn parse_transcript(text: &str) -> Result<Parsed, String> {
     let mut thought = String::new();
     let mut answer = None;
     let mut reward = None;
-    for (k, (l, v)) in segments(text).into_iter().enumerate() {
+    for (l, v) in segments(text) {
         match l {
             Label::Thought => {
                 if !thought.is_empty() {
@@ -130,12 +130,16 @@ fn parse_transcript(text: &str) -> Result<Parsed, String> {
                         }),
                         ..Default::default()
                     }),
-                    None => {
-                        return Err(format!(
-                            "segment {}: action `{v}` is not of the form name[argument]",
-                            k + 1
-                        ))
-                    }
+                    // ReAct answers a malformed action with "Invalid action: …"; keep it as a step
+                    None => steps.push(Step {
+                        reasoning,
+                        call: Some(ToolCall {
+                            name: "action".into(),
+                            args: json!({ "input": v }),
+                            id: None,
+                        }),
+                        ..Default::default()
+                    }),
                 }
             }
             Label::Observation => {
@@ -156,8 +160,8 @@ fn parse_transcript(text: &str) -> Result<Parsed, String> {
                     }
                     None => {
                         return Err(format!(
-                            "segment {}: observation without a preceding action",
-                            k + 1
+                            "observation `{}` answers no action",
+                            v.chars().take(60).collect::<String>()
                         ))
                     }
                 }

@@ -19,7 +19,8 @@ use crate::compile::trajectory::{
 /// Whether a JSON record is a Spider2 rollout or task specification.
 pub fn detect(v: &Value) -> bool {
     let Some(o) = v.as_object() else { return false };
-    (o.get("conversation").is_some_and(Value::is_array)
+    let list = |k: &str| o.get(k).is_some_and(Value::is_array);
+    ((list("conversation") || list("final_messages"))
         && (o.contains_key("final_messages") || o.contains_key("terminated")))
         || is_task_spec(v)
 }
@@ -97,7 +98,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
                 }
             }
             "tool" | "user" => {
-                let body = strip_result_prefix(&text);
+                let body = strip_result_prefix(&text).trim_end();
                 let obs = Observation {
                     content: body.to_string(),
                     is_error: looks_like_error(body),
@@ -149,10 +150,12 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         None if terminated == Some(true) => final_sql,
         // a text-only run (final_messages) is judged after its calls are lifted
         None if v.get("conversation").and_then(Value::as_array).is_none() => None,
-        None => return Err(format!(
+        None => {
+            return Err(format!(
             "no final answer: the agent did not terminate (terminated={} after {rounds} rounds)",
             terminated.map_or("missing".to_string(), |t| t.to_string())
-        )),
+        ))
+        }
     };
     let id = v["instance_id"]
         .as_str()
