@@ -153,6 +153,7 @@ fn search(t: &Trajectory) -> Extracted {
     let mut visited = BTreeSet::new();
     let mut pieces = Vec::new();
     let mut listed: Vec<(String, String, String)> = Vec::new(); // (url, title, snippet)
+    let mut retrieved = BTreeSet::new();
     for (name, args, o) in observations(t) {
         if let Some(rest) = o.strip_prefix("The useful information in ") {
             let url = rest.split_whitespace().next().unwrap_or("").to_string();
@@ -183,7 +184,25 @@ fn search(t: &Trajectory) -> Extracted {
                     .unwrap_or(&"");
                 listed.push((url, title.to_string(), snippet.to_string()));
             }
-        } else if !o.trim().is_empty() && name != "search" {
+        } else if name == "search" {
+            // snippet-only traces (Search-R1, ReAct): the retrieved passages are the evidence
+            if !o.starts_with("Could not find") && o.trim() != "None" {
+                for (title, text) in crate::compile::readers::search_r1::split_docs(o) {
+                    if retrieved.insert(text.clone()) {
+                        let q = args.get("query").and_then(Value::as_str).unwrap_or(name);
+                        pieces.push(Piece {
+                            kind: PieceKind::Evidence,
+                            source: if title.is_empty() {
+                                q.to_string()
+                            } else {
+                                title
+                            },
+                            text,
+                        });
+                    }
+                }
+            }
+        } else if !o.trim().is_empty() {
             pieces.push(Piece {
                 kind: PieceKind::Evidence,
                 source: args

@@ -9,9 +9,13 @@ pub mod nebius;
 pub mod openai;
 pub mod openhands;
 pub mod openhands_v1;
+pub mod react;
+pub mod search_r1;
 pub mod sharegpt;
+pub mod spider2;
 pub mod swe_agent;
 pub mod swe_gym;
+pub mod text_calls;
 pub mod util;
 
 use std::path::Path;
@@ -41,6 +45,9 @@ pub enum SourceFormat {
     OpenhandsV1,
     Nebius,
     Adp,
+    React,
+    SearchR1,
+    Spider2,
 }
 
 impl SourceFormat {
@@ -56,6 +63,9 @@ impl SourceFormat {
             "openhands-v1" => Some(Self::OpenhandsV1),
             "nebius" => Some(Self::Nebius),
             "adp" => Some(Self::Adp),
+            "react" => Some(Self::React),
+            "search-r1" => Some(Self::SearchR1),
+            "spider2" => Some(Self::Spider2),
             _ => None,
         }
     }
@@ -72,6 +82,9 @@ impl SourceFormat {
             Self::OpenhandsV1 => "openhands-v1",
             Self::Nebius => "nebius",
             Self::Adp => "adp",
+            Self::React => "react",
+            Self::SearchR1 => "search-r1",
+            Self::Spider2 => "spider2",
         }
     }
 }
@@ -81,6 +94,15 @@ pub fn detect_record(v: &Value) -> Option<SourceFormat> {
     let o = v.as_object()?;
     if let Some(f) = detect_swe_record(v) {
         return Some(f);
+    }
+    if spider2::detect(v) {
+        return Some(SourceFormat::Spider2);
+    }
+    if search_r1::is_corpus_row(v) {
+        return Some(SourceFormat::SearchR1);
+    }
+    if react::detect(v) {
+        return Some(SourceFormat::React);
     }
     if o.contains_key("trajectory") && (o.contains_key("history") || o.contains_key("info")) {
         return Some(SourceFormat::SweAgent);
@@ -126,11 +148,19 @@ fn is_claude_code_line(v: &Value) -> bool {
 }
 
 /// Reads one file: (trajectories, rejections). `forced` overrides detection.
+/// Tool calls written inside assistant text become call steps (text_calls).
 pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, Vec<Rejection>) {
-    if path.is_dir() {
+    let (mut out, rejected) = if path.is_dir() {
         // an OpenHands v1 conversation folder is one input
-        return openhands_v1::read_dir(path);
-    }
+        openhands_v1::read_dir(path)
+    } else {
+        read_records(path, forced)
+    };
+    out.iter_mut().for_each(text_calls::lift);
+    (out, rejected)
+}
+
+fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, Vec<Rejection>) {
     let file = path.display().to_string();
     let reject = |record: usize, reason: String| Rejection {
         source: SourceRef {
@@ -164,6 +194,9 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
             Some(SourceFormat::OpenhandsV1) => Err(openhands_v1::SINGLE_EVENT.into()),
             Some(SourceFormat::Nebius) => nebius::read(v, src.clone()),
             Some(SourceFormat::Adp) => adp::read(v, src.clone()),
+            Some(SourceFormat::React) => react::read(v, src.clone()),
+            Some(SourceFormat::SearchR1) => search_r1::read(v, src.clone()),
+            Some(SourceFormat::Spider2) => spider2::read(v, src.clone()),
             Some(SourceFormat::ClaudeCode) => {
                 Err("a Claude Code session is a JSONL file of events, not one JSON record".into())
             }
@@ -224,6 +257,12 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
             ),
         }
         return (out, rejected);
+    }
+    if !trimmed.starts_with('{')
+        && (forced == Some(SourceFormat::SearchR1)
+            || (forced.is_none() && search_r1::detect_text(&text)))
+    {
+        return search_r1::read_text(&text, &file);
     }
     if !trimmed.starts_with('{') {
         return (vec![], vec![reject(0, "not JSON or JSONL".into())]);

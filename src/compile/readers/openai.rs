@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 
+use super::text_calls;
 use crate::compile::trajectory::{
     content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
@@ -78,12 +79,25 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
                             id.unwrap_or("")
                         ));
                     }
-                    None => steps
+                    None => match steps
                         .iter()
                         .position(|s| s.call.is_some() && s.observation.is_none())
-                        .ok_or(format!(
-                            "message {i}: tool result without a preceding tool call"
-                        ))?,
+                    {
+                        Some(k) => k,
+                        // results of calls written in the text: paired by text_calls::lift
+                        None if text_calls::awaiting_results(&steps) => {
+                            steps.push(Step {
+                                observation: Some(obs),
+                                ..Default::default()
+                            });
+                            continue;
+                        }
+                        None => {
+                            return Err(format!(
+                                "message {i}: tool result without a preceding tool call"
+                            ))
+                        }
+                    },
                 };
                 steps[slot].observation = Some(obs);
             }

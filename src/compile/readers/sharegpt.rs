@@ -3,6 +3,7 @@
 
 use serde_json::Value;
 
+use super::text_calls;
 use crate::compile::trajectory::{parse_args, Observation, SourceRef, Step, ToolCall, Trajectory};
 
 pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
@@ -47,16 +48,26 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
                 });
             }
             "observation" | "tool" => {
-                let slot = steps
-                    .iter()
-                    .rposition(|s| s.call.is_some() && s.observation.is_none())
-                    .ok_or(format!(
-                        "turn {i}: observation without a preceding function_call"
-                    ))?;
-                steps[slot].observation = Some(Observation {
+                let obs = Observation {
                     content: value,
                     is_error: false,
-                });
+                };
+                match steps
+                    .iter()
+                    .rposition(|s| s.call.is_some() && s.observation.is_none())
+                {
+                    Some(slot) => steps[slot].observation = Some(obs),
+                    // results of calls written in the text: paired by text_calls::lift
+                    None if text_calls::awaiting_results(&steps) => steps.push(Step {
+                        observation: Some(obs),
+                        ..Default::default()
+                    }),
+                    None => {
+                        return Err(format!(
+                            "turn {i}: observation without a preceding function_call"
+                        ))
+                    }
+                }
             }
             "system" => {}
             other => return Err(format!("turn {i}: unknown speaker `{other}`")),

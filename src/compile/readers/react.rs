@@ -1,0 +1,371 @@
+//! ReAct text trajectories: `Thought: …\nAction: search[…]\nObservation: …`.
+//!
+//! Three containers:
+//! - FireAct chat rows `{messages:[{role, content}]}`: the question is
+//!   `messages[0]`, assistant turns hold Thought/Action, user turns hold
+//!   `Observation: …`;
+//! - FireAct alpaca rows `{instruction, input, output}` with the transcript in `output`;
+//! - ReAct run records `{traj, reward, em, …}` whose `traj` is the whole
+//!   prompt: few-shot exemplars, then `Question: …\nThought 1: …\nAction 1: …`
+//!   (the last question is the real one).
+//!
+//! `search[x]` / `lookup[x]` become calls, `finish[x]` the final answer, and
+//! `Episode finished, reward = True` the verified flag.
+
+use serde_json::{json, Value};
+
+use crate::compile::trajectory::{Observation, SourceRef, Step, ToolCall, Trajectory};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Thought,
+    Action,
+    Observation,
+}
+
+/// `Thought: x`, `Action 3: x`, `Observation 2: x` → (label, x).
+fn label(line: &str) -> Option<(Label, &str)> {
+    for (word, l) in [
+        ("Thought", Label::Thought),
+        ("Action", Label::Action),
+        ("Observation", Label::Observation),
+    ] {
+        let Some(rest) = line.strip_prefix(word) else {
+            continue;
+        };
+        let rest = rest.trim_start_matches(|c: char| c == ' ' || c.is_ascii_digit());
+        if let Some(v) = rest.strip_prefix(':') {
+            return Some((l, v.strip_prefix(' ').unwrap_or(v)));
+        }
+    }
+    None
+}
+
+/// A transcript as labelled segments (continuation lines join the segment above).
+fn segments(text: &str) -> Vec<(Label, String)> {
+    let mut out: Vec<(Label, String)> = Vec::new();
+    for line in text.lines() {
+        match label(line) {
+            Some((l, v)) => out.push((l, v.to_string())),
+            None => {
+                if let Some((_, v)) = out.last_mut() {
+                    v.push('\n');
+                    v.push_str(line);
+                }
+            }
+        }
+    }
+    for (_, v) in &mut out {
+        *v = v.trim().to_string();
+    }
+    out
+}
+
+/// `search[Colorado orogeny]` → ("search", "Colorado orogeny"); names are lowercased.
+pub fn parse_action(a: &str) -> Option<(String, String)> {
+    let a = a.trim();
+    let (name, rest) = a.split_once('[')?;
+    let arg = rest.strip_suffix(']')?;
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
+        return None;
+    }
+    Some((name.to_lowercase(), arg.to_string()))
+}
+
+/// `Episode finished, reward = True` → Some(true).
+pub fn episode_reward(obs: &str) -> Option<bool> {
+    let r = obs.trim().strip_prefix("Episode finished, reward = ")?;
+    match r.trim() {
+        "True" | "true" | "1" | "1.0" => Some(true),
+        "False" | "false" | "0" | "0.0" => Some(false),
+        _ => None,
+    }
+}
+
+fn call_args(name: &str, arg: &str) -> Value {
+    match name {
+        "search" => json!({ "query": arg }),
+        "lookup" => json!({ "keyword": arg }),
+        _ => json!({ "input": arg }),
+    }
+}
+
+struct Parsed {
+    steps: Vec<Step>,
+    answer: Option<String>,
+    reward: Option<bool>,
+}
+
+fn parse_transcript(text: &str) -> Result<Parsed, String> {
+    let mut steps: Vec<Step> = Vec::new();
+    let mut thought = String::new();
+    let mut answer = None;
+    let mut reward = None;
+    for (l, v) in segments(text) {
+        match l {
+            Label::Thought => {
+                if !thought.is_empty() {
+                    thought.push('\n');
+                }
+                thought.push_str(&v);
+            }
+            Label::Action => {
+                let reasoning = std::mem::take(&mut thought);
+                match parse_action(&v) {
+                    Some((name, arg)) if name == "finish" => {
+                        answer = Some(arg.trim().to_string());
+                        steps.push(Step {
+                            text: arg.trim().to_string(),
+                            reasoning,
+                            ..Default::default()
+                        });
+                    }
+                    Some((name, arg)) => steps.push(Step {
+                        reasoning,
+                        call: Some(ToolCall {
+                            args: call_args(&name, &arg),
+                            name,
+                            id: None,
+                        }),
+                        ..Default::default()
+                    }),
+                    // ReAct answers a malformed action with "Invalid action: …"; keep it as a step
+                    None => steps.push(Step {
+                        reasoning,
+                        call: Some(ToolCall {
+                            name: "action".into(),
+                            args: json!({ "input": v }),
+                            id: None,
+                        }),
+                        ..Default::default()
+                    }),
+                }
+            }
+            Label::Observation => {
+                if let Some(r) = episode_reward(&v) {
+                    reward = Some(r);
+                    continue;
+                }
+                let open = steps
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.call.is_some() && s.observation.is_none());
+                match open {
+                    Some(s) => {
+                        s.observation = Some(Observation {
+                            content: v,
+                            is_error: false,
+                        })
+                    }
+                    None => {
+                        return Err(format!(
+                            "observation `{}` answers no action",
+                            v.chars().take(60).collect::<String>()
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    if !thought.is_empty() {
+        steps.push(Step {
+            reasoning: thought,
+            ..Default::default()
+        });
+    }
+    Ok(Parsed {
+        steps,
+        answer,
+        reward,
+    })
+}
+
+/// Whether `s` reads as a ReAct turn (`Thought…` then `Action…: name[…]`).
+pub fn is_react_text(s: &str) -> bool {
+    let segs = segments(s);
+    matches!(segs.first(), Some((Label::Thought, _)))
+        && segs
+            .iter()
+            .any(|(l, v)| *l == Label::Action && parse_action(v).is_some())
+}
+
+/// Whether a JSON object is a ReAct prompt collection: string values of
+/// hand-written `Question: …` exemplars.
+pub fn is_prompt_collection(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        o.len() >= 2
+            && o.values().all(|x| {
+                x.as_str().is_some_and(|s| {
+                    s.contains("Question:") && (s.contains("Action 1:") || s.contains("Answer:"))
+                })
+            })
+    })
+}
+
+/// Whether a JSON record is one of the ReAct / FireAct forms.
+pub fn detect(v: &Value) -> bool {
+    if is_prompt_collection(v) {
+        return true;
+    }
+    if let Some(msgs) = v.get("messages").and_then(Value::as_array) {
+        return msgs
+            .iter()
+            .any(|m| m["role"] == "assistant" && m["content"].as_str().is_some_and(is_react_text));
+    }
+    if v.get("instruction").is_some() {
+        if let Some(out) = v.get("output").and_then(Value::as_str) {
+            return is_react_text(out);
+        }
+    }
+    v.get("traj")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t.contains("Question:") && t.contains("Action 1:"))
+}
+
+fn strip_question(q: &str) -> String {
+    let q = q.trim();
+    q.strip_prefix("Question:").unwrap_or(q).trim().to_string()
+}
+
+fn flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_f64().map(|x| x >= 1.0),
+        _ => None,
+    }
+}
+
+pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
+    if is_prompt_collection(v) {
+        let n = v.as_object().map(|o| o.len()).unwrap_or(0);
+        return Err(format!(
+            "ReAct few-shot prompt collection ({n} prompt templates of hand-written HotpotQA exemplars); not agent trajectories"
+        ));
+    }
+    let (question, transcript, record_flag) = if let Some(msgs) =
+        v.get("messages").and_then(Value::as_array)
+    {
+        let first = msgs.first().ok_or("empty messages list")?;
+        let question = first["content"]
+            .as_str()
+            .ok_or("messages[0]: content is not a string")?;
+        let mut lines = Vec::new();
+        for (i, m) in msgs.iter().enumerate().skip(1) {
+            let c = m["content"]
+                .as_str()
+                .ok_or(format!("message {i}: content is not a string"))?;
+            match m["role"].as_str() {
+                Some("user" | "tool") if label(c).is_none() => {
+                    lines.push(format!("Observation: {c}"))
+                }
+                Some("system") => {}
+                _ => lines.push(c.to_string()),
+            }
+        }
+        (strip_question(question), lines.join("\n"), None)
+    } else if let Some(out) = v.get("output").and_then(Value::as_str) {
+        let instr = v["instruction"].as_str().unwrap_or("");
+        let input = v["input"].as_str().unwrap_or("");
+        let q = [instr.trim(), input.trim()]
+            .iter()
+            .filter(|s| !s.is_empty())
+            .copied()
+            .collect::<Vec<_>>()
+            .join("\n");
+        (strip_question(&q), out.to_string(), None)
+    } else if let Some(traj) = v.get("traj").and_then(Value::as_str) {
+        // the exemplars come first; the run starts at the last `Question:` line
+        let start = traj
+            .rfind("\nQuestion:")
+            .map(|i| i + 1)
+            .or_else(|| traj.starts_with("Question:").then_some(0))
+            .ok_or("traj: no `Question:` line")?;
+        let run = &traj[start..];
+        let (q, rest) = run.split_once('\n').unwrap_or((run, ""));
+        let f = v
+            .get("em")
+            .and_then(flag)
+            .or(v.get("reward").and_then(flag));
+        (strip_question(q), rest.to_string(), f)
+    } else {
+        return Err("not a ReAct record (expected messages, instruction/output, or traj)".into());
+    };
+    if question.is_empty() {
+        return Err("no question".into());
+    }
+    let p = parse_transcript(&transcript)?;
+    if p.steps.is_empty() {
+        return Err("empty trajectory: no Thought/Action steps".into());
+    }
+    Ok(Trajectory {
+        id: v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| source.to_string()),
+        source_format: "react".into(),
+        source,
+        question,
+        system: None,
+        steps: p.steps,
+        final_answer: p.answer,
+        patch: None,
+        verified: p.reward.or(record_flag),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_with_and_without_numbers() {
+        assert_eq!(label("Thought 12: x"), Some((Label::Thought, "x")));
+        assert_eq!(
+            label("Action: search[a]"),
+            Some((Label::Action, "search[a]"))
+        );
+        assert_eq!(label("Observation 1: ok"), Some((Label::Observation, "ok")));
+        assert_eq!(label("Thoughtful: no"), None);
+    }
+
+    #[test]
+    fn actions() {
+        assert_eq!(
+            parse_action("Search[High Plains (United States)]"),
+            Some(("search".into(), "High Plains (United States)".into()))
+        );
+        assert_eq!(
+            parse_action("finish[]"),
+            Some(("finish".into(), String::new()))
+        );
+        assert_eq!(parse_action("go to cabinet 1"), None);
+    }
+
+    #[test]
+    fn rewards() {
+        assert_eq!(
+            episode_reward("Episode finished, reward = True"),
+            Some(true)
+        );
+        assert_eq!(episode_reward("Episode finished, reward = 0"), Some(false));
+        assert_eq!(episode_reward("Badr Hari is"), None);
+    }
+
+    #[test]
+    fn numbered_transcript() {
+        let p = parse_transcript(
+            "Thought 1: look it up\nAction 1: Search[X]\nObservation 1: X is a thing.\nmore text\nThought 2: done\nAction 2: Finish[thing]\nObservation 2: Episode finished, reward = 1",
+        )
+        .unwrap();
+        assert_eq!(p.steps.len(), 2);
+        assert_eq!(p.steps[0].reasoning, "look it up");
+        assert_eq!(p.steps[0].call.as_ref().unwrap().args["query"], "X");
+        assert_eq!(
+            p.steps[0].observation.as_ref().unwrap().content,
+            "X is a thing.\nmore text"
+        );
+        assert_eq!(p.answer.as_deref(), Some("thing"));
+        assert_eq!(p.reward, Some(true));
+    }
+}
