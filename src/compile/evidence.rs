@@ -82,6 +82,10 @@ fn observations(t: &Trajectory) -> impl Iterator<Item = (&str, &Value, &str)> {
 pub fn classify(t: &Trajectory) -> Domain {
     let names: Vec<String> = t.tool_names().iter().map(|n| n.to_lowercase()).collect();
     let has = |f: &dyn Fn(&str) -> bool| names.iter().any(|n| f(n));
+    // an agent that ends with a patch did software engineering, whatever else it searched
+    if t.patch.is_some() && !has(&|n| n.contains("sql")) {
+        return Domain::Swe;
+    }
     if has(&|n| n.contains("sql")) || observations(t).any(|(_, a, _)| a.get("sql").is_some()) {
         return Domain::Sql;
     }
@@ -129,7 +133,11 @@ pub fn extract(t: &Trajectory, domain: Domain, src: &EvidenceSources<'_>) -> Ext
                     text: o.to_string(),
                 })
                 .collect(),
-            notes: vec![],
+            notes: if observations(t).next().is_none() {
+                vec!["no tool call with a result (plain chat, no tool use)".into()]
+            } else {
+                vec![]
+            },
         },
     }
 }
@@ -246,6 +254,67 @@ pub fn file_views(t: &Trajectory) -> BTreeMap<String, BTreeMap<usize, String>> {
     files
 }
 
+/// Whether `o` reads like test output or a traceback.
+fn test_like(o: &str) -> bool {
+    o.contains("Traceback") || o.contains("FAILED") || o.contains("Error") || o.contains(" passed")
+}
+
+/// Whether `path` (as the agent wrote it, maybe absolute or quoted) is `file`.
+fn same_file(path: &str, file: &str) -> bool {
+    let p = path.trim_matches(|c| c == '\'' || c == '"');
+    p == file || p.ends_with(&format!("/{file}"))
+}
+
+/// Whether a call's arguments read `file`: a path argument of a read tool
+/// (`file_path`, `path`, …), or a shell command with a segment that runs a
+/// viewer (`cat`, `sed`, `head`, `nl`, …) on it.
+fn reads_file(args: &Value, file: &str) -> bool {
+    const PATH_KEYS: [&str; 5] = ["file_path", "path", "filePath", "absolute_path", "filename"];
+    const VIEWERS: [&str; 10] = [
+        "cat", "sed", "head", "tail", "nl", "less", "more", "bat", "awk", "grep",
+    ];
+    match args {
+        Value::Object(o) => o.iter().any(|(k, v)| {
+            (PATH_KEYS.contains(&k.as_str()) && v.as_str().is_some_and(|p| same_file(p, file)))
+                || (!v.is_string() || !PATH_KEYS.contains(&k.as_str())) && reads_file(v, file)
+        }),
+        Value::Array(a) => a.iter().any(|v| reads_file(v, file)),
+        Value::String(cmd) => cmd.split(['|', ';', '&', '\n']).any(|seg| {
+            let mut words = seg.split_whitespace();
+            let viewer = words
+                .next()
+                .map(|w| w.rsplit('/').next().unwrap_or(w))
+                .is_some_and(|w| VIEWERS.contains(&w));
+            viewer && words.any(|w| same_file(w, file))
+        }),
+        _ => false,
+    }
+}
+
+/// Outputs of calls that read `file` (a Read tool, `sed -n … file`, `cat
+/// file`): what the agent saw of a patched file it never opened in a
+/// `[File: …]` view.
+fn read_outputs(t: &Trajectory, file: &str) -> Vec<String> {
+    t.steps
+        .iter()
+        .filter_map(|s| Some((s.call.as_ref()?, s.observation.as_ref()?)))
+        .filter(|(c, o)| {
+            let editing = matches!(
+                c.name.to_lowercase().as_str(),
+                "edit"
+                    | "multiedit"
+                    | "write"
+                    | "write_file"
+                    | "replace"
+                    | "apply_patch"
+                    | "create"
+            );
+            !editing && !o.is_error && !o.content.trim().is_empty() && reads_file(&c.args, file)
+        })
+        .map(|(_, o)| o.content.clone())
+        .collect()
+}
+
 fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
     let touched = t.patch.as_deref().map(patch_files).unwrap_or_default();
     let views = file_views(t);
@@ -266,9 +335,20 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
                 source: f.clone(),
                 text: render(lines),
             }),
-            (None, None) => notes.push(format!(
-                "patched file {f} was never viewed and no --repo-root was given"
-            )),
+            (None, None) => {
+                let reads = read_outputs(t, f);
+                if reads.is_empty() {
+                    notes.push(format!(
+                        "patched file {f} was never viewed and no --repo-root was given"
+                    ));
+                } else {
+                    pieces.push(Piece {
+                        kind: PieceKind::Evidence,
+                        source: f.clone(),
+                        text: reads.join("\n\n"),
+                    });
+                }
+            }
         }
     }
     for (f, lines) in &views {
@@ -281,11 +361,7 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
         }
     }
     for (name, _, o) in observations(t) {
-        let test_like = o.contains("Traceback")
-            || o.contains("FAILED")
-            || o.contains("Error")
-            || o.contains(" passed");
-        if test_like && !o.starts_with("[File: ") && !o.starts_with("File updated") {
+        if test_like(o) && !o.starts_with("[File: ") && !o.starts_with("File updated") {
             pieces.push(Piece {
                 kind: PieceKind::Observation,
                 source: name.to_string(),

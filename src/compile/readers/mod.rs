@@ -2,7 +2,13 @@
 //! each record into a canonical [`Trajectory`]. A record that cannot be read
 //! is rejected with its file:record and a reason; the others go on.
 
+pub mod anthropic;
 pub mod claude_code;
+pub mod codex;
+pub mod diff;
+pub mod gemini_cli;
+pub mod langchain;
+pub mod llamafactory;
 pub mod openai;
 pub mod sharegpt;
 pub mod swe_agent;
@@ -28,6 +34,11 @@ pub enum SourceFormat {
     ClaudeCode,
     Sharegpt,
     SweAgent,
+    Codex,
+    GeminiCli,
+    Anthropic,
+    Langchain,
+    Llamafactory,
 }
 
 impl SourceFormat {
@@ -37,6 +48,11 @@ impl SourceFormat {
             "claude-code" => Some(Self::ClaudeCode),
             "sharegpt" => Some(Self::Sharegpt),
             "swe-agent" => Some(Self::SweAgent),
+            "codex" => Some(Self::Codex),
+            "gemini-cli" => Some(Self::GeminiCli),
+            "anthropic" => Some(Self::Anthropic),
+            "langchain" => Some(Self::Langchain),
+            "llamafactory" => Some(Self::Llamafactory),
             _ => None,
         }
     }
@@ -47,18 +63,35 @@ impl SourceFormat {
             Self::ClaudeCode => "claude-code",
             Self::Sharegpt => "sharegpt",
             Self::SweAgent => "swe-agent",
+            Self::Codex => "codex",
+            Self::GeminiCli => "gemini-cli",
+            Self::Anthropic => "anthropic",
+            Self::Langchain => "langchain",
+            Self::Llamafactory => "llamafactory",
         }
     }
 }
 
 /// The format of one JSON record, from the keys that identify it.
 pub fn detect_record(v: &Value) -> Option<SourceFormat> {
+    if langchain::is_record(v) {
+        return Some(SourceFormat::Langchain);
+    }
     let o = v.as_object()?;
     if o.contains_key("trajectory") && (o.contains_key("history") || o.contains_key("info")) {
         return Some(SourceFormat::SweAgent);
     }
     if o.get("conversations").is_some_and(Value::is_array) {
         return Some(SourceFormat::Sharegpt);
+    }
+    if gemini_cli::is_session(v) {
+        return Some(SourceFormat::GeminiCli);
+    }
+    if llamafactory::is_v1_row(v) {
+        return Some(SourceFormat::Llamafactory);
+    }
+    if anthropic::is_messages(v) {
+        return Some(SourceFormat::Anthropic);
     }
     if o.get("messages").is_some_and(Value::is_array) {
         return Some(SourceFormat::Openai);
@@ -105,8 +138,25 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
             Some(SourceFormat::Openai) => openai::read(v, src.clone()),
             Some(SourceFormat::Sharegpt) => sharegpt::read(v, src.clone()),
             Some(SourceFormat::SweAgent) => swe_agent::read(v, src.clone()),
+            Some(SourceFormat::Anthropic) => anthropic::read(v, src.clone()),
+            Some(SourceFormat::Langchain) => langchain::read(v, src.clone()),
+            Some(SourceFormat::Llamafactory) => llamafactory::read(v, src.clone()),
+            Some(SourceFormat::GeminiCli) => match gemini_cli::read(v, src.clone()) {
+                Ok((ts, rs)) => {
+                    out.extend(ts);
+                    rejected.extend(rs);
+                    return;
+                }
+                Err(e) => Err(e),
+            },
             Some(SourceFormat::ClaudeCode) => {
                 Err("a Claude Code session is a JSONL file of events, not one JSON record".into())
+            }
+            Some(SourceFormat::Codex) => {
+                Err("a Codex rollout is a JSONL file of events, not one JSON record".into())
+            }
+            None if llamafactory::is_dataset_info(v) => {
+                Err(llamafactory::REGISTRY_REASON.to_string())
             }
             None => {
                 Err("unknown format (no messages, conversations or trajectory field)".to_string())
@@ -123,8 +173,16 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
     let trimmed = text.trim_start();
     // a whole-file JSON document (object or list)
     if let Ok(v) = serde_json::from_str::<Value>(&text) {
+        // a langchain messages_to_dict list is one conversation, not a list of records
+        let one_conversation = match &v {
+            Value::Array(items) => match forced {
+                Some(f) => f == SourceFormat::Langchain,
+                None => langchain::is_message_list(items),
+            },
+            _ => false,
+        };
         match &v {
-            Value::Array(items) => {
+            Value::Array(items) if !one_conversation => {
                 for (i, item) in items.iter().enumerate() {
                     take(
                         &mut out,
@@ -151,10 +209,13 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
         }
         return (out, rejected);
     }
-    if !trimmed.starts_with('{') {
+    if !trimmed.starts_with('{') && !trimmed.starts_with('[') {
+        if llamafactory::is_v1_config(&text) {
+            return (vec![], vec![reject(0, llamafactory::CONFIG_REASON.into())]);
+        }
         return (vec![], vec![reject(0, "not JSON or JSONL".into())]);
     }
-    // JSONL: a Claude Code session (one record) or one record per line
+    // JSONL: a Claude Code session or Codex rollout (a record per turn) or one record per line
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
@@ -168,11 +229,15 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
         .filter_map(|(_, l)| serde_json::from_str::<Value>(l).ok())
         .any(|v| is_claude_code_line(&v));
     if forced == Some(SourceFormat::ClaudeCode) || (forced.is_none() && claude) {
-        match claude_code::read(&lines, &file) {
-            Ok(t) => out.push(t),
-            Err(r) => rejected.push(r),
-        }
-        return (out, rejected);
+        return claude_code::read(&lines, &file);
+    }
+    // a Codex rollout opens with its session_meta line
+    let codex = lines
+        .first()
+        .and_then(|(_, l)| serde_json::from_str::<Value>(l).ok())
+        .is_some_and(|v| codex::is_session_meta(&v));
+    if forced == Some(SourceFormat::Codex) || (forced.is_none() && codex) {
+        return codex::read(&lines, &file);
     }
     for (line, l) in lines {
         match serde_json::from_str::<Value>(l) {
