@@ -341,9 +341,12 @@ fn claude_code_session_gives_one_trajectory_per_prompt_with_rebuilt_patches() {
             )
         })
         .collect();
-    assert!(reasons[0]
-        .1
-        .starts_with("no evidence: patched file hello.py was never viewed"));
+    assert_eq!(
+        reasons[0].1,
+        "no evidence: patched file hello.py is new (created by the patch): no earlier content to show; \
+         patched file hello.md is new (created by the patch): no earlier content to show; \
+         patched file hello.js is new (created by the patch): no earlier content to show"
+    );
     assert_eq!(reasons[0].0, 2);
     assert_eq!(
         reasons[1],
@@ -515,7 +518,7 @@ fn gemini_cli_session_gives_one_trajectory_per_prompt() {
     assert_eq!(rej[0]["source"]["record"], 1);
     assert_eq!(
         rej[0]["reason"],
-        "no evidence: no tool call with a result (plain chat, no tool use)"
+        "no evidence: no tool calls (a plain chat)"
     );
 }
 
@@ -746,7 +749,7 @@ fn llamafactory_rows_and_refusals() {
     assert_eq!(chat.len(), 20);
     assert!(chat
         .iter()
-        .all(|r| *r == "no evidence: no tool call with a result (plain chat, no tool use)"));
+        .all(|r| *r == "no evidence: no tool calls (a plain chat)"));
 }
 
 #[test]

@@ -133,8 +133,10 @@ pub fn extract(t: &Trajectory, domain: Domain, src: &EvidenceSources<'_>) -> Ext
                     text: o.to_string(),
                 })
                 .collect(),
-            notes: if observations(t).next().is_none() {
-                vec!["no tool call with a result (plain chat, no tool use)".into()]
+            notes: if t.steps.iter().all(|s| s.call.is_none()) {
+                vec!["no tool calls (a plain chat)".into()]
+            } else if observations(t).next().is_none() {
+                vec!["no tool call has a recorded result".into()]
             } else {
                 vec![]
             },
@@ -317,6 +319,17 @@ fn read_outputs(t: &Trajectory, file: &str) -> Vec<String> {
 
 fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
     let touched = t.patch.as_deref().map(patch_files).unwrap_or_default();
+    // files the patch creates (`--- /dev/null` then `+++ b/path`)
+    let created: Vec<String> = t
+        .patch
+        .as_deref()
+        .unwrap_or("")
+        .lines()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "--- /dev/null")
+        .filter_map(|w| w[1].strip_prefix("+++ b/").map(|p| p.trim().to_string()))
+        .collect();
     let views = file_views(t);
     let mut pieces = Vec::new();
     let mut notes = Vec::new();
@@ -337,7 +350,11 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
             }),
             (None, None) => {
                 let reads = read_outputs(t, f);
-                if reads.is_empty() {
+                if reads.is_empty() && created.contains(f) {
+                    notes.push(format!(
+                        "patched file {f} is new (created by the patch): no earlier content to show"
+                    ));
+                } else if reads.is_empty() {
                     notes.push(format!(
                         "patched file {f} was never viewed and no --repo-root was given"
                     ));

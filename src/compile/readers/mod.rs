@@ -209,7 +209,13 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
         }
         return (out, rejected);
     }
-    if !trimmed.starts_with('{') && !trimmed.starts_with('[') {
+    // JSONL lines are objects, or lists (one LangChain message dump per line)
+    let list_lines = trimmed.starts_with('[')
+        && trimmed
+            .lines()
+            .next()
+            .is_some_and(|l| serde_json::from_str::<Value>(l).is_ok());
+    if !trimmed.starts_with('{') && !list_lines {
         if llamafactory::is_v1_config(&text) {
             return (vec![], vec![reject(0, llamafactory::CONFIG_REASON.into())]);
         }
