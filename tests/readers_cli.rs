@@ -284,6 +284,10 @@ fn claude_code_session_gives_one_trajectory_per_prompt_with_rebuilt_patches() {
     // turn 2: Read then Edit; the Edit's structuredPatch as a hunk, path relative to cwd
     let t2 = &trajs[1];
     assert_eq!(names(t2), ["Read", "Edit"]);
+    // the file as the agent saw it, without the harness's <system-reminder> block
+    let seen = &t2.steps[0].observation.as_ref().unwrap().content;
+    assert!(seen.ends_with("     7→    main()\n     8→"), "{seen}");
+    assert!(!seen.contains("system-reminder"));
     assert!(t2.steps[0]
         .observation
         .as_ref()
@@ -505,20 +509,59 @@ fn gemini_cli_session_gives_one_trajectory_per_prompt() {
         Some("I have removed the 2nd and 3rd lines from `hello.md`.")
     );
 
-    let (stdout, _, rej) = compile(
+    // patches from write_file against the file as created, read or written before
+    assert_eq!(trajs[1].patch, None);
+    assert_eq!(
+        trajs[2].patch.as_deref(),
+        Some("diff --git a/hello.md b/hello.md\nnew file mode 100644\n--- /dev/null\n+++ b/hello.md\n@@ -0,0 +1,1 @@\n+# Hello World\n")
+    );
+    assert!(trajs[3].patch.as_deref().unwrap().contains(
+        "@@ -1,1 +1,6 @@\n # Hello World\n+The quick brown fox jumps over the lazy dog.\n"
+    ));
+    assert_eq!(
+        t5.patch.as_deref(),
+        Some("diff --git a/hello.md b/hello.md\n--- a/hello.md\n+++ b/hello.md\n@@ -1,6 +1,4 @@\n # Hello World\n\
+              -The quick brown fox jumps over the lazy dog.\n-A wizard's job is to vex chumps quickly in fog.\n\
+              \x20Sphinx of black quartz, judge my vow.\n Pack my box with five dozen liquor jugs.\n\
+              \x20How vexingly quick daft zebras jump.\n")
+    );
+
+    let (stdout, out, rej) = compile(
         &[&fixture(
             "other-cli-agents/gemini_cli_session_file-ops.json",
         )],
         &[],
     );
     assert!(
-        stdout.contains("5 records read = 4 written + 1 rejected"),
+        stdout.contains("5 records read = 3 written + 2 rejected"),
         "{stdout}"
+    );
+    let domains: Vec<(&str, &str)> = out
+        .iter()
+        .map(|r| {
+            (
+                r["meta"]["id"].as_str().unwrap(),
+                r["meta"]["domain"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        domains,
+        [
+            ("37b7abef-713d-4522-85f0-8ff15a4e6d17#turn2", "other"),
+            ("37b7abef-713d-4522-85f0-8ff15a4e6d17#turn4", "swe"),
+            ("37b7abef-713d-4522-85f0-8ff15a4e6d17#turn5", "swe")
+        ]
     );
     assert_eq!(rej[0]["source"]["record"], 1);
     assert_eq!(
         rej[0]["reason"],
         "no evidence: no tool calls (a plain chat)"
+    );
+    assert_eq!(rej[1]["source"]["record"], 6);
+    assert_eq!(
+        rej[1]["reason"],
+        "no evidence: patched file hello.md is new (created by the patch): no earlier content to show"
     );
 }
 

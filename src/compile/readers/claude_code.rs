@@ -13,6 +13,27 @@ use crate::compile::trajectory::{
     content_text, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
 
+/// `text` without the `<system-reminder>…</system-reminder>` blocks Claude Code
+/// injects into prompts and tool results.
+fn strip_reminders(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("<system-reminder>") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("</system-reminder>") {
+            Some(end) => rest = &rest[start + end + "</system-reminder>".len()..],
+            None => {
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    if out.len() == text.len() {
+        return out;
+    }
+    out.trim_end().to_string()
+}
+
 /// The prompt text of a user line, when it is a real prompt (not a tool
 /// result, meta caveat, slash-command echo or interruption notice).
 fn prompt(v: &Value) -> Option<String> {
@@ -25,7 +46,7 @@ fn prompt(v: &Value) -> Option<String> {
             return None;
         }
     }
-    let text = content_text(content);
+    let text = strip_reminders(&content_text(content));
     let t = text.trim_start();
     if t.is_empty()
         || t.starts_with("<command-name>")
@@ -136,7 +157,7 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
                     // a plain-string toolUseResult is the error text
                     let is_error = b["is_error"].as_bool().unwrap_or(structured.is_string());
                     t.steps[slot].observation = Some(Observation {
-                        content: content_text(&b["content"]),
+                        content: strip_reminders(&content_text(&b["content"])),
                         is_error,
                     });
                     if !is_error && structured.is_object() {
@@ -248,6 +269,16 @@ mod tests {
         );
         let meta = json!({"type": "user", "isMeta": true, "message": {"content": "Caveat"}});
         assert_eq!(prompt(&meta), None);
+    }
+
+    #[test]
+    fn reminders_are_dropped() {
+        assert_eq!(
+            strip_reminders("     1→x\n\n<system-reminder>\nBe careful.\n</system-reminder>\n"),
+            "     1→x"
+        );
+        assert_eq!(strip_reminders("plain\n"), "plain\n");
+        assert_eq!(strip_reminders("a<system-reminder>unclosed"), "a");
     }
 
     #[test]

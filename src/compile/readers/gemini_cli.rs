@@ -3,11 +3,15 @@
 //! skipped). Gemini messages carry `content`, `thoughts[]` and `toolCalls[]
 //! {id, name, args, status, result[].functionResponse.response.output}`: the
 //! result is inline, and `status` other than "success" marks an error.
-//! One trajectory per user prompt.
+//! One trajectory per user prompt. The turn's patch is rebuilt from its
+//! `write_file` / `replace` calls (or their `resultDisplay.fileDiff`), against
+//! the file as last read or written in the session.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::Rejection;
+use super::{diff, Rejection};
 use crate::compile::trajectory::{
     content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
@@ -62,11 +66,61 @@ fn thoughts(m: &Value) -> String {
         .unwrap_or_default()
 }
 
+/// The diff section of one successful edit call, updating `known` file contents.
+fn edit_diff(call: &Value, output: &str, known: &mut HashMap<String, String>) -> Option<String> {
+    let name = call["name"].as_str()?;
+    let args = &call["args"];
+    let path = args["file_path"]
+        .as_str()
+        .or(args["path"].as_str())?
+        .to_string();
+    let rel = diff::relative(&path, None);
+    let created = output.starts_with("Successfully created");
+    if name == "read_file" {
+        if args.get("offset").is_none() && args.get("limit").is_none() {
+            known.insert(path, output.to_string());
+        }
+        return None;
+    }
+    let new = match name {
+        "write_file" => args["content"].as_str()?.to_string(),
+        "replace" => {
+            let old = known.get(&path)?;
+            let (from, to) = (args["old_string"].as_str()?, args["new_string"].as_str()?);
+            match args["expected_replacements"].as_u64() {
+                Some(n) if n > 1 => old.replace(from, to),
+                _ => old.replacen(from, to, 1),
+            }
+        }
+        _ => return None,
+    };
+    let before = known.insert(path, new.clone());
+    if let Some(d) = call["resultDisplay"]["fileDiff"].as_str() {
+        let hunks = d.find("\n@@").map(|i| &d[i + 1..])?;
+        return Some(diff::file_section(&rel, hunks, created, false));
+    }
+    match (created, before) {
+        (true, _) => Some(diff::file_section(
+            &rel,
+            &diff::whole_file_hunk(&new, '+'),
+            true,
+            false,
+        )),
+        (false, Some(old)) => {
+            let hunks = diff::line_diff(&old, &new);
+            (!hunks.is_empty()).then(|| diff::file_section(&rel, &hunks, false, false))
+        }
+        // an overwrite of a file never seen: its earlier content is unknown
+        (false, None) => None,
+    }
+}
+
 struct Turn {
     record: usize,
     question: String,
     steps: Vec<Step>,
     final_answer: Option<String>,
+    patch: String,
 }
 
 /// Reads one session: a trajectory per user prompt; a prompt without a reply is rejected.
@@ -77,6 +131,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
         .map(str::to_owned)
         .unwrap_or_else(|| source.to_string());
     let mut turns: Vec<Turn> = Vec::new();
+    let mut known: HashMap<String, String> = HashMap::new();
     for (i, m) in msgs.iter().enumerate() {
         match m["type"].as_str().unwrap_or("") {
             "user" => {
@@ -89,6 +144,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
                     question: q,
                     steps: Vec::new(),
                     final_answer: None,
+                    patch: String::new(),
                 });
             }
             "gemini" => {
@@ -119,6 +175,12 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
                         k + 1
                     ))?;
                     let status = c["status"].as_str().unwrap_or("success");
+                    let output = result_text(c);
+                    if status == "success" {
+                        if let Some(d) = edit_diff(c, &output, &mut known) {
+                            t.patch.push_str(&d);
+                        }
+                    }
                     t.steps.push(Step {
                         text: if k == 0 { text.clone() } else { String::new() },
                         reasoning: if k == 0 {
@@ -132,7 +194,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
                             id: c["id"].as_str().map(str::to_owned),
                         }),
                         observation: Some(Observation {
-                            content: result_text(c),
+                            content: output,
                             is_error: status != "success",
                         }),
                     });
@@ -166,7 +228,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
             system: None,
             steps: t.steps,
             final_answer: t.final_answer,
-            patch: None,
+            patch: Some(t.patch).filter(|p| !p.is_empty()),
             verified: None,
         });
     }
@@ -186,5 +248,35 @@ mod tests {
         let e = json!({"status": "error", "result": [{"functionResponse": {"response": {"error": "no such file"}}}]});
         assert_eq!(result_text(&e), "no such file");
         assert_eq!(result_text(&json!({"resultDisplay": "shown"})), "shown");
+    }
+
+    #[test]
+    fn edits_become_diffs() {
+        let mut known = HashMap::new();
+        let write = json!({"name": "write_file", "args": {"file_path": "a.md", "content": "x\ny"}});
+        let d = edit_diff(
+            &write,
+            "Successfully created and wrote to new file: /r/a.md.",
+            &mut known,
+        );
+        assert!(d
+            .unwrap()
+            .contains("--- /dev/null\n+++ b/a.md\n@@ -0,0 +1,2 @@\n+x\n+y\n"));
+        let replace = json!({"name": "replace", "args": {"file_path": "a.md", "old_string": "y", "new_string": "z"}});
+        let d = edit_diff(
+            &replace,
+            "Successfully modified file: /r/a.md (1 replacements).",
+            &mut known,
+        );
+        assert_eq!(
+            d.unwrap(),
+            "diff --git a/a.md b/a.md\n--- a/a.md\n+++ b/a.md\n@@ -1,2 +1,2 @@\n x\n-y\n+z\n"
+        );
+        // an overwrite of a file never read: no diff
+        let other = json!({"name": "write_file", "args": {"file_path": "b.md", "content": "q"}});
+        assert_eq!(
+            edit_diff(&other, "Successfully overwrote file: /r/b.md.", &mut known),
+            None
+        );
     }
 }
