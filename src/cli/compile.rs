@@ -21,7 +21,8 @@ pub struct CompileArgs {
     /// Trajectory files or directories (recursed).
     #[arg(long, num_args = 1.., required = true)]
     input: Vec<PathBuf>,
-    /// auto, openai, claude-code, sharegpt or swe-agent.
+    /// auto, openai, claude-code, sharegpt, swe-agent, codex, gemini-cli, anthropic,
+    /// langchain or llamafactory.
     #[arg(long, default_value = "auto")]
     format: String,
     /// auto, search, swe, sql or other.
@@ -104,7 +105,8 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
         "auto" => None,
         f => Some(SourceFormat::parse(f).with_context(|| {
             format!(
-                "unknown --format {f}: expected auto, openai, claude-code, sharegpt or swe-agent"
+                "unknown --format {f}: expected auto, openai, claude-code, sharegpt, swe-agent, \
+                 codex, gemini-cli, anthropic, langchain or llamafactory"
             )
         })?),
     };

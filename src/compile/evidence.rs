@@ -82,6 +82,10 @@ fn observations(t: &Trajectory) -> impl Iterator<Item = (&str, &Value, &str)> {
 pub fn classify(t: &Trajectory) -> Domain {
     let names: Vec<String> = t.tool_names().iter().map(|n| n.to_lowercase()).collect();
     let has = |f: &dyn Fn(&str) -> bool| names.iter().any(|n| f(n));
+    // an agent that ends with a patch did software engineering, whatever else it searched
+    if t.patch.is_some() && !has(&|n| n.contains("sql")) {
+        return Domain::Swe;
+    }
     if has(&|n| n.contains("sql")) || observations(t).any(|(_, a, _)| a.get("sql").is_some()) {
         return Domain::Sql;
     }
@@ -267,8 +271,80 @@ pub fn file_views(t: &Trajectory) -> BTreeMap<String, BTreeMap<usize, String>> {
     files
 }
 
+/// Whether `o` reads like test output or a traceback.
+fn test_like(o: &str) -> bool {
+    o.contains("Traceback") || o.contains("FAILED") || o.contains("Error") || o.contains(" passed")
+}
+
+/// Whether `path` (as the agent wrote it, maybe absolute or quoted) is `file`.
+fn same_file(path: &str, file: &str) -> bool {
+    let p = path.trim_matches(|c| c == '\'' || c == '"');
+    p == file || p.ends_with(&format!("/{file}"))
+}
+
+/// Whether a call's arguments read `file`: a path argument of a read tool
+/// (`file_path`, `path`, …), or a shell command with a segment that runs a
+/// viewer (`cat`, `sed`, `head`, `nl`, …) on it.
+fn reads_file(args: &Value, file: &str) -> bool {
+    const PATH_KEYS: [&str; 5] = ["file_path", "path", "filePath", "absolute_path", "filename"];
+    const VIEWERS: [&str; 10] = [
+        "cat", "sed", "head", "tail", "nl", "less", "more", "bat", "awk", "grep",
+    ];
+    match args {
+        Value::Object(o) => o.iter().any(|(k, v)| {
+            (PATH_KEYS.contains(&k.as_str()) && v.as_str().is_some_and(|p| same_file(p, file)))
+                || (!v.is_string() || !PATH_KEYS.contains(&k.as_str())) && reads_file(v, file)
+        }),
+        Value::Array(a) => a.iter().any(|v| reads_file(v, file)),
+        Value::String(cmd) => cmd.split(['|', ';', '&', '\n']).any(|seg| {
+            let mut words = seg.split_whitespace();
+            let viewer = words
+                .next()
+                .map(|w| w.rsplit('/').next().unwrap_or(w))
+                .is_some_and(|w| VIEWERS.contains(&w));
+            viewer && words.any(|w| same_file(w, file))
+        }),
+        _ => false,
+    }
+}
+
+/// Outputs of calls that read `file` (a Read tool, `sed -n … file`, `cat
+/// file`): what the agent saw of a patched file it never opened in a
+/// `[File: …]` view.
+fn read_outputs(t: &Trajectory, file: &str) -> Vec<String> {
+    t.steps
+        .iter()
+        .filter_map(|s| Some((s.call.as_ref()?, s.observation.as_ref()?)))
+        .filter(|(c, o)| {
+            let editing = matches!(
+                c.name.to_lowercase().as_str(),
+                "edit"
+                    | "multiedit"
+                    | "write"
+                    | "write_file"
+                    | "replace"
+                    | "apply_patch"
+                    | "create"
+            );
+            !editing && !o.is_error && !o.content.trim().is_empty() && reads_file(&c.args, file)
+        })
+        .map(|(_, o)| o.content.clone())
+        .collect()
+}
+
 fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
     let touched = t.patch.as_deref().map(patch_files).unwrap_or_default();
+    // files the patch creates (`--- /dev/null` then `+++ b/path`)
+    let created: Vec<String> = t
+        .patch
+        .as_deref()
+        .unwrap_or("")
+        .lines()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[0] == "--- /dev/null")
+        .filter_map(|w| w[1].strip_prefix("+++ b/").map(|p| p.trim().to_string()))
+        .collect();
     let views = file_views(t);
     let mut pieces = Vec::new();
     let mut notes = Vec::new();
@@ -296,9 +372,24 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
                 source: f.clone(),
                 text: render(lines),
             }),
-            (None, None) => notes.push(format!(
-                "patched file {f} was never viewed and no --repo-root was given"
-            )),
+            (None, None) => {
+                let reads = read_outputs(t, f);
+                if reads.is_empty() && created.contains(f) {
+                    notes.push(format!(
+                        "patched file {f} is new (created by the patch): no earlier content to show"
+                    ));
+                } else if reads.is_empty() {
+                    notes.push(format!(
+                        "patched file {f} was never viewed and no --repo-root was given"
+                    ));
+                } else {
+                    pieces.push(Piece {
+                        kind: PieceKind::Evidence,
+                        source: f.clone(),
+                        text: reads.join("\n\n"),
+                    });
+                }
+            }
         }
     }
     // the agent's own diffs (git diff, cat patch.txt, submit) would give the answer away
@@ -314,11 +405,7 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
         }
     }
     for (name, args, o) in observations(t) {
-        let test_like = o.contains("Traceback")
-            || o.contains("FAILED")
-            || o.contains("Error")
-            || o.contains(" passed");
-        if test_like
+        if test_like(o)
             && !o.starts_with("[File: ")
             && !o.starts_with("File updated")
             && !is_diff(o)

@@ -3,7 +3,13 @@
 //! is rejected with its file:record and a reason; the others go on.
 
 pub mod adp;
+pub mod anthropic;
 pub mod claude_code;
+pub mod codex;
+pub mod diff;
+pub mod gemini_cli;
+pub mod langchain;
+pub mod llamafactory;
 pub mod mini_swe_agent;
 pub mod nebius;
 pub mod openai;
@@ -48,6 +54,11 @@ pub enum SourceFormat {
     React,
     SearchR1,
     Spider2,
+    Codex,
+    GeminiCli,
+    Anthropic,
+    Langchain,
+    Llamafactory,
 }
 
 impl SourceFormat {
@@ -66,6 +77,11 @@ impl SourceFormat {
             "react" => Some(Self::React),
             "search-r1" => Some(Self::SearchR1),
             "spider2" => Some(Self::Spider2),
+            "codex" => Some(Self::Codex),
+            "gemini-cli" => Some(Self::GeminiCli),
+            "anthropic" => Some(Self::Anthropic),
+            "langchain" => Some(Self::Langchain),
+            "llamafactory" => Some(Self::Llamafactory),
             _ => None,
         }
     }
@@ -85,12 +101,20 @@ impl SourceFormat {
             Self::React => "react",
             Self::SearchR1 => "search-r1",
             Self::Spider2 => "spider2",
+            Self::Codex => "codex",
+            Self::GeminiCli => "gemini-cli",
+            Self::Anthropic => "anthropic",
+            Self::Langchain => "langchain",
+            Self::Llamafactory => "llamafactory",
         }
     }
 }
 
 /// The format of one JSON record, from the keys that identify it.
 pub fn detect_record(v: &Value) -> Option<SourceFormat> {
+    if langchain::is_record(v) {
+        return Some(SourceFormat::Langchain);
+    }
     let o = v.as_object()?;
     if let Some(f) = detect_swe_record(v) {
         return Some(f);
@@ -109,6 +133,15 @@ pub fn detect_record(v: &Value) -> Option<SourceFormat> {
     }
     if o.get("conversations").is_some_and(Value::is_array) {
         return Some(SourceFormat::Sharegpt);
+    }
+    if gemini_cli::is_session(v) {
+        return Some(SourceFormat::GeminiCli);
+    }
+    if llamafactory::is_v1_row(v) {
+        return Some(SourceFormat::Llamafactory);
+    }
+    if anthropic::is_messages(v) {
+        return Some(SourceFormat::Anthropic);
     }
     if o.get("messages").is_some_and(Value::is_array) {
         return Some(SourceFormat::Openai);
@@ -197,8 +230,25 @@ fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, 
             Some(SourceFormat::React) => react::read(v, src.clone()),
             Some(SourceFormat::SearchR1) => search_r1::read(v, src.clone()),
             Some(SourceFormat::Spider2) => spider2::read(v, src.clone()),
+            Some(SourceFormat::Anthropic) => anthropic::read(v, src.clone()),
+            Some(SourceFormat::Langchain) => langchain::read(v, src.clone()),
+            Some(SourceFormat::Llamafactory) => llamafactory::read(v, src.clone()),
+            Some(SourceFormat::GeminiCli) => match gemini_cli::read(v, src.clone()) {
+                Ok((ts, rs)) => {
+                    out.extend(ts);
+                    rejected.extend(rs);
+                    return;
+                }
+                Err(e) => Err(e),
+            },
             Some(SourceFormat::ClaudeCode) => {
                 Err("a Claude Code session is a JSONL file of events, not one JSON record".into())
+            }
+            Some(SourceFormat::Codex) => {
+                Err("a Codex rollout is a JSONL file of events, not one JSON record".into())
+            }
+            None if llamafactory::is_dataset_info(v) => {
+                Err(llamafactory::REGISTRY_REASON.to_string())
             }
             None => {
                 Err("unknown format (no messages, conversations or trajectory field)".to_string())
@@ -219,6 +269,14 @@ fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, 
             Some(f) => f == SourceFormat::Openhands && openhands::is_event_list(&v),
             None => openhands::is_event_list(&v),
         };
+        // a langchain messages_to_dict list is one conversation, not a list of records
+        let one_conversation = match &v {
+            Value::Array(items) => match forced {
+                Some(f) => f == SourceFormat::Langchain,
+                None => langchain::is_message_list(items),
+            },
+            _ => false,
+        };
         match &v {
             // an OpenHands v0 event list is one trajectory
             Value::Array(_) if event_list => take(
@@ -231,7 +289,7 @@ fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, 
                 &v,
                 Some(SourceFormat::Openhands),
             ),
-            Value::Array(items) => {
+            Value::Array(items) if !one_conversation => {
                 for (i, item) in items.iter().enumerate() {
                     take(
                         &mut out,
@@ -264,10 +322,19 @@ fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, 
     {
         return search_r1::read_text(&text, &file);
     }
-    if !trimmed.starts_with('{') {
+    // JSONL lines are objects, or lists (one LangChain message dump per line)
+    let list_lines = trimmed.starts_with('[')
+        && trimmed
+            .lines()
+            .next()
+            .is_some_and(|l| serde_json::from_str::<Value>(l).is_ok());
+    if !trimmed.starts_with('{') && !list_lines {
+        if llamafactory::is_v1_config(&text) {
+            return (vec![], vec![reject(0, llamafactory::CONFIG_REASON.into())]);
+        }
         return (vec![], vec![reject(0, "not JSON or JSONL".into())]);
     }
-    // JSONL: a Claude Code session (one record) or one record per line
+    // JSONL: a Claude Code session or Codex rollout (a record per turn) or one record per line
     let lines: Vec<(usize, &str)> = text
         .lines()
         .enumerate()
@@ -281,11 +348,15 @@ fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, 
         .filter_map(|(_, l)| serde_json::from_str::<Value>(l).ok())
         .any(|v| is_claude_code_line(&v));
     if forced == Some(SourceFormat::ClaudeCode) || (forced.is_none() && claude) {
-        match claude_code::read(&lines, &file) {
-            Ok(t) => out.push(t),
-            Err(r) => rejected.push(r),
-        }
-        return (out, rejected);
+        return claude_code::read(&lines, &file);
+    }
+    // a Codex rollout opens with its session_meta line
+    let codex = lines
+        .first()
+        .and_then(|(_, l)| serde_json::from_str::<Value>(l).ok())
+        .is_some_and(|v| codex::is_session_meta(&v));
+    if forced == Some(SourceFormat::Codex) || (forced.is_none() && codex) {
+        return codex::read(&lines, &file);
     }
     for (line, l) in lines {
         match serde_json::from_str::<Value>(l) {

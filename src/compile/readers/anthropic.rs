@@ -1,0 +1,190 @@
+//! Anthropic Messages API dumps: `{"system"?, "messages": [{role, content}]}`
+//! where content is a string or a list of blocks: `text`, `thinking` (→
+//! reasoning), `tool_use{id, name, input}` in assistant messages and
+//! `tool_result{tool_use_id, content, is_error}` in user messages.
+
+use serde_json::Value;
+
+use crate::compile::trajectory::{
+    content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
+};
+
+/// Whether a record's messages use Anthropic tool_use / tool_result / thinking blocks.
+pub fn is_messages(v: &Value) -> bool {
+    v["messages"].as_array().is_some_and(|msgs| {
+        msgs.iter().any(|m| {
+            m["content"].as_array().is_some_and(|blocks| {
+                blocks.iter().any(|b| {
+                    matches!(
+                        b["type"].as_str(),
+                        Some("tool_use" | "tool_result" | "thinking" | "redacted_thinking")
+                    )
+                })
+            })
+        })
+    })
+}
+
+/// Text blocks only (a user message may mix text and tool results).
+fn text_of(content: &Value) -> String {
+    match content {
+        Value::Array(blocks) => blocks
+            .iter()
+            .filter_map(|b| {
+                b.as_str()
+                    .or(b["text"].as_str().filter(|_| b["type"] == "text"))
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => content_text(other),
+    }
+}
+
+pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
+    let msgs = v["messages"].as_array().ok_or("no messages list")?;
+    let system = v
+        .get("system")
+        .map(content_text)
+        .filter(|s| !s.trim().is_empty());
+    let mut question: Option<String> = None;
+    let mut steps: Vec<Step> = Vec::new();
+    let mut final_answer = None;
+    for (i, m) in msgs.iter().enumerate() {
+        let content = &m["content"];
+        let blocks: Vec<Value> = match content {
+            Value::Array(b) => b
+                .iter()
+                .map(|x| match x {
+                    Value::String(s) => serde_json::json!({"type": "text", "text": s}),
+                    o => o.clone(),
+                })
+                .collect(),
+            Value::String(s) => vec![serde_json::json!({"type": "text", "text": s})],
+            Value::Null => vec![],
+            _ => {
+                return Err(format!(
+                    "message {}: content is neither a string nor a list of blocks",
+                    i + 1
+                ))
+            }
+        };
+        match m["role"].as_str().unwrap_or("") {
+            "user" => {
+                for b in blocks.iter().filter(|b| b["type"] == "tool_result") {
+                    let id = b["tool_use_id"].as_str();
+                    let slot = steps
+                        .iter()
+                        .position(|s| {
+                            s.observation.is_none()
+                                && s.call.as_ref().is_some_and(|c| c.id.as_deref() == id)
+                        })
+                        .ok_or(format!(
+                            "message {}: tool_result for unknown tool_use id {}",
+                            i + 1,
+                            id.unwrap_or("?")
+                        ))?;
+                    steps[slot].observation = Some(Observation {
+                        content: content_text(&b["content"]),
+                        is_error: b["is_error"].as_bool().unwrap_or(false),
+                    });
+                }
+                let text = text_of(&Value::Array(blocks));
+                if text.trim().is_empty() {
+                    continue;
+                }
+                if question.is_none() {
+                    question = Some(text);
+                } else {
+                    // a follow-up from the user: kept as a step without a call
+                    steps.push(Step {
+                        observation: Some(Observation {
+                            content: text,
+                            is_error: false,
+                        }),
+                        ..Default::default()
+                    });
+                }
+            }
+            "assistant" => {
+                let mut step = Step::default();
+                for b in &blocks {
+                    match b["type"].as_str().unwrap_or("") {
+                        "thinking" => step
+                            .reasoning
+                            .push_str(b["thinking"].as_str().unwrap_or("")),
+                        "text" => {
+                            let t = b["text"].as_str().unwrap_or("");
+                            if !step.text.is_empty() {
+                                step.text.push('\n');
+                            }
+                            step.text.push_str(t);
+                        }
+                        "tool_use" => {
+                            let name = b["name"].as_str().ok_or(format!(
+                                "message {}: tool_use block without a name",
+                                i + 1
+                            ))?;
+                            if step.call.is_some() {
+                                steps.push(std::mem::take(&mut step));
+                            }
+                            step.call = Some(ToolCall {
+                                name: name.to_string(),
+                                args: parse_args(&b["input"]),
+                                id: b["id"].as_str().map(str::to_owned),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                if !step.text.trim().is_empty() {
+                    final_answer = Some(step.text.clone());
+                }
+                if step != Step::default() {
+                    steps.push(step);
+                }
+            }
+            other => return Err(format!("message {}: unknown role `{other}`", i + 1)),
+        }
+    }
+    let question = question
+        .filter(|q| !q.trim().is_empty())
+        .ok_or("no user question")?;
+    if steps.is_empty() {
+        return Err("empty conversation: no assistant messages".into());
+    }
+    Ok(Trajectory {
+        id: v["id"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| source.to_string()),
+        source_format: "anthropic".into(),
+        source,
+        question,
+        system,
+        steps,
+        final_answer,
+        patch: None,
+        verified: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn detects_blocks_only() {
+        assert!(is_messages(&json!({"messages": [{"role": "assistant",
+            "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]}]})));
+        assert!(!is_messages(
+            &json!({"messages": [{"role": "user", "content": "hi"}]})
+        ));
+    }
+
+    #[test]
+    fn text_skips_tool_results() {
+        let c = json!([{"type": "tool_result", "tool_use_id": "t", "content": "x"}, {"type": "text", "text": "go on"}]);
+        assert_eq!(text_of(&c), "go on");
+    }
+}
