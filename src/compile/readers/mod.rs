@@ -332,7 +332,7 @@ fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, 
         if llamafactory::is_v1_config(&text) {
             return (vec![], vec![reject(0, llamafactory::CONFIG_REASON.into())]);
         }
-        return (vec![], vec![reject(0, "not JSON or JSONL".into())]);
+        return (vec![], vec![reject(0, "not JSON, JSONL or a known text format (Search-R1 chat text); not a trajectory file".into())]);
     }
     // JSONL: a Claude Code session or Codex rollout (a record per turn) or one record per line
     let lines: Vec<(usize, &str)> = text
