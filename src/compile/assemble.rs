@@ -26,7 +26,8 @@ pub const TRUNCATION_MARKER: &str = "\n[... truncated to fit the context budget 
 pub struct Placed {
     pub kind: PieceKind,
     pub source: String,
-    /// Tokens of the piece as rendered (its `[Document k]` header included).
+    /// Tokens of the piece in the prompt (its `[Document k]` header included),
+    /// attributed from the one measurement of the whole prompt.
     pub tokens: usize,
     pub truncated: bool,
 }
@@ -57,6 +58,30 @@ fn render(question: &str, docs: &[String]) -> String {
         "{INSTRUCTION}\n\n{}\n\nQuestion: {question}",
         docs.join("\n\n")
     )
+}
+
+/// Renders `chosen` in `order` and measures the prompt once: (prompt, tokens,
+/// tokens of each rendered piece in prompt order).
+fn render_measured(
+    question: &str,
+    chosen: &[Piece],
+    order: &[usize],
+    counter: &dyn TokenCounter,
+) -> (String, usize, Vec<usize>) {
+    let docs: Vec<String> = order
+        .iter()
+        .enumerate()
+        .map(|(k, &i)| render_piece(k + 1, &chosen[i]))
+        .collect();
+    let mut spans = Vec::with_capacity(docs.len());
+    let mut at = INSTRUCTION.len() + 2;
+    for d in &docs {
+        spans.push((at, at + d.len()));
+        at += d.len() + 2;
+    }
+    let prompt = render(question, &docs);
+    let (tokens, per) = counter.count_spans(&prompt, &spans);
+    (prompt, tokens, per)
 }
 
 /// Cuts `text` so that `header_cost + count(cut + marker) <= room`: the cut
@@ -96,6 +121,23 @@ pub fn assemble(
     seed: u64,
     counter: &dyn TokenCounter,
 ) -> Context {
+    assemble_with(question, pieces, budget, distractors, seed, counter, true)
+}
+
+/// [`assemble`], with the one-measurement fast path on or off. The fast path
+/// renders every piece in the order the selection would give them and
+/// measures the prompt once; when that fits the budget it is the result (the
+/// per-piece path would choose every piece too), otherwise pieces are chosen
+/// one by one.
+pub fn assemble_with(
+    question: &str,
+    pieces: &[Piece],
+    budget: usize,
+    distractors: bool,
+    seed: u64,
+    counter: &dyn TokenCounter,
+    fast: bool,
+) -> Context {
     // 1. de-duplicate (first occurrence wins)
     let mut seen = BTreeSet::new();
     let unique: Vec<&Piece> = pieces
@@ -118,11 +160,35 @@ pub fn assemble(
     for group in by_kind.iter_mut() {
         group.shuffle(&mut rng);
     }
+    if fast {
+        // the permutation of step 4, drawn from the same generator state
+        let all: Vec<Piece> = by_kind.iter().flatten().map(|p| (*p).clone()).collect();
+        let mut order: Vec<usize> = (0..all.len()).collect();
+        order.shuffle(&mut rng.clone());
+        let (prompt, tokens, per) = render_measured(question, &all, &order, counter);
+        if tokens <= budget {
+            let placed = order
+                .iter()
+                .zip(per)
+                .map(|(&i, tokens)| Placed {
+                    kind: all[i].kind,
+                    source: all[i].source.clone(),
+                    tokens,
+                    truncated: false,
+                })
+                .collect();
+            return Context {
+                prompt,
+                tokens,
+                budget,
+                placed,
+                dropped: 0,
+            };
+        }
+    }
     // 3. choose while the whole prompt fits (the chosen set is re-measured as one text)
     let base = counter.count(&render(question, &[]));
     let mut chosen: Vec<Piece> = Vec::new();
-    // tokens of each chosen piece as rendered (header included)
-    let mut costs: Vec<usize> = Vec::new();
     let mut truncated = BTreeSet::new();
     let mut used = base;
     let mut dropped = 0;
@@ -131,7 +197,6 @@ pub fn assemble(
         if used + cost <= budget {
             used += cost;
             chosen.push(p.clone());
-            costs.push(cost - 2);
         } else if p.kind == PieceKind::Evidence && budget > used + 16 {
             let room = budget - used;
             let header_cost = counter.count(&render_piece(
@@ -144,11 +209,9 @@ pub fn assemble(
             match truncate_to_fit(&p.text, header_cost, room, counter) {
                 Some(text) => {
                     let cut = Piece { text, ..p.clone() };
-                    let cost = counter.count(&render_piece(chosen.len() + 1, &cut)) + 2;
-                    used += cost;
+                    used += counter.count(&render_piece(chosen.len() + 1, &cut)) + 2;
                     truncated.insert(chosen.len());
                     chosen.push(cut);
-                    costs.push(cost - 2);
                 }
                 None => dropped += 1,
             }
@@ -159,16 +222,10 @@ pub fn assemble(
     // 4. permute the chosen pieces so evidence has no positional bias
     let mut order: Vec<usize> = (0..chosen.len()).collect();
     order.shuffle(&mut rng);
-    let mut docs: Vec<String> = order
-        .iter()
-        .enumerate()
-        .map(|(k, &i)| render_piece(k + 1, &chosen[i]))
-        .collect();
-    let mut prompt = render(question, &docs);
-    let mut tokens = counter.count(&prompt);
+    let (mut prompt, mut tokens, mut per) = render_measured(question, &chosen, &order, counter);
     // 5. per-piece costs are an estimate: drop the last-ranked pieces until the whole fits
     let mut removed: Vec<usize> = Vec::new();
-    while tokens > budget && !docs.is_empty() {
+    while tokens > budget && !order.is_empty() {
         let worst = order
             .iter()
             .enumerate()
@@ -176,20 +233,15 @@ pub fn assemble(
             .map(|(k, _)| k)
             .expect("non-empty");
         removed.push(order.remove(worst));
-        docs = order
-            .iter()
-            .enumerate()
-            .map(|(k, &i)| render_piece(k + 1, &chosen[i]))
-            .collect();
-        prompt = render(question, &docs);
-        tokens = counter.count(&prompt);
+        (prompt, tokens, per) = render_measured(question, &chosen, &order, counter);
     }
     let placed = order
         .iter()
-        .map(|&i| Placed {
+        .zip(per)
+        .map(|(&i, tokens)| Placed {
             kind: chosen[i].kind,
             source: chosen[i].source.clone(),
-            tokens: costs[i],
+            tokens,
             truncated: truncated.contains(&i),
         })
         .collect();
@@ -241,6 +293,53 @@ mod tests {
                 assert!(tok.count(&text[fast..slow]) <= 1, "max {max}");
             }
         }
+    }
+
+    #[test]
+    fn one_measurement_fast_path_equals_the_piece_by_piece_path() {
+        let tok = tokenizer();
+        let approx = |t: &str| t.chars().count().div_ceil(4);
+        let pieces: Vec<Piece> = (0..12)
+            .map(|i| Piece {
+                kind: [
+                    PieceKind::Evidence,
+                    PieceKind::Observation,
+                    PieceKind::Distractor,
+                ][i % 3],
+                source: format!("source {i}"),
+                text: format!("Row {i}: customer {} bought ✓ units.\n", i * 5).repeat(i + 1),
+            })
+            .collect();
+        for counter in [&tok as &dyn TokenCounter, &approx] {
+            for seed in 0..5 {
+                // a budget every piece fits in: both paths take all pieces in the same order
+                let fast = assemble_with("Who?", &pieces, 100_000, true, seed, counter, true);
+                let slow = assemble_with("Who?", &pieces, 100_000, true, seed, counter, false);
+                assert_eq!(fast, slow);
+                assert_eq!(fast.placed.len(), 12);
+                assert_eq!(fast.tokens, counter.count(&fast.prompt));
+            }
+            // a tight budget: the fast path does not fit and the piece-by-piece result stands
+            let tight = assemble_with("Who?", &pieces, 300, true, 1, counter, true);
+            assert_eq!(
+                tight,
+                assemble_with("Who?", &pieces, 300, true, 1, counter, false)
+            );
+            assert!(tight.tokens <= 300 && tight.dropped > 0);
+        }
+        // per-piece tokens come from the one encoding of the prompt
+        let c = assemble("Who?", &pieces, 100_000, true, 3, &tok);
+        let sum: usize = c.placed.iter().map(|p| p.tokens).sum();
+        let rest = tok.count(&render("Who?", &[]));
+        // the rest: instruction, question and the blank lines between pieces
+        let gaps = c.placed.len();
+        assert!(
+            sum + rest + gaps >= c.tokens && sum + rest <= c.tokens,
+            "{sum} + {rest} (+ {gaps}) vs {}",
+            c.tokens
+        );
+        let (total, per) = (&tok as &dyn TokenCounter).count_spans(&c.prompt, &[]);
+        assert_eq!((total, per.len()), (c.tokens, 0));
     }
 
     #[test]

@@ -33,6 +33,19 @@ pub trait TokenCounter {
             ends[lo - 1]
         }
     }
+
+    /// Tokens of `text`, and of each byte span of it (spans sorted, disjoint).
+    /// This default counts each span on its own; tokenizers attribute the
+    /// tokens of one encoding of the whole text by their start offsets.
+    fn count_spans(&self, text: &str, spans: &[(usize, usize)]) -> (usize, Vec<usize>) {
+        (
+            self.count(text),
+            spans
+                .iter()
+                .map(|&(a, b)| self.count(&text[a..b]))
+                .collect(),
+        )
+    }
 }
 
 impl TokenCounter for tokenizers::Tokenizer {
@@ -58,6 +71,21 @@ impl TokenCounter for tokenizers::Tokenizer {
             end -= 1;
         }
         end
+    }
+
+    fn count_spans(&self, text: &str, spans: &[(usize, usize)]) -> (usize, Vec<usize>) {
+        let Ok(enc) = self.encode(text, false) else {
+            return (usize::MAX, vec![usize::MAX; spans.len()]);
+        };
+        let mut per = vec![0; spans.len()];
+        for &(start, _) in enc.get_offsets() {
+            // the span whose range holds the token's first byte
+            let k = spans.partition_point(|&(a, _)| a <= start);
+            if k > 0 && start < spans[k - 1].1 {
+                per[k - 1] += 1;
+            }
+        }
+        (enc.len(), per)
     }
 }
 
