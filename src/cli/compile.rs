@@ -21,8 +21,7 @@ pub struct CompileArgs {
     /// Trajectory files or directories (recursed).
     #[arg(long, num_args = 1.., required = true)]
     input: Vec<PathBuf>,
-    /// auto, openai, claude-code, sharegpt, swe-agent, codex, gemini-cli, anthropic,
-    /// langchain or llamafactory.
+    /// auto, or one of: openai, claude-code, sharegpt, swe-agent, mini-swe-agent, swe-gym, openhands, openhands-v1, nebius, adp, codex, gemini-cli, anthropic, langchain, llamafactory, react, search-r1 or spider2.
     #[arg(long, default_value = "auto")]
     format: String,
     /// auto, search, swe, sql or other.
@@ -106,7 +105,8 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
         f => Some(SourceFormat::parse(f).with_context(|| {
             format!(
                 "unknown --format {f}: expected auto, openai, claude-code, sharegpt, swe-agent, \
-                 codex, gemini-cli, anthropic, langchain or llamafactory"
+                 mini-swe-agent, swe-gym, openhands, openhands-v1, nebius, adp, codex, gemini-cli, \
+                 anthropic, langchain, llamafactory, react, search-r1 or spider2"
             )
         })?),
     };

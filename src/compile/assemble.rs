@@ -160,6 +160,8 @@ pub fn assemble_with(
     for group in by_kind.iter_mut() {
         group.shuffle(&mut rng);
     }
+    // pieces' token counts from the one measurement, when it was made
+    let mut measured: Option<Vec<usize>> = None;
     if fast {
         // the permutation of step 4, drawn from the same generator state
         let all: Vec<Piece> = by_kind.iter().flatten().map(|p| (*p).clone()).collect();
@@ -185,6 +187,12 @@ pub fn assemble_with(
                 dropped: 0,
             };
         }
+        // it does not fit: its per-piece counts stand in for measuring each piece again
+        let mut costs = vec![0; all.len()];
+        for (&i, t) in order.iter().zip(per) {
+            costs[i] = t;
+        }
+        measured = Some(costs);
     }
     // 3. choose while the whole prompt fits (the chosen set is re-measured as one text)
     let base = counter.count(&render(question, &[]));
@@ -192,8 +200,11 @@ pub fn assemble_with(
     let mut truncated = BTreeSet::new();
     let mut used = base;
     let mut dropped = 0;
-    for p in by_kind.into_iter().flatten() {
-        let cost = counter.count(&render_piece(chosen.len() + 1, p)) + 2;
+    for (j, p) in by_kind.into_iter().flatten().enumerate() {
+        let cost = match &measured {
+            Some(m) => m[j],
+            None => counter.count(&render_piece(chosen.len() + 1, p)),
+        } + 2;
         if used + cost <= budget {
             used += cost;
             chosen.push(p.clone());
@@ -319,13 +330,16 @@ mod tests {
                 assert_eq!(fast.placed.len(), 12);
                 assert_eq!(fast.tokens, counter.count(&fast.prompt));
             }
-            // a tight budget: the fast path does not fit and the piece-by-piece result stands
-            let tight = assemble_with("Who?", &pieces, 300, true, 1, counter, true);
-            assert_eq!(
-                tight,
-                assemble_with("Who?", &pieces, 300, true, 1, counter, false)
-            );
-            assert!(tight.tokens <= 300 && tight.dropped > 0);
+            // a tight budget: pieces are chosen one by one, with the counts of the one
+            // measurement (fast) or of each piece (slow); both stay within the budget
+            for budget in [150, 300, 600] {
+                for fast in [true, false] {
+                    let c = assemble_with("Who?", &pieces, budget, true, 1, counter, fast);
+                    assert!(c.tokens <= budget && c.dropped > 0);
+                    assert_eq!(c.tokens, counter.count(&c.prompt));
+                    assert!(c.placed.iter().any(|p| p.kind == PieceKind::Evidence));
+                }
+            }
         }
         // per-piece tokens come from the one encoding of the prompt
         let c = assemble("Who?", &pieces, 100_000, true, 3, &tok);
