@@ -242,3 +242,99 @@ pub fn time_attention_kernel(
     }
     Ok(best)
 }
+
+/// One training-throughput measurement.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainMeasurement {
+    pub seq_len: usize,
+    pub segments: usize,
+    pub batch: usize,
+    pub fused: bool,
+    /// Mean seconds per optimizer step (after warmup).
+    pub step_s: f64,
+    pub tokens_per_s: f64,
+    pub peak_rss: Option<u64>,
+}
+
+/// Times full training steps (forward, backward, gradient accumulation over
+/// `batch` packs, clipping, AdamW) on random tokens: each pack holds
+/// `segments` sequences of equal length summing to `seq_len`.
+#[allow(clippy::too_many_arguments)]
+pub fn measure_train(
+    cfg: &Qwen3MoeConfig,
+    seq_len: usize,
+    segments: usize,
+    batch: usize,
+    steps: usize,
+    warmup: usize,
+    fused: bool,
+    seed: u64,
+) -> Result<TrainMeasurement> {
+    use crate::train::data::Pack;
+    use crate::train::loss::pack_loss;
+    use crate::train::optim::{clip_global_norm, AdamW, AdamWConfig};
+    use candle_core::Var;
+    use std::collections::HashMap;
+    let device = Device::Cpu;
+    let weights = crate::model::random::random_weights(cfg, seed, Default::default(), &device)?;
+    let vars: HashMap<String, Var> = weights
+        .iter()
+        .map(|(n, t)| Ok((n.clone(), Var::from_tensor(t)?)))
+        .collect::<Result<_>>()?;
+    let vb = VarBuilder::from_tensors(
+        vars.iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect(),
+        DType::F32,
+        &device,
+    );
+    let model = Qwen3Moe::load(cfg, vb)?;
+    let mut opt = AdamW::new(&vars, AdamWConfig::default())?;
+    let seg = (seq_len / segments.max(1)).max(2);
+    let packs: Vec<Pack> = (0..batch)
+        .map(|b| {
+            let ids = random_ids(seg * segments, cfg.vocab_size, seed + b as u64);
+            Pack {
+                target: vec![true; ids.len()],
+                segments: vec![seg; segments],
+                ids,
+            }
+        })
+        .collect();
+    let tokens: usize = packs.iter().map(|p| p.ids.len()).sum();
+    let mut total = 0.0;
+    for s in 0..warmup + steps {
+        let t0 = Instant::now();
+        let mut grads: HashMap<String, Vec<f32>> = HashMap::new();
+        for p in &packs {
+            let l = pack_loss(&model, p, fused, 1.0 / tokens as f64, 0.001)?;
+            let g = l.total.backward()?;
+            for (name, var) in &vars {
+                if let Some(gt) = g.get(var.as_tensor()) {
+                    let gv = gt.flatten_all()?.to_vec1::<f32>()?;
+                    match grads.get_mut(name) {
+                        Some(acc) => acc.iter_mut().zip(&gv).for_each(|(a, b)| *a += b),
+                        None => {
+                            grads.insert(name.clone(), gv);
+                        }
+                    }
+                }
+            }
+        }
+        clip_global_norm(&mut grads, 1.0);
+        opt.step(&grads, 1e-4)?;
+        if s >= warmup {
+            total += t0.elapsed().as_secs_f64();
+        }
+    }
+    let step_s = total / steps.max(1) as f64;
+    Ok(TrainMeasurement {
+        seq_len: seg * segments,
+        segments,
+        batch,
+        fused,
+        step_s,
+        tokens_per_s: tokens as f64 / step_s,
+        peak_rss: crate::mem::peak_rss_bytes(),
+    })
+}

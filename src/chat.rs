@@ -20,6 +20,21 @@ pub struct Message {
 /// ChatML, the format of Qwen models: `<|im_start|>{role}\n{content}<|im_end|>\n`.
 pub const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}";
 
+/// ChatML with Qwen3's rendering of tool results: a `tool` message becomes a
+/// user turn wrapping the result in `<tool_response>` (consecutive results share
+/// one turn). Assistant tool calls are written in the content as `<tool_call>` blocks.
+/// The template of the checkpoints acc-probe trains.
+pub const CHATML_TOOLS: &str = "{%- for message in messages -%}\
+{%- if message['role'] == 'tool' -%}\
+{%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' -%}{{- '<|im_start|>user' -}}{%- endif -%}\
+{{- '\\n<tool_response>\\n' + message['content'] + '\\n</tool_response>' -}}\
+{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' -%}{{- '<|im_end|>\\n' -}}{%- endif -%}\
+{%- else -%}\
+{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}\
+{%- endif -%}\
+{%- endfor -%}\
+{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}";
+
 /// A chat template with the special tokens it may refer to.
 #[derive(Debug, Clone)]
 pub struct ChatTemplate {
@@ -34,6 +49,14 @@ impl ChatTemplate {
             source: CHATML.to_string(),
             bos_token: String::new(),
             eos_token: "<|im_end|>".into(),
+        }
+    }
+
+    /// [`CHATML_TOOLS`]: ChatML with Qwen3-style tool results.
+    pub fn chatml_tools() -> Self {
+        ChatTemplate {
+            source: CHATML_TOOLS.to_string(),
+            ..Self::chatml()
         }
     }
 
@@ -137,6 +160,33 @@ mod tests {
     fn chatml_renders_like_qwen() {
         let s = ChatTemplate::chatml().render(&msgs(), true).unwrap();
         assert_eq!(s, "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+    }
+
+    #[test]
+    fn chatml_tools_wraps_tool_results_in_user_turns() {
+        let m = |role: &str, content: &str| Message {
+            role: role.into(),
+            content: content.into(),
+        };
+        let conv = [
+            m("user", "Q"),
+            m("assistant", "<tool_call>\n{}\n</tool_call>"),
+            m("tool", "r1"),
+            m("tool", "r2"),
+            m("assistant", "A"),
+        ];
+        let s = ChatTemplate::chatml_tools().render(&conv, false).unwrap();
+        assert_eq!(
+            s,
+            "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n<tool_call>\n{}\n</tool_call><|im_end|>\n\
+<|im_start|>user\n<tool_response>\nr1\n</tool_response>\n<tool_response>\nr2\n</tool_response><|im_end|>\n\
+<|im_start|>assistant\nA<|im_end|>\n"
+        );
+        let plain = [m("user", "Hi")];
+        assert_eq!(
+            ChatTemplate::chatml_tools().render(&plain, true).unwrap(),
+            ChatTemplate::chatml().render(&plain, true).unwrap()
+        );
     }
 
     #[test]

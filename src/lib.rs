@@ -19,5 +19,6 @@ pub mod probe;
 pub mod sqlite;
 pub mod tasks;
 pub mod tokenizer;
+pub mod train;
 
 pub use error::{Error, Result};

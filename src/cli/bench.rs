@@ -19,6 +19,79 @@ pub enum BenchCommand {
     Attention(BenchAttentionArgs),
     /// The ACC compiler on generated trajectories, 1 and 2 jobs, vs the tokenizer alone.
     Compile(super::bench_compile::BenchCompileArgs),
+    /// Training throughput (tokens/s) of full optimizer steps, fused vs composed ops.
+    Train(BenchTrainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct BenchTrainArgs {
+    /// Model config.json (default: the bundled pair's config, 24 layers).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Pack lengths.
+    #[arg(long, value_delimiter = ',', default_value = "512,1536")]
+    seq_len: Vec<usize>,
+    /// Sequences per pack (equal lengths).
+    #[arg(long, default_value_t = 1)]
+    segments: usize,
+    /// Packs per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Only the fused ops (skip the composed baseline).
+    #[arg(long)]
+    fused_only: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+fn run_train(a: BenchTrainArgs) -> anyhow::Result<()> {
+    let cfg = match &a.config {
+        Some(p) => acc_probe::model::Qwen3MoeConfig::from_file(p)?,
+        None => acc_probe::train::reproduce::Preset::full().model_config(4096),
+    };
+    let mut rows = Vec::new();
+    if !a.json {
+        println!(
+            "bench train: {} layers, hidden {}, {} experts top-{}, vocab {}; {} pack(s)/step, {} segment(s)/pack, mean of {} steps",
+            cfg.num_hidden_layers, cfg.hidden_size, cfg.num_experts, cfg.num_experts_per_tok,
+            cfg.vocab_size, a.batch, a.segments, a.steps
+        );
+        println!(
+            "{:>7} | {:>8} | {:>9} | {:>9} | {:>10}",
+            "seq", "ops", "step s", "tokens/s", "peak RSS"
+        );
+    }
+    for &t in &a.seq_len {
+        let modes: &[bool] = if a.fused_only {
+            &[true]
+        } else {
+            &[false, true]
+        };
+        for &fused in modes {
+            let m = acc_probe::bench::measure_train(
+                &cfg, t, a.segments, a.batch, a.steps, a.warmup, fused, 0,
+            )?;
+            if !a.json {
+                println!(
+                    "{:>7} | {:>8} | {:>9.3} | {:>9.0} | {:>10}",
+                    m.seq_len,
+                    if fused { "fused" } else { "composed" },
+                    m.step_s,
+                    m.tokens_per_s,
+                    m.peak_rss.map_or("-".into(), fmt_bytes)
+                );
+            }
+            rows.push(m);
+        }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -176,6 +249,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Forward(a) => a,
         BenchCommand::Attention(a) => return run_attention(a),
         BenchCommand::Compile(a) => return super::bench_compile::run(a),
+        BenchCommand::Train(a) => return run_train(a),
     };
     let exe = std::env::current_exe().context("locating the acc-probe binary")?;
     println!("bench forward: 4 layers, hidden 256, 4 heads (2 KV) x 64, 16 experts top-4; random weights; one process per cell; limit {} GiB", a.mem_limit_gib);

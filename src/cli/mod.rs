@@ -10,7 +10,9 @@ mod dump;
 mod eval;
 mod forward;
 mod generate;
+mod reproduce;
 mod tasks;
+mod train;
 
 use std::process::ExitCode;
 
@@ -49,6 +51,10 @@ enum Command {
     Compile(Box<compile::CompileArgs>),
     /// Synthetic search / SQL / SWE agent trajectories in real framework formats.
     Agents(agents::AgentsArgs),
+    /// Train or fine-tune a Qwen3-MoE (objectives lm, agent-sft, acc).
+    Train(Box<train::TrainArgs>),
+    /// The recipe end to end: environments → compile → base and ACC models → toy MRCR / GraphWalks.
+    Reproduce(reproduce::ReproduceArgs),
     /// Benchmarks that print a table.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -75,6 +81,8 @@ pub fn main() -> ExitCode {
         Command::Score(a) => tasks::run_score(a),
         Command::Agents(a) => agents::run(a),
         Command::Compile(a) => compile::run(*a),
+        Command::Train(a) => train::run(*a),
+        Command::Reproduce(a) => reproduce::run(a),
         Command::Bench(b) => bench::run(b),
     };
     match result {

@@ -1,6 +1,7 @@
 //! The ACC compiler: format readers → canonical trajectory → evidence →
 //! context → writers.
 
+pub mod agent_sft;
 pub mod assemble;
 pub mod evidence;
 pub mod pipeline;

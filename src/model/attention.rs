@@ -17,6 +17,11 @@ use super::rope::RopeTables;
 use crate::error::Result;
 use crate::probe::attn_stats::{stats_from_probs, AttnStatsSpec};
 
+/// Query rows per attention block in training: a block attends to the keys
+/// up to its last position, so about half of the [len, len] scores of a long
+/// segment are never computed.
+pub const TRAIN_QUERY_BLOCK: usize = 256;
+
 /// Which attention implementation a forward pass uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AttnPath {
@@ -98,6 +103,86 @@ impl Attention {
             rope.apply(&k, differentiable)?,
             v,
         ))
+    }
+
+    /// The training path over packed sequences: x [t, hidden] holds segments
+    /// of lengths `segments` back to back; each attends causally within
+    /// itself (attention runs per segment, so the cost is Σ len², not t²).
+    /// Every op has a backward; `fused` selects the custom CPU ops of
+    /// [`super::ops`] over candle's composed ones.
+    pub fn forward_train(
+        &self,
+        x: &Tensor,
+        rope: &RopeTables,
+        segments: &[usize],
+        fused: bool,
+    ) -> Result<Tensor> {
+        let (t, _) = x.dims2()?;
+        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
+        // 1. projections [t, heads, d]
+        let q = self.q_proj.forward(x)?.reshape((t, nh, hd))?;
+        let k = self.k_proj.forward(x)?.reshape((t, nkv, hd))?;
+        let v = self.v_proj.forward(x)?.reshape((t, nkv, hd))?;
+        // 2. per-head RMSNorm on q and k, heads first, RoPE
+        let q = self.q_norm.forward_train(&q, fused)?.transpose(0, 1)?;
+        let k = self.k_norm.forward_train(&k, fused)?.transpose(0, 1)?;
+        let v = v.transpose(0, 1)?.contiguous()?;
+        let q = rope.apply(&q.contiguous()?, true)?;
+        let k = rope.apply(&k.contiguous()?, true)?;
+        // 3. causal attention per segment [h, len, d], concatenated over positions
+        let scale = 1.0 / (hd as f64).sqrt();
+        let rep = nh / nkv;
+        let mut ctxs = Vec::with_capacity(segments.len());
+        let mut start = 0;
+        for &len in segments {
+            let qs = q.narrow(1, start, len)?;
+            let expand = |x: &Tensor| -> Result<Tensor> {
+                let xs = x.narrow(1, start, len)?;
+                if rep == 1 {
+                    return Ok(xs.contiguous()?);
+                }
+                Ok(xs
+                    .unsqueeze(1)?
+                    .broadcast_as((nkv, rep, len, hd))?
+                    .reshape((nh, len, hd))?)
+            };
+            let (ks, vs) = (expand(&k)?, expand(&v)?);
+            // query blocks see keys up to their end only (the causal triangle)
+            let mut qb = 0;
+            while qb < len {
+                let n = TRAIN_QUERY_BLOCK.min(len - qb);
+                let end = qb + n;
+                let qblk = qs.narrow(1, qb, n)?;
+                let (kb, vb) = if end == len {
+                    (ks.clone(), vs.clone())
+                } else {
+                    (ks.narrow(1, 0, end)?, vs.narrow(1, 0, end)?)
+                };
+                let scores = qblk.matmul(&kb.t()?)?;
+                let probs = if fused {
+                    super::ops::causal_softmax(&scores, scale)?
+                } else {
+                    let mask: Vec<f32> = (0..n)
+                        .flat_map(|i| {
+                            (0..end).map(move |j| if j > qb + i { f32::NEG_INFINITY } else { 0.0 })
+                        })
+                        .collect();
+                    let mask = Tensor::from_vec(mask, (n, end), x.device())?;
+                    candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(&mask)?, D::Minus1)?
+                };
+                ctxs.push(probs.matmul(&vb)?);
+                qb = end;
+            }
+            start += len;
+        }
+        let ctx = if ctxs.len() == 1 {
+            ctxs.pop().expect("one segment")
+        } else {
+            Tensor::cat(&ctxs, 1)?
+        };
+        let ctx = ctx.transpose(0, 1)?.reshape((t, nh * hd))?;
+        // 4. output projection
+        self.o_proj.forward(&ctx)
     }
 
     /// Decoding step(s): x [n, hidden] at positions offset..offset+n, where
@@ -227,19 +312,8 @@ pub fn eager_attention_at(
     offset: usize,
     differentiable: bool,
 ) -> Result<(Tensor, Tensor)> {
-    let (nh, tq, hd) = q.dims3()?;
-    let (nkv, tk, _) = k.dims3()?;
-    let rep = nh / nkv;
-    let expand = |x: &Tensor| -> Result<Tensor> {
-        if rep == 1 {
-            return Ok(x.clone());
-        }
-        Ok(x.unsqueeze(1)?
-            .broadcast_as((nkv, rep, tk, hd))?
-            .reshape((nh, tk, hd))?)
-    };
-    let (k, v) = (expand(k)?, expand(v)?);
-    let scores = (q.matmul(&k.t()?)? * scale)?;
+    let tq = q.dim(1)?;
+    let tk = k.dim(1)?;
     let mask: Vec<f32> = (0..tq)
         .flat_map(|i| {
             (0..tk).map(move |j| {
@@ -252,13 +326,72 @@ pub fn eager_attention_at(
         })
         .collect();
     let mask = Tensor::from_vec(mask, (tq, tk), q.device())?.to_dtype(DType::F32)?;
-    let scores = scores.broadcast_add(&mask)?;
-    let probs = if differentiable {
-        candle_nn::ops::softmax(&scores, D::Minus1)?
+    let softmax = if differentiable {
+        Softmax::Composed
     } else {
-        candle_nn::ops::softmax_last_dim(&scores)?
+        Softmax::Inference
     };
-    let ctx = probs.matmul(&v.contiguous()?)?; // [h, tq, d]
+    attend(q, k, v, scale, &mask, softmax)
+}
+
+/// Which softmax [`attend`] uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Softmax {
+    /// candle's fused kernel (no backward).
+    Inference,
+    /// Composed from differentiable ops.
+    Composed,
+    /// The fused op with an analytic backward ([`super::ops`]).
+    Fused,
+}
+
+/// Attention with an additive mask [tq, tk]: q [h, tq, d], k/v [g, tk, d]
+/// → (ctx [tq, h·d], probs [h, tq, tk]).
+pub fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    mask: &Tensor,
+    softmax: Softmax,
+) -> Result<(Tensor, Tensor)> {
+    let (nh, tq, hd) = q.dims3()?;
+    let (nkv, tk, _) = k.dims3()?;
+    let rep = nh / nkv;
+    let expand = |x: &Tensor| -> Result<Tensor> {
+        if rep == 1 {
+            return Ok(x.clone());
+        }
+        Ok(x.unsqueeze(1)?
+            .broadcast_as((nkv, rep, tk, hd))?
+            .reshape((nh, tk, hd))?)
+    };
+    let (k, v) = (expand(k)?, expand(v)?);
+    // 1. scaled scores [h, tq, tk] plus the mask
+    let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
+    // 2. probabilities
+    let probs = match softmax {
+        Softmax::Inference => candle_nn::ops::softmax_last_dim(&scores)?,
+        Softmax::Composed => candle_nn::ops::softmax(&scores, D::Minus1)?,
+        Softmax::Fused => super::ops::softmax_last_dim(&scores)?,
+    };
+    // 3. weighted values [h, tq, d] → [tq, h·d]
+    let ctx = probs.matmul(&v.contiguous()?)?;
     let ctx = ctx.transpose(0, 1)?.reshape((tq, nh * hd))?;
     Ok((ctx, probs))
+}
+
+/// The additive mask of packed sequences: causal within each segment
+/// (lengths `segments`, in order), −∞ across segments. [t, t] with t = Σ segments.
+pub fn packed_causal_mask(segments: &[usize], device: &Device) -> Result<Tensor> {
+    let t: usize = segments.iter().sum();
+    let mut mask = vec![f32::NEG_INFINITY; t * t];
+    let mut start = 0;
+    for &len in segments {
+        for i in start..start + len {
+            mask[i * t + start..i * t + i + 1].fill(0.0);
+        }
+        start += len;
+    }
+    Ok(Tensor::from_vec(mask, (t, t), device)?)
 }

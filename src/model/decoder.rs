@@ -4,7 +4,7 @@
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
-use super::attention::{Attention, AttnObserve, AttnPath, AttnResult};
+use super::attention::{Attention, AttnObserve, AttnPath, AttnResult, Softmax};
 use super::attention_stream::StreamBlocks;
 use super::config::Qwen3MoeConfig;
 use super::moe::{Mlp, SparseMoe};
@@ -95,6 +95,35 @@ impl DecoderLayer {
             }
             FeedForward::Dense(mlp) => (mlp.forward(&h)?, None),
         })
+    }
+
+    /// The training path (packed sequences, every op with a backward):
+    /// (hidden [t, hidden], routing of MoE layers).
+    pub fn forward_train(
+        &self,
+        x: &Tensor,
+        rope: &RopeTables,
+        segments: &[usize],
+        fused: bool,
+    ) -> Result<(Tensor, Option<RouterOutput>)> {
+        // 1. attention sub-block
+        let h = self.input_layernorm.forward_train(x, fused)?;
+        let x = (x + self.self_attn.forward_train(&h, rope, segments, fused)?)?;
+        // 2. feed-forward sub-block
+        let h = self.post_attention_layernorm.forward_train(&x, fused)?;
+        let softmax = if fused {
+            Softmax::Fused
+        } else {
+            Softmax::Composed
+        };
+        let (ff, routing) = match &self.mlp {
+            FeedForward::Moe(moe) => {
+                let r = moe.router.route_with(&h, softmax)?;
+                (moe.forward(&h, &r)?, Some(r))
+            }
+            FeedForward::Dense(mlp) => (mlp.forward(&h)?, None),
+        };
+        Ok(((x + ff)?, routing))
     }
 
     pub fn forward(

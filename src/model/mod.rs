@@ -10,6 +10,7 @@ pub mod linear;
 pub mod loader;
 pub mod moe;
 pub mod norm;
+pub mod ops;
 pub mod qwen3_moe;
 pub mod random;
 pub mod rope;

@@ -28,4 +28,14 @@ impl RmsNorm {
         let inv = (var + self.eps)?.sqrt()?.recip()?;
         Ok(x.broadcast_mul(&inv)?.broadcast_mul(&self.weight)?)
     }
+
+    /// The training path: the fused op with a backward when `fused`
+    /// ([`super::ops::rms_norm`]), else the composed [`Self::forward`].
+    pub fn forward_train(&self, x: &Tensor, fused: bool) -> Result<Tensor> {
+        if fused {
+            super::ops::rms_norm(x, &self.weight, self.eps)
+        } else {
+            self.forward(x)
+        }
+    }
 }

@@ -13,6 +13,7 @@ use super::linear::Linear;
 use super::loader::Checkpoint;
 use super::norm::RmsNorm;
 use super::rope::RopeTables;
+use super::router::RouterOutput;
 use crate::error::{Error, Result};
 use crate::probe::Probe;
 
@@ -174,6 +175,58 @@ impl Qwen3Moe {
         cache.len += n;
         let h = self.norm.forward(&x.narrow(0, n - 1, 1)?)?;
         self.lm_head.forward(&h)
+    }
+
+    /// The training forward pass over packed sequences: `ids` holds the
+    /// sequences back to back (lengths `segments`); each attends causally to
+    /// itself only and its positions start at 0. Every op has a backward
+    /// (`fused`: the custom CPU ops of [`super::ops`]). Returns the logits of
+    /// every position [t, V] and the routing of each MoE layer.
+    pub fn forward_packed(
+        &self,
+        ids: &[u32],
+        segments: &[usize],
+        fused: bool,
+    ) -> Result<(Tensor, Vec<RouterOutput>)> {
+        self.check_input(ids)?;
+        let t = ids.len();
+        if segments.iter().sum::<usize>() != t || segments.contains(&0) {
+            return Err(Error::Input(format!(
+                "packed segments {segments:?} do not split {t} tokens into non-empty parts"
+            )));
+        }
+        if let Some(&longest) = segments.iter().max() {
+            if longest > self.config.max_position_embeddings {
+                return Err(Error::OutOfRange {
+                    what: "packed sequence length".into(),
+                    value: longest.to_string(),
+                    valid: format!(
+                        "at most max_position_embeddings = {}",
+                        self.config.max_position_embeddings
+                    ),
+                });
+            }
+        }
+        // 1. embeddings, positions restarting per segment
+        let idx = Tensor::from_slice(ids, t, &self.device)?;
+        let mut x = self.embed_tokens.index_select(&idx, 0)?;
+        let positions: Vec<usize> = segments.iter().flat_map(|&n| 0..n).collect();
+        let rope = RopeTables::at(
+            self.config.rope_theta,
+            self.config.head_dim,
+            &positions,
+            &self.device,
+        )?;
+        // 2. decoder layers
+        let mut routing = Vec::new();
+        for layer in &self.layers {
+            let (h, r) = layer.forward_train(&x, &rope, segments, fused)?;
+            routing.extend(r);
+            x = h;
+        }
+        // 3. final norm and LM head [t, V]
+        let h = self.norm.forward_train(&x, fused)?;
+        Ok((self.lm_head.forward(&h)?, routing))
     }
 
     /// One forward pass over a single sequence, reporting to `probe`.

@@ -25,12 +25,19 @@ impl RopeTables {
         t: usize,
         device: &Device,
     ) -> Result<Self> {
+        let pos: Vec<usize> = (start..start + t).collect();
+        Self::at(theta, head_dim, &pos, device)
+    }
+
+    /// Tables for arbitrary positions (packed sequences restart at 0).
+    pub fn at(theta: f64, head_dim: usize, positions: &[usize], device: &Device) -> Result<Self> {
         let half = head_dim / 2;
+        let t = positions.len();
         let inv_freq: Vec<f32> = (0..half)
             .map(|i| 1f32 / (theta as f32).powf((2 * i) as f32 / head_dim as f32))
             .collect();
         let mut freqs = Vec::with_capacity(t * half);
-        for p in start..start + t {
+        for &p in positions {
             for &f in &inv_freq {
                 freqs.push(p as f32 * f);
             }

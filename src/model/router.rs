@@ -8,6 +8,7 @@
 use candle_core::{DType, Tensor, D};
 use candle_nn::VarBuilder;
 
+use super::attention::Softmax;
 use crate::error::Result;
 
 #[derive(Debug, Clone)]
@@ -66,15 +67,25 @@ impl Router {
 
     /// Routes x [t, hidden]. `differentiable` keeps the softmax on the autograd graph.
     pub fn route(&self, x: &Tensor, differentiable: bool) -> Result<RouterOutput> {
+        let softmax = if differentiable {
+            Softmax::Composed
+        } else {
+            Softmax::Inference
+        };
+        self.route_with(x, softmax)
+    }
+
+    /// Routes x [t, hidden] with the given softmax implementation.
+    pub fn route_with(&self, x: &Tensor, softmax: Softmax) -> Result<RouterOutput> {
         let (t, _) = x.dims2()?;
         let num_experts = self.weight.dim(0)?;
         // 1. raw logits [t, E]
         let logits = x.matmul(&self.weight.t()?)?.to_dtype(DType::F32)?;
         // 2. probabilities over all experts
-        let probs = if differentiable {
-            candle_nn::ops::softmax(&logits, D::Minus1)?
-        } else {
-            candle_nn::ops::softmax_last_dim(&logits)?
+        let probs = match softmax {
+            Softmax::Inference => candle_nn::ops::softmax_last_dim(&logits)?,
+            Softmax::Composed => candle_nn::ops::softmax(&logits, D::Minus1)?,
+            Softmax::Fused => super::ops::softmax_last_dim(&logits)?,
         };
         // 3. top-k by descending probability (ties: lower id first)
         let k = self.top_k;

@@ -1,0 +1,23 @@
+//! Training acc-probe's Qwen3-MoE: objectives `lm`, `agent-sft` and `acc`,
+//! the router load-balancing loss, AdamW with a warmup + cosine schedule,
+//! gradient clipping and accumulation, packed sequences, atomic checkpoints
+//! with exact `--resume`, and output in Hugging Face layout.
+//!
+//! - [`data`]: JSONL rows → token ids + loss masks → packs;
+//! - [`loss`]: masked cross-entropy and the auxiliary loss of one pack;
+//! - [`optim`]: AdamW, schedule, clipping;
+//! - [`checkpoint`]: run-directory checkpoints;
+//! - [`hf`]: the model directory transformers loads;
+//! - [`trainer`]: the loop;
+//! - [`reproduce`]: environments → trajectories → compile → base and ACC models → evaluation.
+
+pub mod checkpoint;
+pub mod data;
+pub mod hf;
+pub mod loss;
+pub mod optim;
+pub mod reproduce;
+pub mod trainer;
+
+pub use data::Objective;
+pub use trainer::{train, Init, StepMetrics, TrainConfig, TrainSummary};

@@ -1,0 +1,542 @@
+//! `acc-probe reproduce`: the paper's recipe end to end at toy scale.
+//!
+//! 1. synthetic search / SQL / SWE environments → solved episodes, written as
+//!    trajectory files in several agent-framework formats;
+//! 2. the files are read back by the compiler's readers; a BPE tokenizer is
+//!    trained on the corpus (environment conversations + toy tasks);
+//! 3. the compiler turns them into ACC samples (question + shuffled evidence
+//!    with distractors → reasoning + answer) and agent-SFT conversations;
+//! 4. base = LM pretraining on the corpus, then agent SFT;
+//!    ACC = base + ACC SFT (loss on reasoning + answer only);
+//! 5. both are evaluated on held-out toy MRCR and GraphWalks (seeds disjoint
+//!    from every training problem) with 95% bootstrap CIs and paired differences.
+//!
+//! The LM corpus contains toy MRCR / GraphWalks problems with their answers
+//! (other seeds) so that the small base model knows the answer formats; both
+//! models share that stage, and the comparison measures what ACC SFT adds.
+//! Every stage writes into its own directory and is skipped when its output
+//! exists (a stopped run continues; training stages resume from checkpoints).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::Device;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::data::Objective;
+use super::trainer::{train, Init, StepMetrics, TrainConfig};
+use crate::analysis::bootstrap::{mean_ci, MeanCi};
+use crate::chat::{ChatTemplate, Message};
+use crate::compile::agent_sft;
+use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
+use crate::compile::readers::read_file;
+use crate::compile::trajectory::Trajectory;
+use crate::compile::writers::{row as acc_row, Writer};
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::model::generate::stop_ids;
+use crate::model::{Qwen3Moe, Qwen3MoeConfig};
+use crate::tasks::agents::{self, Domain, Format};
+use crate::tasks::eval::{evaluate, ChatModel, EvalOptions, EvalReport, TaskRow};
+use crate::tasks::graphwalks::{self, Problem};
+use crate::tasks::mrcr;
+use crate::tasks::score::Task;
+
+/// Sizes of one reproduction.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Preset {
+    pub name: String,
+    pub layers: usize,
+    pub hidden: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+    pub experts: usize,
+    pub top_k: usize,
+    pub moe_intermediate: usize,
+    pub vocab: usize,
+    pub episodes_per_domain: usize,
+    /// Toy MRCR and GraphWalks problems (each) in the LM corpus.
+    pub task_problems: usize,
+    /// Prompt tokens of toy problems (training and evaluation).
+    pub task_tokens: usize,
+    /// ACC context budget range in tokens.
+    pub budget: (usize, usize),
+    pub seq_len: usize,
+    pub batch: usize,
+    pub lm_steps: usize,
+    pub sft_steps: usize,
+    pub acc_steps: usize,
+    pub lr: f64,
+    pub sft_lr: f64,
+    /// Held-out problems per task.
+    pub eval_n: usize,
+    pub max_new_tokens: usize,
+}
+
+impl Preset {
+    /// Minutes on 2 cores; exercised by the test suite.
+    pub fn quick() -> Self {
+        Preset {
+            name: "quick".into(),
+            layers: 4,
+            hidden: 32,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 16,
+            experts: 8,
+            top_k: 2,
+            moe_intermediate: 32,
+            vocab: 2048,
+            episodes_per_domain: 12,
+            task_problems: 24,
+            task_tokens: 1400,
+            budget: (300, 900),
+            seq_len: 1536,
+            batch: 2,
+            lm_steps: 12,
+            sft_steps: 6,
+            acc_steps: 6,
+            lr: 3e-3,
+            sft_lr: 1e-3,
+            eval_n: 6,
+            max_new_tokens: 24,
+        }
+    }
+
+    /// The bundled pair: 24 layers, MoE in every layer (8 experts, top-2), GQA.
+    pub fn full() -> Self {
+        Preset {
+            name: "full".into(),
+            layers: 24,
+            hidden: 64,
+            heads: 4,
+            kv_heads: 2,
+            head_dim: 32,
+            experts: 8,
+            top_k: 2,
+            moe_intermediate: 64,
+            vocab: 4096,
+            episodes_per_domain: 400,
+            task_problems: 1200,
+            task_tokens: 1100,
+            budget: (400, 1200),
+            seq_len: 1536,
+            batch: 4,
+            lm_steps: 1200,
+            sft_steps: 200,
+            acc_steps: 300,
+            lr: 2e-3,
+            sft_lr: 5e-4,
+            eval_n: 100,
+            max_new_tokens: 96,
+        }
+    }
+
+    /// The model config for a tokenizer of `vocab` ids (rounded up to 64).
+    pub fn model_config(&self, vocab: usize) -> Qwen3MoeConfig {
+        Qwen3MoeConfig {
+            vocab_size: vocab.div_ceil(64) * 64,
+            hidden_size: self.hidden,
+            intermediate_size: self.moe_intermediate * 2,
+            num_hidden_layers: self.layers,
+            num_attention_heads: self.heads,
+            num_key_value_heads: self.kv_heads,
+            head_dim: self.head_dim,
+            moe_intermediate_size: self.moe_intermediate,
+            num_experts: self.experts,
+            num_experts_per_tok: self.top_k,
+            norm_topk_prob: true,
+            decoder_sparse_step: 1,
+            mlp_only_layers: Vec::new(),
+            rope_theta: 10_000.0,
+            rms_norm_eps: 1e-6,
+            max_position_embeddings: 4096,
+            tie_word_embeddings: true,
+            attention_bias: false,
+            router_aux_loss_coef: 0.001,
+        }
+    }
+}
+
+/// One model's scores on one task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskResult {
+    pub task: String,
+    pub base: MeanCi,
+    pub acc: MeanCi,
+    /// Paired difference acc − base over the same problems.
+    pub diff: MeanCi,
+}
+
+/// What `reproduce` reports.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Report {
+    pub preset: Preset,
+    pub seed: u64,
+    pub counts: BTreeMap<String, usize>,
+    pub results: Vec<TaskResult>,
+    pub base: PathBuf,
+    pub acc: PathBuf,
+}
+
+/// Hooks for progress display.
+pub struct Hooks<'a> {
+    pub stage: &'a mut dyn FnMut(&str),
+    pub step: &'a mut dyn FnMut(&str, &StepMetrics),
+}
+
+fn write_jsonl(path: &Path, rows: &[Value]) -> Result<()> {
+    let mut text = String::new();
+    for r in rows {
+        text.push_str(&r.to_string());
+        text.push('\n');
+    }
+    write_atomic(path, text.as_bytes())
+}
+
+fn seed_for(seed: u64, stream: u64, i: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(stream.wrapping_mul(1_000_003))
+        .wrapping_add(i as u64)
+}
+
+/// Problem seeds: training problems come from stream 1, held-out ones from stream 2.
+const TRAIN_STREAM: u64 = 1;
+const EVAL_STREAM: u64 = 2;
+
+/// Toy problems of both tasks for `stream` (needles 2/4/8 and BFS/parents
+/// alternate; sizes that do not fit the budget fall back to fewer needles).
+fn task_rows(
+    n: usize,
+    tokens: usize,
+    seed: u64,
+    stream: u64,
+    counter: &dyn crate::tasks::TokenCounter,
+) -> Result<(Vec<TaskRow>, Vec<TaskRow>)> {
+    let mut m = Vec::with_capacity(n);
+    let mut g = Vec::with_capacity(n);
+    for i in 0..n {
+        let s = seed_for(seed, stream, i);
+        let row = [[2, 4, 8][i % 3], 4, 2]
+            .iter()
+            .find_map(|&needles| mrcr::generate(s, tokens, needles, counter).ok())
+            .ok_or_else(|| {
+                Error::Input(format!(
+                    "toy MRCR does not fit {tokens} tokens even with 2 needles"
+                ))
+            })?;
+        m.push(TaskRow::Mrcr(row));
+        let p = [Problem::Bfs, Problem::Parents][i % 2];
+        g.push(TaskRow::Graphwalks(graphwalks::generate(
+            s, tokens, p, counter,
+        )?));
+    }
+    Ok((m, g))
+}
+
+/// The reference answer of a toy problem (what a perfect model writes).
+fn reference_answer(row: &TaskRow) -> String {
+    match row {
+        TaskRow::Mrcr(r) => r.answer.clone(),
+        TaskRow::Graphwalks(r) => format!("Final Answer: [{}]", r.answer_nodes.join(", ")),
+    }
+}
+
+fn with_answer(row: &TaskRow) -> Result<Vec<Message>> {
+    let mut m = row.messages()?;
+    m.push(Message {
+        role: "assistant".into(),
+        content: reference_answer(row),
+    });
+    Ok(m)
+}
+
+fn domain_formats(d: Domain) -> Vec<Format> {
+    let mut f = vec![Format::Openai, Format::ClaudeCode, Format::Sharegpt];
+    if d == Domain::Swe {
+        f.push(Format::SweAgent);
+    }
+    f
+}
+
+/// Step 1: episodes written round-robin over each domain's formats.
+fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for (di, d) in [Domain::Search, Domain::Sql, Domain::Swe]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("{d:?}").to_lowercase();
+        let eps = agents::generate(
+            d,
+            p.episodes_per_domain,
+            seed_for(seed, 10 + di as u64, 0),
+            &dir.join("databases"),
+        )?;
+        let formats = domain_formats(d);
+        for (fi, f) in formats.iter().enumerate() {
+            let part: Vec<_> = eps
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| i % formats.len() == fi)
+                .map(|(_, e)| e.clone())
+                .collect();
+            let sub = dir.join(format!("{name}-{}", f.name()));
+            for w in agents::write(&sub, &part, &[*f])? {
+                if w.file_name().is_some_and(|n| n != "ground_truth.jsonl") {
+                    files.push(w);
+                }
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Runs (or continues) a reproduction into `out`.
+pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<Report> {
+    let Hooks { stage, step } = hooks;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let mut counts = BTreeMap::new();
+
+    // 1. environments → trajectory files (several formats)
+    stage("environments → trajectories");
+    let traj_dir = out.join("trajectories");
+    let files = write_trajectories(&traj_dir, p, seed)?;
+    counts.insert("trajectory_files".into(), files.len());
+
+    // 2. read back through the compiler's readers
+    stage("reading trajectories");
+    let mut trajs: Vec<Trajectory> = Vec::new();
+    let mut rejected = 0;
+    for f in &files {
+        let (t, r) = read_file(f, None);
+        trajs.extend(t);
+        rejected += r.len();
+    }
+    counts.insert("trajectories".into(), trajs.len());
+    counts.insert("trajectory_records_rejected".into(), rejected);
+    let template = ChatTemplate::chatml_tools();
+    let sft_rows: Vec<Value> = trajs.iter().filter_map(agent_sft::row).collect();
+    let conversations: Vec<String> = sft_rows
+        .iter()
+        .filter_map(|r| serde_json::from_value::<Vec<Message>>(r["messages"].clone()).ok())
+        .map(|m| template.render(&m, false))
+        .collect::<Result<_>>()?;
+
+    // 3. tokenizer on the corpus (conversations + toy tasks at approximate sizes)
+    stage("tokenizer");
+    let tok_dir = out.join("tokenizer");
+    let tok_path = tok_dir.join("tokenizer.json");
+    let approx = crate::tasks::approx_tokens;
+    let tok = if tok_path.is_file() {
+        crate::tokenizer::load(&tok_path)?
+    } else {
+        let (m, g) = task_rows(
+            p.task_problems.min(200),
+            p.task_tokens,
+            seed,
+            TRAIN_STREAM,
+            &approx,
+        )?;
+        let mut texts = conversations.clone();
+        for r in m.iter().chain(&g) {
+            texts.push(template.render(&with_answer(r)?, false)?);
+        }
+        let tok = crate::tokenizer::train_bpe(texts.iter(), p.vocab)?;
+        let json = tok
+            .to_string(false)
+            .map_err(|e| Error::Input(format!("tokenizer does not serialise: {e}")))?;
+        write_atomic(&tok_path, json.as_bytes())?;
+        tok
+    };
+    let vocab = tok.get_vocab_size(true);
+    let mcfg = p.model_config(vocab);
+    let cfg_path = out.join("model-config.json");
+    write_atomic(
+        &cfg_path,
+        &serde_json::to_vec_pretty(&mcfg.to_hf_json()).expect("config serialises"),
+    )?;
+
+    // 4. training data: LM corpus, agent SFT, ACC
+    stage("compiling training data");
+    let data = out.join("data");
+    let (m, g) = task_rows(p.task_problems, p.task_tokens, seed, TRAIN_STREAM, &tok)?;
+    let mut lm: Vec<Value> = conversations.iter().map(|c| json!({"text": c})).collect();
+    for r in m.iter().chain(&g) {
+        lm.push(json!({"text": template.render(&with_answer(r)?, false)?}));
+    }
+    counts.insert("lm_rows".into(), lm.len());
+    write_jsonl(&data.join("lm.jsonl"), &lm)?;
+    counts.insert("agent_sft_rows".into(), sft_rows.len());
+    write_jsonl(&data.join("agent_sft.jsonl"), &sft_rows)?;
+    let copts = CompileOptions {
+        format: None,
+        domain: None,
+        budget: Budget::Range(p.budget.0, p.budget.1),
+        distractors: true,
+        seed,
+        db: Some(traj_dir.join("databases")),
+        repo_root: None,
+    };
+    let mut acc_rows = Vec::new();
+    let mut acc_rejected = 0;
+    for t in &trajs {
+        match compile_one(t, &copts, &tok) {
+            Ok(s) => acc_rows.push(acc_row(&s, Writer::Acc, None)?),
+            Err(reason) => {
+                tracing::warn!("{}: not compiled: {reason}", t.source);
+                acc_rejected += 1;
+            }
+        }
+    }
+    counts.insert("acc_rows".into(), acc_rows.len());
+    counts.insert("acc_rejected".into(), acc_rejected);
+    write_jsonl(&data.join("acc.jsonl"), &acc_rows)?;
+
+    // 5. training: base = LM then agent SFT; ACC = base + ACC SFT
+    let stages: [(&str, PathBuf, Init, Objective, usize, f64); 3] = [
+        (
+            "base-lm",
+            data.join("lm.jsonl"),
+            Init::Config {
+                config: cfg_path.clone(),
+                tokenizer: tok_path.clone(),
+                init_std: 0.02,
+            },
+            Objective::Lm,
+            p.lm_steps,
+            p.lr,
+        ),
+        (
+            "base",
+            data.join("agent_sft.jsonl"),
+            Init::Model {
+                dir: out.join("base-lm"),
+            },
+            Objective::AgentSft,
+            p.sft_steps,
+            p.sft_lr,
+        ),
+        (
+            "acc",
+            data.join("acc.jsonl"),
+            Init::Model {
+                dir: out.join("base"),
+            },
+            Objective::Acc,
+            p.acc_steps,
+            p.sft_lr,
+        ),
+    ];
+    for (name, data_path, init, objective, steps, lr) in stages {
+        let dir = out.join(name);
+        if dir.join("train/summary.json").is_file() {
+            stage(&format!("{name}: done earlier"));
+            continue;
+        }
+        stage(&format!(
+            "training {name} ({} steps, {})",
+            steps,
+            objective.name()
+        ));
+        let mut cfg = TrainConfig::new(data_path, init, objective);
+        cfg.steps = steps;
+        cfg.batch = p.batch;
+        cfg.seq_len = p.seq_len;
+        cfg.lr = lr;
+        cfg.seed = seed;
+        cfg.save_every = (steps / 4).max(1);
+        cfg.save_dtype = "bf16".into();
+        let resume = dir.join("train/run.json").is_file();
+        let mut on = |m: &StepMetrics| step(name, m);
+        train(&cfg, &dir, resume, &mut on)?;
+    }
+
+    // 6. held-out evaluation
+    stage("evaluating on held-out toy MRCR and GraphWalks");
+    let (em, eg) = task_rows(p.eval_n, p.task_tokens, seed, EVAL_STREAM, &tok)?;
+    let opts = EvalOptions {
+        max_new_tokens: p.max_new_tokens,
+        resamples: 1000,
+        seed,
+    };
+    let mut reports: BTreeMap<(String, &str), EvalReport> = BTreeMap::new();
+    for name in ["base", "acc"] {
+        let dir = out.join(name);
+        let model = Qwen3Moe::from_dir(&dir, &Device::Cpu)?;
+        let tok = crate::tokenizer::load(&dir.join("tokenizer.json"))?;
+        let template = ChatTemplate::for_model_dir(&dir)?;
+        let stop = stop_ids(&dir, Some(&tok));
+        let chat = ChatModel {
+            model: &model,
+            tokenizer: &tok,
+            template: &template,
+            stop: &stop,
+        };
+        for (task, rows) in [(Task::Mrcr, &em), (Task::Graphwalks, &eg)] {
+            let label = format!("{task:?}").to_lowercase();
+            stage(&format!("evaluating {name} on {label}"));
+            let rep = evaluate(&chat, task, rows, opts, &|_| {})?;
+            write_atomic(
+                &out.join("eval").join(format!("{name}-{label}.json")),
+                &serde_json::to_vec_pretty(&rep).expect("report serialises"),
+            )?;
+            reports.insert((label, name), rep);
+        }
+    }
+    let mut results = Vec::new();
+    for label in ["mrcr", "graphwalks"] {
+        let b = &reports[&(label.to_string(), "base")];
+        let a = &reports[&(label.to_string(), "acc")];
+        let diffs: Vec<f64> = a
+            .rows
+            .iter()
+            .zip(&b.rows)
+            .map(|(x, y)| x.score - y.score)
+            .collect();
+        results.push(TaskResult {
+            task: label.into(),
+            base: b.overall,
+            acc: a.overall,
+            diff: mean_ci(&diffs, 1000, 0.95, seed),
+        });
+    }
+    let report = Report {
+        preset: p.clone(),
+        seed,
+        counts,
+        results,
+        base: out.join("base"),
+        acc: out.join("acc"),
+    };
+    write_atomic(
+        &out.join("results.json"),
+        &serde_json::to_vec_pretty(&report).expect("report serialises"),
+    )?;
+    write_atomic(&out.join("results.md"), results_table(&report).as_bytes())?;
+    Ok(report)
+}
+
+fn ci(m: &MeanCi) -> String {
+    format!("{:.3} [{:.3}, {:.3}]", m.mean, m.lo, m.hi)
+}
+
+/// The results as a markdown table.
+pub fn results_table(r: &Report) -> String {
+    let mut s =
+        String::from("| task | n | base | ACC | ACC − base (paired) |\n|---|---|---|---|---|\n");
+    for t in &r.results {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            t.task,
+            t.base.n,
+            ci(&t.base),
+            ci(&t.acc),
+            ci(&t.diff)
+        ));
+    }
+    s
+}

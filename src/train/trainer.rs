@@ -1,0 +1,497 @@
+//! The training loop.
+//!
+//! One optimizer step takes `batch` packs (chosen by [`data::batch_indices`]
+//! from the seed and the step alone), runs forward and backward on each
+//! (gradient accumulation: only one pack's activations are alive at a time),
+//! sums the gradients on the host, clips them to a global norm and applies
+//! AdamW at the scheduled learning rate. Every `save_every` steps, and at the
+//! end, a checkpoint is written; `resume` continues from the latest one and
+//! ends with the same weights as an uninterrupted run.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::{VarBuilder, VarMap};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::checkpoint::{self, TrainState};
+use super::data::{self, Objective, Pack};
+use super::hf;
+use super::loss::pack_loss;
+use super::optim::{clip_global_norm, AdamW, AdamWConfig, Schedule};
+use crate::chat::{ChatTemplate, CHATML_TOOLS};
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::model::random::{random_weights, RandomInit};
+use crate::model::{Checkpoint, Qwen3Moe, Qwen3MoeConfig};
+
+/// Where the weights come from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Init {
+    /// A Hugging Face model directory (fine-tuning); its tokenizer is used.
+    Model { dir: PathBuf },
+    /// A config.json with seeded random weights (std `init_std`) and a tokenizer.json.
+    Config {
+        config: PathBuf,
+        tokenizer: PathBuf,
+        init_std: f32,
+    },
+}
+
+/// Everything that determines a run (saved as `train/run.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub data: PathBuf,
+    pub init: Init,
+    pub objective: Objective,
+    pub steps: usize,
+    /// Packs per optimizer step (gradients accumulated over them).
+    pub batch: usize,
+    /// Tokens per pack (the training sequence length).
+    pub seq_len: usize,
+    pub lr: f64,
+    pub warmup_ratio: f64,
+    pub min_lr_ratio: f64,
+    pub adamw: AdamWConfig,
+    /// Global gradient-norm clip (0: none).
+    pub clip: f64,
+    /// Router load-balancing coefficient; `None`: the config's `router_aux_loss_coef`.
+    pub aux_coef: Option<f64>,
+    pub seed: u64,
+    /// Checkpoint every N steps (0: only at the end).
+    pub save_every: usize,
+    /// Complete checkpoints kept.
+    pub keep: usize,
+    /// The dtype of the final model.safetensors ("f32" or "bf16").
+    pub save_dtype: String,
+    /// Fused CPU ops with analytic backward (else composed candle ops).
+    pub fused: bool,
+}
+
+impl TrainConfig {
+    /// Defaults for `data`, `init` and `objective`.
+    pub fn new(data: PathBuf, init: Init, objective: Objective) -> Self {
+        TrainConfig {
+            data,
+            init,
+            objective,
+            steps: 100,
+            batch: 4,
+            seq_len: 1024,
+            lr: 1e-3,
+            warmup_ratio: 0.05,
+            min_lr_ratio: 0.1,
+            adamw: AdamWConfig::default(),
+            clip: 1.0,
+            aux_coef: None,
+            seed: 0,
+            save_every: 0,
+            keep: 2,
+            save_dtype: "f32".into(),
+            fused: true,
+        }
+    }
+}
+
+/// One line of `train/metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: usize,
+    pub lr: f64,
+    /// Mean cross-entropy per target token of the step.
+    pub loss: f64,
+    pub aux_loss: f64,
+    pub grad_norm: f64,
+    pub tokens: usize,
+    pub targets: usize,
+    pub step_s: f64,
+    pub tokens_per_s: f64,
+}
+
+/// What a finished run reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainSummary {
+    pub out: PathBuf,
+    pub steps: usize,
+    pub resumed_from: Option<usize>,
+    pub rows: usize,
+    pub examples: usize,
+    pub skipped: usize,
+    pub packs: usize,
+    pub params: usize,
+    pub tokens: u64,
+    pub train_s: f64,
+    pub tokens_per_s: f64,
+    pub first_loss: Option<f64>,
+    pub final_loss: Option<f64>,
+}
+
+fn save_dtype(s: &str) -> Result<DType> {
+    match s {
+        "f32" => Ok(DType::F32),
+        "bf16" => Ok(DType::BF16),
+        _ => Err(Error::Input(format!(
+            "unknown save dtype `{s}` (expected f32 or bf16)"
+        ))),
+    }
+}
+
+/// Initial weights (f32, host), the config, the tokenizer and the template.
+fn initial(
+    init: &Init,
+    seed: u64,
+) -> Result<(
+    HashMap<String, Tensor>,
+    Qwen3MoeConfig,
+    tokenizers::Tokenizer,
+    ChatTemplate,
+)> {
+    match init {
+        Init::Model { dir } => {
+            let ckpt = Checkpoint::open(dir)?;
+            let mut weights = HashMap::new();
+            for f in &ckpt.files {
+                for (n, t) in candle_core::safetensors::load(f, &Device::Cpu)? {
+                    weights.insert(n, t.to_dtype(DType::F32)?);
+                }
+            }
+            let tp = dir.join("tokenizer.json");
+            let tok = crate::tokenizer::load(&tp)?;
+            let template = ChatTemplate::for_model_dir(dir)?;
+            Ok((weights, ckpt.config, tok, template))
+        }
+        Init::Config {
+            config,
+            tokenizer,
+            init_std,
+        } => {
+            let cfg = Qwen3MoeConfig::from_file(config)?;
+            let init = RandomInit {
+                std: *init_std,
+                ..RandomInit::default()
+            };
+            let weights = random_weights(&cfg, seed, init, &Device::Cpu)?;
+            let tok = crate::tokenizer::load(tokenizer)?;
+            let template = ChatTemplate::chatml_tools();
+            Ok((weights, cfg, tok, template))
+        }
+    }
+}
+
+/// Checks every pack's token ids against the vocabulary, naming the source line.
+fn check_vocab(ds: &data::Dataset, vocab: usize) -> Result<()> {
+    for e in &ds.examples {
+        if let Some(&bad) = e.ids.iter().find(|&&id| id as usize >= vocab) {
+            return Err(Error::OutOfRange {
+                what: format!("{}:{}: token id", ds.path.display(), e.line),
+                value: bad.to_string(),
+                valid: format!("0..{vocab} (the model's vocab_size)"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn run_json_differences(saved: &Value, now: &Value) -> Vec<String> {
+    let (Some(a), Some(b)) = (saved.as_object(), now.as_object()) else {
+        return vec!["run.json is not an object".into()];
+    };
+    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| a.get(*k) != b.get(*k))
+        .map(|k| {
+            format!(
+                "{k}: {} (saved) vs {} (now)",
+                a.get(k).unwrap_or(&Value::Null),
+                b.get(k).unwrap_or(&Value::Null)
+            )
+        })
+        .collect()
+}
+
+/// Trains according to `cfg`, writing the run into `out` (the final model in
+/// Hugging Face layout, and `out/train/`: run.json, metrics.jsonl,
+/// checkpoints). `on_step` sees every step's metrics (progress display).
+pub fn train(
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    on_step: &mut dyn FnMut(&StepMetrics),
+) -> Result<TrainSummary> {
+    let run = out.join("train");
+    let run_json = run.join("run.json");
+    let cfg_value = serde_json::to_value(cfg).expect("config serialises");
+    if cfg.steps == 0 || cfg.batch == 0 || cfg.seq_len < 2 {
+        return Err(Error::Input(
+            "steps and batch must be ≥ 1 and the sequence length ≥ 2".into(),
+        ));
+    }
+    let dtype = save_dtype(&cfg.save_dtype)?;
+    // 0. a new run, or the continuation of the one in `out`
+    let resume_from = if resume {
+        let text = std::fs::read_to_string(&run_json).map_err(|e| {
+            Error::Input(format!(
+                "--resume: {} cannot be read ({e}); is {} a training run?",
+                run_json.display(),
+                out.display()
+            ))
+        })?;
+        let saved: Value = serde_json::from_str(&text).map_err(|source| Error::Json {
+            path: run_json.clone(),
+            source,
+        })?;
+        let diff = run_json_differences(&saved, &cfg_value);
+        if !diff.is_empty() {
+            return Err(Error::Input(format!(
+                "--resume: the run in {} was started with other settings; resuming would not reproduce it: {}",
+                out.display(),
+                diff.join("; ")
+            )));
+        }
+        checkpoint::latest(&run)?
+    } else {
+        if run_json.exists() {
+            return Err(Error::Input(format!(
+                "{} already holds a training run; pass --resume to continue it or choose another --out",
+                out.display()
+            )));
+        }
+        None
+    };
+    std::fs::create_dir_all(&run).map_err(|e| Error::io(&run, e))?;
+    write_atomic(
+        &run_json,
+        &serde_json::to_vec_pretty(&cfg_value).expect("config serialises"),
+    )?;
+
+    // 1. model config, tokenizer, data
+    let (init_weights, mcfg, tok, template) = initial(&cfg.init, cfg.seed)?;
+    if cfg.seq_len > mcfg.max_position_embeddings {
+        return Err(Error::OutOfRange {
+            what: "sequence length".into(),
+            value: cfg.seq_len.to_string(),
+            valid: format!(
+                "at most max_position_embeddings = {}",
+                mcfg.max_position_embeddings
+            ),
+        });
+    }
+    let ds = data::load(&cfg.data, cfg.objective, &tok, &template, cfg.seq_len)?;
+    check_vocab(&ds, mcfg.vocab_size)?;
+    let packs = data::pack(&ds.examples, cfg.seq_len);
+    tracing::info!(
+        "{}: {} rows → {} examples ({} skipped) → {} packs of ≤ {} tokens",
+        cfg.data.display(),
+        ds.rows,
+        ds.examples.len(),
+        ds.skipped.len(),
+        packs.len(),
+        cfg.seq_len
+    );
+    if !ds.skipped.is_empty() {
+        write_atomic(
+            &run.join("skipped.json"),
+            &serde_json::to_vec_pretty(&ds.skipped).expect("serialises"),
+        )?;
+    }
+
+    // 2. weights and optimizer (from the checkpoint when resuming)
+    let (weights, opt_state, mut state) = match &resume_from {
+        Some(dir) => {
+            let l = checkpoint::load(dir)?;
+            tracing::info!("resuming from {} (step {})", l.dir.display(), l.state.step);
+            (l.weights, Some(l.optimizer), l.state)
+        }
+        None => (
+            init_weights,
+            None,
+            TrainState {
+                step: 0,
+                adam_t: 0,
+                tokens: 0,
+                elapsed_s: 0.0,
+            },
+        ),
+    };
+    let resumed_from = resume_from.as_ref().map(|_| state.step);
+    let device = Device::Cpu;
+    let varmap = VarMap::new();
+    let mut vars: HashMap<String, Var> = HashMap::new();
+    {
+        let mut data = varmap.data().lock().expect("varmap lock");
+        for (name, t) in &weights {
+            let v = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
+            data.insert(name.clone(), v.clone());
+            vars.insert(name.clone(), v);
+        }
+    }
+    let model = Qwen3Moe::load(&mcfg, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+    let params: usize = vars.values().map(|v| v.elem_count()).sum();
+    let mut opt = AdamW::new(&vars, cfg.adamw)?;
+    if let Some(s) = &opt_state {
+        opt.load_state(s, state.adam_t, "checkpoint")?;
+    }
+    let schedule = Schedule::cosine(cfg.lr, cfg.steps, cfg.warmup_ratio, cfg.min_lr_ratio);
+    let aux_coef = cfg.aux_coef.unwrap_or(mcfg.router_aux_loss_coef);
+
+    // 3. metrics: keep the lines of the steps already done
+    let metrics_path = run.join("metrics.jsonl");
+    let mut metrics_lines: Vec<String> = if resumed_from.is_some() {
+        std::fs::read_to_string(&metrics_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<Value>(l)
+                    .ok()
+                    .and_then(|v| v["step"].as_u64())
+                    .is_some_and(|s| (s as usize) <= state.step)
+            })
+            .map(str::to_string)
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut first_loss = metrics_lines
+        .first()
+        .and_then(|l| serde_json::from_str::<Value>(l).ok())
+        .and_then(|v| v["loss"].as_f64());
+    let mut final_loss = None;
+    let write_metrics = |lines: &[String]| -> Result<()> {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        write_atomic(&metrics_path, text.as_bytes())
+    };
+    let snapshot = |vars: &HashMap<String, Var>| -> HashMap<String, Tensor> {
+        vars.iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect()
+    };
+    let mut last_good = resumed_from;
+
+    // 4. the loop
+    let start_step = state.step;
+    for step in start_step..cfg.steps {
+        let t0 = Instant::now();
+        let idx = data::batch_indices(packs.len(), cfg.batch, cfg.seed, step);
+        let step_packs: Vec<&Pack> = idx.iter().map(|&i| &packs[i]).collect();
+        let step_targets: usize = step_packs.iter().map(|p| p.loss_tokens()).sum();
+        let ce_weight = 1.0 / step_targets.max(1) as f64;
+        let aux_weight = aux_coef / step_packs.len() as f64;
+        let mut grads: HashMap<String, Vec<f32>> = HashMap::new();
+        let (mut ce_sum, mut aux_sum, mut tokens) = (0.0, 0.0, 0usize);
+        for (pi, pack) in step_packs.iter().enumerate() {
+            let l = pack_loss(&model, pack, cfg.fused, ce_weight, aux_weight)?;
+            if !l.ce_sum.is_finite() || !l.aux.is_finite() {
+                return Err(non_finite(step, idx[pi], "loss", last_good, &run));
+            }
+            let g = l.total.backward()?;
+            for (name, var) in &vars {
+                if let Some(gt) = g.get(var.as_tensor()) {
+                    let gv = gt.flatten_all()?.to_vec1::<f32>()?;
+                    match grads.get_mut(name) {
+                        Some(acc) => acc.iter_mut().zip(&gv).for_each(|(a, b)| *a += b),
+                        None => {
+                            grads.insert(name.clone(), gv);
+                        }
+                    }
+                }
+            }
+            ce_sum += l.ce_sum;
+            aux_sum += l.aux;
+            tokens += pack.ids.len();
+        }
+        let grad_norm = clip_global_norm(&mut grads, cfg.clip);
+        if !grad_norm.is_finite() {
+            return Err(non_finite(step, idx[0], "gradient norm", last_good, &run));
+        }
+        let lr = schedule.lr(step);
+        opt.step(&grads, lr)?;
+        let step_s = t0.elapsed().as_secs_f64();
+        state.step = step + 1;
+        state.adam_t = opt.t;
+        state.tokens += tokens as u64;
+        state.elapsed_s += step_s;
+        let m = StepMetrics {
+            step: step + 1,
+            lr,
+            loss: ce_sum / step_targets.max(1) as f64,
+            aux_loss: aux_sum / step_packs.len() as f64,
+            grad_norm,
+            tokens,
+            targets: step_targets,
+            step_s,
+            tokens_per_s: tokens as f64 / step_s.max(1e-9),
+        };
+        first_loss.get_or_insert(m.loss);
+        final_loss = Some(m.loss);
+        metrics_lines.push(serde_json::to_string(&m).expect("metrics serialise"));
+        on_step(&m);
+        let last = step + 1 == cfg.steps;
+        if last || (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0) {
+            write_metrics(&metrics_lines)?;
+            checkpoint::save(&run, &snapshot(&vars), &opt.state()?, &state, cfg.keep)?;
+            last_good = Some(step + 1);
+        }
+    }
+    if start_step >= cfg.steps {
+        write_metrics(&metrics_lines)?;
+    }
+
+    // 5. the model directory
+    hf::write_model_dir(
+        out,
+        &mcfg,
+        &snapshot(&vars),
+        dtype,
+        &tok,
+        &template_source(&template),
+    )?;
+    let summary = TrainSummary {
+        out: out.to_path_buf(),
+        steps: cfg.steps,
+        resumed_from,
+        rows: ds.rows,
+        examples: ds.examples.len(),
+        skipped: ds.skipped.len(),
+        packs: packs.len(),
+        params,
+        tokens: state.tokens,
+        train_s: state.elapsed_s,
+        tokens_per_s: state.tokens as f64 / state.elapsed_s.max(1e-9),
+        first_loss,
+        final_loss,
+    };
+    write_atomic(
+        &run.join("summary.json"),
+        &serde_json::to_vec_pretty(&json!(summary)).expect("summary serialises"),
+    )?;
+    Ok(summary)
+}
+
+fn template_source(t: &ChatTemplate) -> String {
+    if t.source.is_empty() {
+        CHATML_TOOLS.to_string()
+    } else {
+        t.source.clone()
+    }
+}
+
+fn non_finite(step: usize, pack: usize, what: &str, last_good: Option<usize>, run: &Path) -> Error {
+    let keep = match last_good {
+        Some(s) => format!(
+            "the last good checkpoint (step {s}) is kept in {}",
+            run.join("checkpoints").display()
+        ),
+        None => "no checkpoint was written yet".into(),
+    };
+    Error::Training(format!(
+        "non-finite {what} at step {} (pack {pack}); lower the learning rate or check the data; {keep}",
+        step + 1
+    ))
+}

@@ -1,0 +1,175 @@
+//! `acc-probe train` and `acc-probe reproduce --quick` end to end.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+}
+
+fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{:?} failed:\n{}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn json_file(p: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+#[test]
+fn reproduce_quick_runs_end_to_end_and_bundles_both_models() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("run");
+    let bundle = dir.path().join("bundle");
+    let stdout = run_ok(bin().args([
+        "--threads",
+        "2",
+        "reproduce",
+        "--quick",
+        "--out",
+        out.to_str().unwrap(),
+        "--bundle",
+        bundle.to_str().unwrap(),
+    ]));
+    assert!(
+        stdout.contains("| mrcr |") && stdout.contains("| graphwalks |"),
+        "{stdout}"
+    );
+    let report = json_file(&out.join("results.json"));
+    let c = &report["counts"];
+    let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("count {k}"));
+    // 12 episodes per domain, each written in one format, each read back once
+    assert_eq!(n("trajectories"), 36);
+    assert_eq!(n("trajectory_records_rejected"), 0);
+    assert_eq!(n("acc_rows") + n("acc_rejected"), n("trajectories"));
+    assert!(n("acc_rows") >= 30, "{c}");
+    assert_eq!(n("agent_sft_rows"), 36);
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    for r in results {
+        assert_eq!(r["base"]["n"], 6);
+        let mean = r["acc"]["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&mean));
+    }
+    // trajectories in several formats were written and compiled
+    for f in [
+        "search-openai",
+        "sql-claude-code",
+        "swe-sharegpt",
+        "swe-swe-agent",
+    ] {
+        assert!(out.join("trajectories").join(f).is_dir(), "{f}");
+    }
+    // each stage has its metrics and the models are HF directories
+    for stage in ["base-lm", "base", "acc"] {
+        let m = std::fs::read_to_string(out.join(stage).join("train/metrics.jsonl")).unwrap();
+        assert!(m.lines().count() >= 6, "{stage}");
+    }
+    for m in ["base", "acc"] {
+        let d = bundle.join(m);
+        assert!(!d.join("train").exists());
+        acc_probe::model::Qwen3Moe::from_dir(&d, &candle_core::Device::Cpu).unwrap();
+        assert_eq!(json_file(&d.join("config.json"))["torch_dtype"], "bfloat16");
+    }
+    // a rerun continues: every stage is found done and the results are the same
+    let again = run_ok(bin().args([
+        "--threads",
+        "2",
+        "reproduce",
+        "--quick",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]));
+    let again: Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["results"], report["results"]);
+}
+
+#[test]
+fn train_cli_from_a_config_then_fine_tune() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let corpus: Vec<String> = (0..200)
+        .map(|i| format!("The order {i} shipped to Tallinn on day {}.", i % 7))
+        .collect();
+    let tok = acc_probe::tokenizer::train_bpe(corpus.iter(), 400).unwrap();
+    std::fs::write(root.join("tokenizer.json"), tok.to_string(false).unwrap()).unwrap();
+    let cfg = acc_probe::train::reproduce::Preset::quick().model_config(tok.get_vocab_size(true));
+    std::fs::write(
+        root.join("config.json"),
+        serde_json::to_vec(&cfg.to_hf_json()).unwrap(),
+    )
+    .unwrap();
+    let text: String = corpus
+        .iter()
+        .map(|t| serde_json::json!({ "text": t }).to_string() + "\n")
+        .collect();
+    std::fs::write(root.join("lm.jsonl"), text).unwrap();
+    let out = root.join("lm");
+    let s = run_ok(bin().current_dir(root).args([
+        "train",
+        "--data",
+        "lm.jsonl",
+        "--config",
+        "config.json",
+        "--tokenizer",
+        "tokenizer.json",
+        "--objective",
+        "lm",
+        "--out",
+        "lm",
+        "--steps",
+        "3",
+        "--seq-len",
+        "128",
+        "--json",
+    ]));
+    let summary: Value = serde_json::from_str(&s).unwrap();
+    assert_eq!(summary["steps"], 3);
+    assert_eq!(summary["rows"], 200);
+    assert!(out.join("model.safetensors").is_file());
+    let run = json_file(&out.join("train/run.json"));
+    assert_eq!(run["objective"], "lm");
+    // bad objective and a missing tokenizer are refused with a reason
+    let bad = bin()
+        .current_dir(root)
+        .args([
+            "train",
+            "--data",
+            "lm.jsonl",
+            "--model",
+            "lm",
+            "--objective",
+            "sft",
+            "--out",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown objective `sft`"));
+    let s = run_ok(bin().current_dir(root).args([
+        "train",
+        "--data",
+        "lm.jsonl",
+        "--model",
+        "lm",
+        "--objective",
+        "lm",
+        "--out",
+        "ft",
+        "--steps",
+        "1",
+        "--seq-len",
+        "128",
+    ]));
+    assert!(s.contains("trained 1 steps"), "{s}");
+}
