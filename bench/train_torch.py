@@ -3,10 +3,11 @@
 with `acc-probe bench train` (run by hand, not by CI).
 
 It trains `transformers.Qwen3MoeForCausalLM` built from the same config.json,
-with the same batch, on the CPU, and reports what the Rust trainer's bench
-reports: parameters, tokens per optimizer step, mean step time, tokens/s and
-peak resident memory (which includes the interpreter, torch and transformers;
-the RSS right after the imports is printed too). Run both with the same config, `--seq-len`, `--batch` and
+with the same number of tokens per optimizer step, on the CPU, and reports
+what the Rust trainer's bench reports: parameters, tokens per optimizer step,
+mean step time, tokens/s and peak resident memory (the peak includes the
+interpreter, torch and transformers; the RSS right after the imports is
+printed too). Run both with the same config, sequence length, batch and
 thread count for a like-for-like number.
 
 One optimizer step here:
@@ -17,16 +18,23 @@ One optimizer step here:
   * backward, clip_grad_norm_(1.0), AdamW(lr 1e-3, weight_decay 0.1).
 The first `--warmup` steps are not timed; the batch is drawn before the clock
 starts, so a timed step is forward + backward + clip + optimizer update.
+acc-probe accumulates gradients over `--batch` packs of one sequence each
+(`--segments 1`) where this script runs one [batch, seq_len] tensor: the same
+tokens and the same mean loss per step.
 
 No torch.compile: this is the eager baseline. With transformers 5.x the MoE
 experts run through the `experts_implementation` transformers picks (usually
 "grouped_mm"); `--experts-impl eager` selects the per-expert loop instead. The
 implementation used is printed with the results.
 
+Timings need an otherwise idle machine: with `--threads` equal to the core
+count, another busy process can stretch single steps by more than 10x. The
+median step time (in the table and the JSON) shows when that happened.
+
 Usage:
   python3 -m venv venv && venv/bin/pip install torch transformers safetensors
-  venv/bin/python bench/train_torch.py --config DIR/config.json --seq-len 512 --batch 1
-  acc-probe bench train ...                # same config, --seq-len and --batch
+  venv/bin/python bench/train_torch.py --config DIR/config.json --seq-len 512 --batch 1 --threads 2
+  acc-probe --threads 2 bench train --config DIR/config.json --seq-len 512 --batch 1 --segments 1
 """
 
 import argparse
@@ -165,10 +173,12 @@ def main():
           f"attention {res['attn_implementation']}, experts {res['experts_implementation']}; "
           f"RSS after imports {rss_import:.0f} MiB (included in the peak)")
     print()
-    print("| params | seq_len | batch | tokens/step | threads | mean step s | median step s | tokens/s | peak RSS MiB | loss first → last |")
+    print("| params | seq_len | batch | tokens/step | threads | mean step s | median step s | tokens/s "
+          "| peak RSS MiB | loss first → last |")
     print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
     print(f"| {params:,} | {a.seq_len} | {a.batch} | {tokens_per_step} | {a.threads} | "
-          f"{mean:.3f} ± {res['stdev_step_s']:.3f} | {res['median_step_s']:.3f} | {res['tokens_per_s']:.1f} | {res['peak_rss_mib']:.0f} | "
+          f"{mean:.3f} ± {res['stdev_step_s']:.3f} | {res['median_step_s']:.3f} | "
+          f"{res['tokens_per_s']:.1f} | {res['peak_rss_mib']:.0f} | "
           f"{res['loss_first']:.3f} → {res['loss_last']:.3f} |")
 
 

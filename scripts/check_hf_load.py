@@ -30,6 +30,7 @@ Usage:
 """
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -62,6 +63,34 @@ class WarningCollector(logging.Handler):
 
     def emit(self, record):
         self.messages.append(f"[{record.name}] {record.getMessage()}")
+
+
+@contextlib.contextmanager
+def collected_warnings():
+    """Yields a list that receives, as text, every warning transformers logs and
+    every Python warning raised inside the block; transformers' own console
+    handler and progress bars are off meanwhile."""
+    collector = WarningCollector()
+    tf_logger = logging.getLogger("transformers")
+    transformers.logging.set_verbosity_warning()
+    transformers.logging.disable_default_handler()
+    transformers.logging.disable_progress_bar()
+    tf_logger.addHandler(collector)
+    out = []
+    try:
+        with warnings.catch_warnings(record=True) as py_warnings:
+            warnings.simplefilter("always")
+            yield out
+    finally:
+        tf_logger.removeHandler(collector)
+        transformers.logging.enable_default_handler()
+        transformers.logging.enable_progress_bar()
+        out += collector.messages + [f"[{w.category.__name__}] {w.message}" for w in py_warnings]
+
+
+def indented(msgs):
+    lines = [ln.rstrip() for m in msgs for ln in ANSI.sub("", m).splitlines()]
+    return "".join("\n        " + ln for ln in lines)
 
 
 class Report:
@@ -132,40 +161,23 @@ def precheck(d, r):
 
 
 def load_all(d, r):
-    """Loads config, tokenizer and model, with transformers' warnings collected
-    (and kept off the console) so that they can be reported as failures."""
-    collector = WarningCollector()
-    tf_logger = logging.getLogger("transformers")
-    transformers.logging.set_verbosity_warning()
-    transformers.logging.disable_default_handler()
-    transformers.logging.disable_progress_bar()
-    tf_logger.addHandler(collector)
+    """Loads config, tokenizer and model; a warning logged meanwhile is a failure."""
     error = None
-    try:
-        with warnings.catch_warnings(record=True) as py_warnings:
-            warnings.simplefilter("always")
-            try:
-                config = AutoConfig.from_pretrained(d)
-                tok = AutoTokenizer.from_pretrained(d)
-                model, info = AutoModelForCausalLM.from_pretrained(
-                    d, output_loading_info=True, attn_implementation="eager",
-                    **{dtype_kwarg(): torch.float32})
-            except Exception as e:  # noqa: BLE001 - any loader error is a failed check
-                error = e
-    finally:
-        tf_logger.removeHandler(collector)
-        transformers.logging.enable_default_handler()
-        transformers.logging.enable_progress_bar()
-
-    msgs = collector.messages + [f"[{w.category.__name__}] {w.message}" for w in py_warnings]
-    lines = [ln.rstrip() for m in msgs for ln in ANSI.sub("", m).splitlines()]
-    shown = "".join("\n        " + ln for ln in lines)
+    with collected_warnings() as msgs:
+        try:
+            config = AutoConfig.from_pretrained(d)
+            tok = AutoTokenizer.from_pretrained(d)
+            model, info = AutoModelForCausalLM.from_pretrained(
+                d, output_loading_info=True, attn_implementation="eager",
+                **{dtype_kwarg(): torch.float32})
+        except Exception as e:  # noqa: BLE001 - any loader error is a failed check
+            error = e
     if error is not None:
-        raise Failed(f"loading failed: {type(error).__name__}: {error}" + (shown if msgs else ""))
+        raise Failed(f"loading failed: {type(error).__name__}: {error}" + indented(msgs))
     for key in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
         v = sorted(map(str, info.get(key) or []))
         r.check(not v, f"loading info: {key} empty", f"{len(v)}: {v[:10]}{' ...' if len(v) > 10 else ''}")
-    r.check(not msgs, "no warnings while loading", f"{len(msgs)} warning(s):{shown}")
+    r.check(not msgs, "no warnings while loading", f"{len(msgs)} warning(s):{indented(msgs)}")
     return config, tok, model
 
 
@@ -193,10 +205,22 @@ def check_forward_generate(model, tok, config, ids, max_new, r):
             f"got {list(logits.shape)}")
     r.check(bool(torch.isfinite(logits).all()), "logits finite")
 
-    eos = tok.eos_token_id
-    pad = tok.pad_token_id if tok.pad_token_id is not None else eos
-    out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
-                         max_new_tokens=max_new, eos_token_id=eos, pad_token_id=pad)
+    # The directory's generation settings, with EOS / padding from the tokenizer where it has none.
+    gc = model.generation_config
+    extra = {}
+    if gc.eos_token_id is None and tok.eos_token_id is not None:
+        extra["eos_token_id"] = tok.eos_token_id
+    if gc.pad_token_id is None:
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        if pad is not None:
+            extra["pad_token_id"] = pad
+    r.line("generation eos / pad ids", f"{extra.get('eos_token_id', gc.eos_token_id)} / "
+                                       f"{extra.get('pad_token_id', gc.pad_token_id)}")
+    with collected_warnings() as msgs:
+        out = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=False,
+                             max_new_tokens=max_new, **extra)
+    if msgs:
+        r.line("notes from generate", indented(msgs))
     new = out[0, ids.shape[1]:].tolist()
     r.check(0 < len(new) <= max_new, f"greedy generation ({len(new)} of {max_new} new tokens)")
     r.line("generated ids", new)
@@ -253,11 +277,12 @@ def main():
         config, tok, model = load_all(d, r)
         model.eval()
         n_params = sum(p.numel() for p in model.parameters())
-        r.line("model", f"{type(model).__name__}, {config.num_hidden_layers} layers, "
-                        f"{config.num_experts} experts top-{config.num_experts_per_tok}, vocab {config.vocab_size}")
+        r.line("model", f"{type(model).__name__}, {config.num_hidden_layers} layers, {config.num_experts} "
+                        f"experts top-{config.num_experts_per_tok}, vocab {config.vocab_size}")
         r.line("parameters", f"{n_params:,}")
         r.line("loaded dtype", str(next(model.parameters()).dtype))
-        r.line("tokenizer", f"{type(tok).__name__}, {len(tok)} tokens, eos {tok.eos_token!r}, pad {tok.pad_token!r}")
+        r.line("tokenizer", f"{type(tok).__name__}, {len(tok)} tokens, "
+                            f"eos {tok.eos_token!r}, pad {tok.pad_token!r}")
 
         ids = check_template(tok, r)
         check_forward_generate(model, tok, config, ids, a.max_new_tokens, r)

@@ -24,7 +24,8 @@ pub fn encode(tok: &tokenizers::Tokenizer, path: &Path, text: &str) -> Result<Ve
 /// The pre-tokenisation pattern of Qwen2/Qwen3's byte-level BPE.
 pub const QWEN_SPLIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// Special tokens of the Qwen3 chat format, in id order after the learned vocabulary.
+/// Special and added tokens of the Qwen3 chat format (the first three are the
+/// control tokens [`CHAT_CONTROL_TOKENS`]; the tags follow the learned vocabulary).
 pub const QWEN_SPECIAL_TOKENS: [&str; 9] = [
     "<|endoftext|>",
     "<|im_start|>",
@@ -36,6 +37,11 @@ pub const QWEN_SPECIAL_TOKENS: [&str; 9] = [
     "<tool_response>",
     "</tool_response>",
 ];
+
+/// The special tokens that frame chat turns. The others (`<think>`,
+/// `<tool_call>`, …) are added tokens that are *not* special, as in Qwen3's
+/// tokenizer, so decoding with `skip_special_tokens` keeps them.
+pub const CHAT_CONTROL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
 /// Trains a byte-level BPE tokenizer with Qwen3's pre-tokenisation and
 /// special tokens on `texts` (deterministic for the same texts).
@@ -66,7 +72,7 @@ where
         ByteLevel::new(false, false, false).into(),
     ])));
     tok.with_decoder(Some(ByteLevel::default()));
-    let specials: Vec<AddedToken> = QWEN_SPECIAL_TOKENS
+    let specials: Vec<AddedToken> = CHAT_CONTROL_TOKENS
         .iter()
         .map(|t| AddedToken::from(*t, true))
         .collect();
@@ -79,6 +85,12 @@ where
         .build()
         .into();
     tok.train(&mut trainer, texts).map_err(err)?;
+    let tags: Vec<AddedToken> = QWEN_SPECIAL_TOKENS
+        .iter()
+        .filter(|t| !CHAT_CONTROL_TOKENS.contains(t))
+        .map(|t| AddedToken::from(*t, false))
+        .collect();
+    tok.add_tokens(tags).map_err(err)?;
     Ok(tok)
 }
 
@@ -103,6 +115,13 @@ mod tests {
         assert_eq!(enc.get_tokens()[0], "<|im_start|>");
         assert_eq!(enc.get_tokens().last().unwrap(), "<|im_end|>");
         assert_eq!(tok.decode(enc.get_ids(), false).unwrap(), text);
+        // reasoning and tool tags are whole tokens that survive skip_special_tokens
+        let t = tok.encode("<think>\nx\n</think>\n\nA<|im_end|>", false).unwrap();
+        assert_eq!(t.get_tokens()[0], "<think>");
+        assert_eq!(
+            tok.decode(t.get_ids(), true).unwrap(),
+            "<think>\nx\n</think>\n\nA"
+        );
         // merges were learned: far fewer tokens than bytes
         let plain = tok
             .encode("The order 12 shipped to Tallinn", false)

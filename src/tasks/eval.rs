@@ -125,7 +125,9 @@ pub fn evaluate(
         model.check_input(&ids)?;
         let new = greedy(model, &ids, opts.max_new_tokens, stop)?;
         let new: Vec<u32> = new.into_iter().filter(|t| !stop.contains(t)).collect();
-        let response = tokenizer.decode(&new, true).map_err(tok_err)?;
+        // keep added tokens such as </think> (a tokenizer may mark them special);
+        // stop ids were removed above
+        let response = tokenizer.decode(&new, false).map_err(tok_err)?;
         out.push(EvalRow {
             kind: row.kind(),
             prompt_tokens: ids.len(),

@@ -33,17 +33,17 @@ fn json_bytes(v: &Value) -> Vec<u8> {
 /// the vocabulary as `added_tokens_decoder`, `<|im_end|>` as EOS.
 pub fn tokenizer_config(tok: &tokenizers::Tokenizer, template: &str, max_len: usize) -> Value {
     let mut added = serde_json::Map::new();
-    let mut specials: Vec<(u32, String)> = tok
+    let mut specials: Vec<(u32, String, bool)> = tok
         .get_added_tokens_decoder()
         .into_iter()
-        .map(|(id, t)| (id, t.content))
+        .map(|(id, t)| (id, t.content, t.special))
         .collect();
     specials.sort();
-    for (id, content) in &specials {
+    for (id, content, special) in &specials {
         added.insert(
             id.to_string(),
             json!({"content": content, "lstrip": false, "normalized": false, "rstrip": false,
-                   "single_word": false, "special": true}),
+                   "single_word": false, "special": special}),
         );
     }
     json!({

@@ -431,10 +431,10 @@ pub fn train(
         first_loss.get_or_insert(m.loss);
         final_loss = Some(m.loss);
         metrics_lines.push(serde_json::to_string(&m).expect("metrics serialise"));
+        write_metrics(&metrics_lines)?;
         on_step(&m);
         let last = step + 1 == cfg.steps;
         if last || (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0) {
-            write_metrics(&metrics_lines)?;
             checkpoint::save(&run, &snapshot(&vars), &opt.state()?, &state, cfg.keep)?;
             last_good = Some(step + 1);
         }
