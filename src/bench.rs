@@ -250,6 +250,7 @@ pub struct TrainMeasurement {
     pub segments: usize,
     pub batch: usize,
     pub fused: bool,
+    pub workers: usize,
     /// Mean seconds per optimizer step (after warmup).
     pub step_s: f64,
     pub tokens_per_s: f64,
@@ -268,10 +269,11 @@ pub fn measure_train(
     steps: usize,
     warmup: usize,
     fused: bool,
+    workers: usize,
     seed: u64,
 ) -> Result<TrainMeasurement> {
     use crate::train::data::Pack;
-    use crate::train::loss::pack_loss;
+    use crate::train::loss::{accumulate, packs_grads};
     use crate::train::optim::{clip_global_norm, AdamW, AdamWConfig};
     use candle_core::Var;
     use std::collections::HashMap;
@@ -306,20 +308,17 @@ pub fn measure_train(
     for s in 0..warmup + steps {
         let t0 = Instant::now();
         let mut grads: HashMap<String, Vec<f32>> = HashMap::new();
-        for p in &packs {
-            let l = pack_loss(&model, p, fused, 1.0 / tokens as f64, 0.001)?;
-            let g = l.total.backward()?;
-            for (name, var) in &vars {
-                if let Some(gt) = g.get(var.as_tensor()) {
-                    let gv = gt.flatten_all()?.to_vec1::<f32>()?;
-                    match grads.get_mut(name) {
-                        Some(acc) => acc.iter_mut().zip(&gv).for_each(|(a, b)| *a += b),
-                        None => {
-                            grads.insert(name.clone(), gv);
-                        }
-                    }
-                }
-            }
+        let refs: Vec<&Pack> = packs.iter().collect();
+        for r in packs_grads(
+            &model,
+            &vars,
+            &refs,
+            fused,
+            1.0 / tokens as f64,
+            0.001,
+            workers,
+        ) {
+            accumulate(&mut grads, r?.grads);
         }
         clip_global_norm(&mut grads, 1.0);
         opt.step(&grads, 1e-4)?;
@@ -333,6 +332,7 @@ pub fn measure_train(
         segments,
         batch,
         fused,
+        workers,
         step_s,
         tokens_per_s: tokens as f64 / step_s,
         peak_rss: crate::mem::peak_rss_bytes(),

@@ -116,7 +116,9 @@ mod tests {
         assert_eq!(enc.get_tokens().last().unwrap(), "<|im_end|>");
         assert_eq!(tok.decode(enc.get_ids(), false).unwrap(), text);
         // reasoning and tool tags are whole tokens that survive skip_special_tokens
-        let t = tok.encode("<think>\nx\n</think>\n\nA<|im_end|>", false).unwrap();
+        let t = tok
+            .encode("<think>\nx\n</think>\n\nA<|im_end|>", false)
+            .unwrap();
         assert_eq!(t.get_tokens()[0], "<think>");
         assert_eq!(
             tok.decode(t.get_ids(), true).unwrap(),

@@ -447,3 +447,21 @@ fn the_output_is_a_hugging_face_model_directory() {
     );
     let _ = Tensor::zeros(1, DType::F32, &Device::Cpu);
 }
+
+#[test]
+fn parallel_packs_give_the_same_weights_as_sequential_ones() {
+    let s = setup();
+    let data = s.root.join("chat.jsonl");
+    write_rows(&data, &chat_rows(16));
+    let mut cfg = config_for(&s, data, Objective::AgentSft, 3);
+    cfg.batch = 4;
+    let one = s.root.join("w1");
+    train(&cfg, &one, false, &mut |_| {}).unwrap();
+    cfg.workers = 2;
+    let two = s.root.join("w2");
+    train(&cfg, &two, false, &mut |_| {}).unwrap();
+    assert_eq!(
+        read_bytes(&one.join("model.safetensors")),
+        read_bytes(&two.join("model.safetensors"))
+    );
+}

@@ -25,6 +25,9 @@ pub enum BenchCommand {
 
 #[derive(Args, Debug)]
 pub struct BenchTrainArgs {
+    /// Packs computed in parallel, each with single-threaded kernels (see `train --workers`).
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
     /// Model config.json (default: the bundled pair's config, 24 layers).
     #[arg(long)]
     config: Option<std::path::PathBuf>,
@@ -56,9 +59,9 @@ fn run_train(a: BenchTrainArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     if !a.json {
         println!(
-            "bench train: {} layers, hidden {}, {} experts top-{}, vocab {}; {} pack(s)/step, {} segment(s)/pack, mean of {} steps",
+            "bench train: {} layers, hidden {}, {} experts top-{}, vocab {}; {} pack(s)/step, {} segment(s)/pack, {} worker(s), mean of {} steps",
             cfg.num_hidden_layers, cfg.hidden_size, cfg.num_experts, cfg.num_experts_per_tok,
-            cfg.vocab_size, a.batch, a.segments, a.steps
+            cfg.vocab_size, a.batch, a.segments, a.workers, a.steps
         );
         println!(
             "{:>7} | {:>8} | {:>9} | {:>9} | {:>10}",
@@ -73,7 +76,7 @@ fn run_train(a: BenchTrainArgs) -> anyhow::Result<()> {
         };
         for &fused in modes {
             let m = acc_probe::bench::measure_train(
-                &cfg, t, a.segments, a.batch, a.steps, a.warmup, fused, 0,
+                &cfg, t, a.segments, a.batch, a.steps, a.warmup, fused, a.workers, 0,
             )?;
             if !a.json {
                 println!(

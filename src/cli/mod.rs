@@ -63,7 +63,33 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose);
+    // candle's matmul asks for its thread count on every call, and without
+    // RAYON_NUM_THREADS that reads /proc/cpuinfo each time; pin it once (to
+    // --threads, so that the kernels and rayon agree)
     if let Some(n) = cli.threads {
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    } else if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let n = candle_core::utils::get_num_threads();
+        std::env::set_var("RAYON_NUM_THREADS", n.to_string());
+    }
+    // data-parallel training: `workers` packs at once on rayon's pool, each
+    // with single-threaded kernels
+    let workers = match &cli.command {
+        Command::Train(a) => a.workers,
+        Command::Reproduce(a) => a.workers,
+        Command::Bench(bench::BenchCommand::Train(a)) => Some(a.workers),
+        _ => None,
+    }
+    .filter(|&w| w > 1);
+    let pool_threads = match workers {
+        Some(w) => {
+            std::env::set_var("RAYON_NUM_THREADS", "1");
+            std::env::set_var("CANDLE_NUM_THREADS", "1");
+            Some(w.max(cli.threads.unwrap_or(0)))
+        }
+        None => cli.threads,
+    };
+    if let Some(n) = pool_threads {
         if let Err(e) = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build_global()

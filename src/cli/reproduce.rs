@@ -21,6 +21,9 @@ pub struct ReproduceArgs {
     /// Also copy the two final models (without training state) to DIR/base and DIR/acc.
     #[arg(long)]
     bundle: Option<PathBuf>,
+    /// Packs computed in parallel during training (see `train --workers`).
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -63,6 +66,8 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             m.step, m.loss, m.tokens_per_s
         ));
     };
+    let mut preset = preset;
+    preset.workers = a.workers.unwrap_or(1).max(1);
     let report = reproduce(
         &preset,
         a.seed,

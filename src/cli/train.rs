@@ -74,6 +74,10 @@ pub struct TrainArgs {
     /// Use candle's composed ops instead of the fused ops with analytic backward.
     #[arg(long)]
     composed: bool,
+    /// Packs computed in parallel, each with single-threaded kernels (data
+    /// parallelism; the same result for any count). Default: --threads, else 1.
+    #[arg(long)]
+    pub workers: Option<usize>,
     /// Continue the run in --out from its latest checkpoint (same settings).
     #[arg(long)]
     resume: bool,
@@ -112,6 +116,7 @@ pub fn config_from(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
     cfg.keep = a.keep;
     cfg.save_dtype = a.save_dtype.clone();
     cfg.fused = !a.composed;
+    cfg.workers = a.workers.unwrap_or(1).max(1);
     Ok(cfg)
 }
 

@@ -59,28 +59,50 @@ impl SparseMoe {
     pub fn forward(&self, x: &Tensor, routing: &RouterOutput) -> Result<Tensor> {
         let (t, _) = x.dims2()?;
         let k = routing.top_k;
-        // 1. tokens (and flat slot positions t*k + s) per expert
-        let mut tokens: Vec<Vec<u32>> = vec![Vec::new(); self.experts.len()];
-        let mut slots: Vec<Vec<u32>> = vec![Vec::new(); self.experts.len()];
+        let n_experts = self.experts.len();
+        // 1. the t·k slots grouped by expert (counting sort; within an expert, token order)
+        let mut counts = vec![0usize; n_experts];
+        for &e in &routing.topk_ids {
+            counts[e as usize] += 1;
+        }
+        let mut next: Vec<usize> = counts
+            .iter()
+            .scan(0, |acc, &c| {
+                let start = *acc;
+                *acc += c;
+                Some(start)
+            })
+            .collect();
+        let mut slot_order = vec![0u32; t * k];
         for (pos, &e) in routing.topk_ids.iter().enumerate() {
-            tokens[e as usize].push((pos / k) as u32);
-            slots[e as usize].push(pos as u32);
+            slot_order[next[e as usize]] = pos as u32;
+            next[e as usize] += 1;
         }
-        let combine = routing.combine.flatten_all()?;
-        // 2. each expert on its tokens, scaled by the combine weight, scattered back
-        let mut y = x.zeros_like()?;
-        for (e, expert) in self.experts.iter().enumerate() {
-            if tokens[e].is_empty() {
-                continue;
+        let tokens: Vec<u32> = slot_order.iter().map(|&p| p / k as u32).collect();
+        let tok = Tensor::from_vec(tokens, t * k, x.device())?;
+        let slots = Tensor::from_vec(slot_order, t * k, x.device())?;
+        // 2. gather the routed tokens once [t·k, hidden], run each expert on its rows
+        let xs = x.index_select(&tok, 0)?;
+        let mut outs = Vec::with_capacity(n_experts);
+        let mut offset = 0;
+        for (expert, &n) in self.experts.iter().zip(&counts) {
+            if n > 0 {
+                outs.push(expert.forward(&xs.narrow(0, offset, n)?)?);
             }
-            let n = tokens[e].len();
-            let tok = Tensor::from_slice(&tokens[e], n, x.device())?;
-            let slot = Tensor::from_slice(&slots[e], n, x.device())?;
-            let xe = x.index_select(&tok, 0)?;
-            let w = combine.index_select(&slot, 0)?.unsqueeze(D::Minus1)?;
-            let ye = expert.forward(&xe)?.broadcast_mul(&w)?;
-            y = y.index_add(&tok, &ye, 0)?;
+            offset += n;
         }
+        let ys = if outs.len() == 1 {
+            outs.pop().expect("one expert")
+        } else {
+            Tensor::cat(&outs, 0)?
+        };
+        // 3. scale by the combine weights and add back per token (experts in id order)
+        let w = routing
+            .combine
+            .flatten_all()?
+            .index_select(&slots, 0)?
+            .unsqueeze(D::Minus1)?;
+        let y = x.zeros_like()?.index_add(&tok, &ys.broadcast_mul(&w)?, 0)?;
         debug_assert_eq!(y.dims2()?.0, t);
         Ok(y)
     }

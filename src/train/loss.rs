@@ -4,7 +4,10 @@
 //! E · Σ_e f_e · P_e with f_e the fraction of top-k slots routed to expert e
 //! and P_e the mean router probability of e.
 
-use candle_core::Tensor;
+use std::collections::HashMap;
+
+use candle_core::{Tensor, Var};
+use rayon::prelude::*;
 
 use super::data::Pack;
 use crate::error::Result;
@@ -106,4 +109,72 @@ pub fn pack_loss(
         targets,
         aux,
     })
+}
+
+/// One pack's loss terms and gradients (host vectors by variable name).
+pub struct PackGrads {
+    pub ce_sum: f64,
+    pub aux: f64,
+    pub targets: usize,
+    pub grads: HashMap<String, Vec<f32>>,
+}
+
+/// Forward, loss and backward of one pack.
+pub fn pack_grads(
+    model: &Qwen3Moe,
+    vars: &HashMap<String, Var>,
+    pack: &Pack,
+    fused: bool,
+    ce_weight: f64,
+    aux_weight: f64,
+) -> Result<PackGrads> {
+    let l = pack_loss(model, pack, fused, ce_weight, aux_weight)?;
+    let mut grads = HashMap::with_capacity(vars.len());
+    if l.ce_sum.is_finite() && l.aux.is_finite() {
+        let g = l.total.backward()?;
+        for (name, var) in vars {
+            if let Some(gt) = g.get(var.as_tensor()) {
+                grads.insert(name.clone(), gt.flatten_all()?.to_vec1::<f32>()?);
+            }
+        }
+    }
+    Ok(PackGrads {
+        ce_sum: l.ce_sum,
+        aux: l.aux,
+        targets: l.targets,
+        grads,
+    })
+}
+
+/// [`pack_grads`] for every pack, `workers` at a time on rayon's pool (each
+/// pack's kernels then run single-threaded: set `RAYON_NUM_THREADS=1`, as
+/// `acc-probe train --workers` does). Results come back in pack order.
+pub fn packs_grads(
+    model: &Qwen3Moe,
+    vars: &HashMap<String, Var>,
+    packs: &[&Pack],
+    fused: bool,
+    ce_weight: f64,
+    aux_weight: f64,
+    workers: usize,
+) -> Vec<Result<PackGrads>> {
+    let one = |p: &&Pack| pack_grads(model, vars, p, fused, ce_weight, aux_weight);
+    if workers > 1 && packs.len() > 1 {
+        packs.par_iter().with_max_len(1).map(one).collect()
+    } else {
+        packs.iter().map(one).collect()
+    }
+}
+
+/// Adds `g` into `acc` (the sums run in pack order, so the result does not
+/// depend on how many workers computed the packs).
+pub fn accumulate(acc: &mut HashMap<String, Vec<f32>>, g: HashMap<String, Vec<f32>>) {
+    for (name, gv) in g {
+        match acc.get_mut(&name) {
+            Some(a) => a.iter_mut().zip(&gv).for_each(|(a, b)| *a += b),
+            None => {
+                acc.insert(name, gv);
+            }
+        }
+    }
 }

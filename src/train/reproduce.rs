@@ -73,6 +73,9 @@ pub struct Preset {
     /// Held-out problems per task.
     pub eval_n: usize,
     pub max_new_tokens: usize,
+    /// Packs computed in parallel in training (not part of the results).
+    #[serde(skip)]
+    pub workers: usize,
 }
 
 impl Preset {
@@ -102,6 +105,7 @@ impl Preset {
             sft_lr: 1e-3,
             eval_n: 6,
             max_new_tokens: 24,
+            workers: 1,
         }
     }
 
@@ -131,6 +135,7 @@ impl Preset {
             sft_lr: 1e-3,
             eval_n: 50,
             max_new_tokens: 80,
+            workers: 1,
         }
     }
 
@@ -450,6 +455,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         cfg.seed = seed;
         cfg.save_every = (steps / 4).max(1);
         cfg.save_dtype = "bf16".into();
+        cfg.workers = p.workers;
         let resume = dir.join("train/run.json").is_file();
         let mut on = |m: &StepMetrics| step(name, m);
         train(&cfg, &dir, resume, &mut on)?;

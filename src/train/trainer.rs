@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 use super::checkpoint::{self, TrainState};
 use super::data::{self, Objective, Pack};
 use super::hf;
-use super::loss::pack_loss;
+use super::loss::{accumulate, packs_grads};
 use super::optim::{clip_global_norm, AdamW, AdamWConfig, Schedule};
 use crate::chat::{ChatTemplate, CHATML_TOOLS};
 use crate::error::{Error, Result};
@@ -70,6 +70,11 @@ pub struct TrainConfig {
     pub save_dtype: String,
     /// Fused CPU ops with analytic backward (else composed candle ops).
     pub fused: bool,
+    /// Packs computed in parallel (data parallelism within a step; the
+    /// gradients are summed in pack order, so the result is the same for any
+    /// count). Not part of a run's identity: a resume may use another.
+    #[serde(skip)]
+    pub workers: usize,
 }
 
 impl TrainConfig {
@@ -93,6 +98,7 @@ impl TrainConfig {
             keep: 2,
             save_dtype: "f32".into(),
             fused: true,
+            workers: 1,
         }
     }
 }
@@ -384,27 +390,25 @@ pub fn train(
         let ce_weight = 1.0 / step_targets.max(1) as f64;
         let aux_weight = aux_coef / step_packs.len() as f64;
         let mut grads: HashMap<String, Vec<f32>> = HashMap::new();
-        let (mut ce_sum, mut aux_sum, mut tokens) = (0.0, 0.0, 0usize);
-        for (pi, pack) in step_packs.iter().enumerate() {
-            let l = pack_loss(&model, pack, cfg.fused, ce_weight, aux_weight)?;
-            if !l.ce_sum.is_finite() || !l.aux.is_finite() {
+        let (mut ce_sum, mut aux_sum) = (0.0, 0.0);
+        let tokens: usize = step_packs.iter().map(|p| p.ids.len()).sum();
+        let results = packs_grads(
+            &model,
+            &vars,
+            &step_packs,
+            cfg.fused,
+            ce_weight,
+            aux_weight,
+            cfg.workers,
+        );
+        for (pi, r) in results.into_iter().enumerate() {
+            let pg = r?;
+            if !pg.ce_sum.is_finite() || !pg.aux.is_finite() {
                 return Err(non_finite(step, idx[pi], "loss", last_good, &run));
             }
-            let g = l.total.backward()?;
-            for (name, var) in &vars {
-                if let Some(gt) = g.get(var.as_tensor()) {
-                    let gv = gt.flatten_all()?.to_vec1::<f32>()?;
-                    match grads.get_mut(name) {
-                        Some(acc) => acc.iter_mut().zip(&gv).for_each(|(a, b)| *a += b),
-                        None => {
-                            grads.insert(name.clone(), gv);
-                        }
-                    }
-                }
-            }
-            ce_sum += l.ce_sum;
-            aux_sum += l.aux;
-            tokens += pack.ids.len();
+            accumulate(&mut grads, pg.grads);
+            ce_sum += pg.ce_sum;
+            aux_sum += pg.aux;
         }
         let grad_norm = clip_global_norm(&mut grads, cfg.clip);
         if !grad_norm.is_finite() {
