@@ -162,13 +162,7 @@ impl Attention {
                 let probs = if fused {
                     super::ops::causal_softmax(&scores, scale)?
                 } else {
-                    let mask: Vec<f32> = (0..n)
-                        .flat_map(|i| {
-                            (0..end).map(move |j| if j > qb + i { f32::NEG_INFINITY } else { 0.0 })
-                        })
-                        .collect();
-                    let mask = Tensor::from_vec(mask, (n, end), x.device())?;
-                    candle_nn::ops::softmax(&(scores * scale)?.broadcast_add(&mask)?, D::Minus1)?
+                    super::ops::causal_softmax_composed(&scores, scale)?
                 };
                 ctxs.push(probs.matmul(&vb)?);
                 qb = end;
@@ -379,19 +373,4 @@ pub fn attend(
     let ctx = probs.matmul(&v.contiguous()?)?;
     let ctx = ctx.transpose(0, 1)?.reshape((tq, nh * hd))?;
     Ok((ctx, probs))
-}
-
-/// The additive mask of packed sequences: causal within each segment
-/// (lengths `segments`, in order), −∞ across segments. [t, t] with t = Σ segments.
-pub fn packed_causal_mask(segments: &[usize], device: &Device) -> Result<Tensor> {
-    let t: usize = segments.iter().sum();
-    let mut mask = vec![f32::NEG_INFINITY; t * t];
-    let mut start = 0;
-    for &len in segments {
-        for i in start..start + len {
-            mask[i * t + start..i * t + i + 1].fill(0.0);
-        }
-        start += len;
-    }
-    Ok(Tensor::from_vec(mask, (t, t), device)?)
 }

@@ -328,13 +328,20 @@ pub fn causal_softmax(x: &Tensor, scale: f64) -> Result<Tensor> {
             "causal softmax: {tq} queries against {tk} keys"
         )));
     }
-    let offset = tk - tq;
     if fused_ok(x) {
         return Ok(x.contiguous()?.apply_op1(CausalSoftmax {
             scale: scale as f32,
-            offset,
+            offset: tk - tq,
         })?);
     }
+    causal_softmax_composed(x, scale)
+}
+
+/// The same as [`causal_softmax`] from candle's differentiable ops: scale,
+/// an additive causal mask, softmax (the reference, and the path off CPU).
+pub fn causal_softmax_composed(x: &Tensor, scale: f64) -> Result<Tensor> {
+    let (tq, tk) = (x.dim(D::Minus2)?, x.dim(D::Minus1)?);
+    let offset = tk - tq;
     let mask: Vec<f32> = (0..tq)
         .flat_map(|i| {
             (0..tk).map(move |j| {
