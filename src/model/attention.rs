@@ -6,7 +6,7 @@
 //!   tests, short inputs, attention-probability capture and training
 //!   (every op has a backward).
 
-use candle_core::{DType, Device, Tensor, D};
+use candle_core::{Device, Tensor, D};
 use candle_nn::VarBuilder;
 
 use super::attention_stream::{stream_attention, StreamBlocks, StreamInput, StreamStats};
@@ -308,6 +308,18 @@ pub fn eager_attention_at(
 ) -> Result<(Tensor, Tensor)> {
     let tq = q.dim(1)?;
     let tk = k.dim(1)?;
+    let mask = causal_mask(tq, tk, offset, q.device())?;
+    let softmax = if differentiable {
+        Softmax::Composed
+    } else {
+        Softmax::Inference
+    };
+    attend(q, k, v, scale, &mask, softmax)
+}
+
+/// The additive causal mask [tq, tk] of queries at positions offset..offset+tq
+/// against keys 0..tk: 0 where key ≤ query position, −∞ after.
+pub fn causal_mask(tq: usize, tk: usize, offset: usize, device: &Device) -> Result<Tensor> {
     let mask: Vec<f32> = (0..tq)
         .flat_map(|i| {
             (0..tk).map(move |j| {
@@ -319,13 +331,7 @@ pub fn eager_attention_at(
             })
         })
         .collect();
-    let mask = Tensor::from_vec(mask, (tq, tk), q.device())?.to_dtype(DType::F32)?;
-    let softmax = if differentiable {
-        Softmax::Composed
-    } else {
-        Softmax::Inference
-    };
-    attend(q, k, v, scale, &mask, softmax)
+    Ok(Tensor::from_vec(mask, (tq, tk), device)?)
 }
 
 /// Which softmax [`attend`] uses.

@@ -35,6 +35,14 @@ fn for_rows(out: &mut [f32], n: usize, f: impl Fn(usize, &mut [f32]) + Sync + Se
     }
 }
 
+/// dx = scale · y · (g − Σ g·y) for one row of a softmax output y with upstream gradient g.
+fn softmax_row_grad(y: &[f32], g: &[f32], scale: f32, dx: &mut [f32]) {
+    let dot: f32 = y.iter().zip(g).map(|(a, b)| a * b).sum();
+    for ((o, &a), &b) in dx.iter_mut().zip(y).zip(g) {
+        *o = scale * a * (b - dot);
+    }
+}
+
 /// Softmax over the last dimension (f32, CPU) with backward
 /// dx = y · (g − Σ g·y).
 struct SoftmaxLastDim;
@@ -71,11 +79,7 @@ impl CustomOp1 for SoftmaxLastDim {
         let n = y.dims().last().copied().unwrap_or(1).max(1);
         let mut dx = vec![0f32; yv.len()];
         for_rows(&mut dx, n, |r, o| {
-            let (yr, gr) = (&yv[r * n..(r + 1) * n], &gv[r * n..(r + 1) * n]);
-            let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-            for ((o, &a), &b) in o.iter_mut().zip(yr).zip(gr) {
-                *o = a * (b - dot);
-            }
+            softmax_row_grad(&yv[r * n..(r + 1) * n], &gv[r * n..(r + 1) * n], 1.0, o);
         });
         Ok(Some(Tensor::from_vec(dx, y.shape(), y.device())?))
     }
@@ -131,11 +135,8 @@ impl CustomOp1 for CausalSoftmax {
         let mut dx = vec![0f32; yv.len()];
         for_rows(&mut dx, n, |r, o| {
             let i = r % tq + offset;
-            let (yr, gr) = (&yv[r * n..r * n + i + 1], &gv[r * n..r * n + i + 1]);
-            let dot: f32 = yr.iter().zip(gr).map(|(a, b)| a * b).sum();
-            for ((o, &a), &b) in o[..=i].iter_mut().zip(yr).zip(gr) {
-                *o = scale * a * (b - dot);
-            }
+            let row = r * n..r * n + i + 1;
+            softmax_row_grad(&yv[row.clone()], &gv[row], scale, &mut o[..=i]);
         });
         Ok(Some(Tensor::from_vec(dx, y.shape(), y.device())?))
     }
@@ -145,6 +146,12 @@ impl CustomOp1 for CausalSoftmax {
 /// (f32, CPU). Backward: dx = r·(g·w) − x · r³ · mean(g·w·x); dw = Σ_rows g·x·r.
 struct RmsNormOp {
     eps: f32,
+}
+
+/// 1 / √(mean(x²) + ε) of one row.
+fn inv_rms(row: &[f32], eps: f32) -> f32 {
+    let ms = row.iter().map(|v| v * v).sum::<f32>() / row.len() as f32;
+    1.0 / (ms + eps).sqrt()
 }
 
 impl CustomOp2 for RmsNormOp {
@@ -165,8 +172,7 @@ impl CustomOp2 for RmsNormOp {
         let mut out = vec![0f32; x.len()];
         for_rows(&mut out, n, |r, o| {
             let row = &x[r * n..(r + 1) * n];
-            let ms = row.iter().map(|v| v * v).sum::<f32>() / n as f32;
-            let inv = 1.0 / (ms + self.eps).sqrt();
+            let inv = inv_rms(row, self.eps);
             for ((o, &v), &wv) in o.iter_mut().zip(row).zip(w) {
                 *o = v * inv * wv;
             }
@@ -185,11 +191,10 @@ impl CustomOp2 for RmsNormOp {
         let n = wv.len();
         let rows = xv.len() / n;
         let mut dx = vec![0f32; xv.len()];
-        let eps = self.eps;
+        let inv: Vec<f32> = xv.chunks_exact(n).map(|r| inv_rms(r, self.eps)).collect();
         let row_grad = |r: usize, o: &mut [f32]| {
             let (xr, gr) = (&xv[r * n..(r + 1) * n], &gv[r * n..(r + 1) * n]);
-            let ms = xr.iter().map(|v| v * v).sum::<f32>() / n as f32;
-            let inv = 1.0 / (ms + eps).sqrt();
+            let inv = inv[r];
             let dot: f32 = xr
                 .iter()
                 .zip(gr)
@@ -207,10 +212,8 @@ impl CustomOp2 for RmsNormOp {
         let mut dw = vec![0f32; n];
         for r in 0..rows {
             let (xr, gr) = (&xv[r * n..(r + 1) * n], &gv[r * n..(r + 1) * n]);
-            let ms = xr.iter().map(|v| v * v).sum::<f32>() / n as f32;
-            let inv = 1.0 / (ms + eps).sqrt();
             for ((d, &a), &b) in dw.iter_mut().zip(xr).zip(gr) {
-                *d += a * b * inv;
+                *d += a * b * inv[r];
             }
         }
         Ok((
@@ -342,18 +345,7 @@ pub fn causal_softmax(x: &Tensor, scale: f64) -> Result<Tensor> {
 pub fn causal_softmax_composed(x: &Tensor, scale: f64) -> Result<Tensor> {
     let (tq, tk) = (x.dim(D::Minus2)?, x.dim(D::Minus1)?);
     let offset = tk - tq;
-    let mask: Vec<f32> = (0..tq)
-        .flat_map(|i| {
-            (0..tk).map(move |j| {
-                if j > i + offset {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect();
-    let mask = Tensor::from_vec(mask, (tq, tk), x.device())?.to_dtype(x.dtype())?;
+    let mask = super::attention::causal_mask(tq, tk, offset, x.device())?.to_dtype(x.dtype())?;
     Ok(candle_nn::ops::softmax(
         &(x * scale)?.broadcast_add(&mask)?,
         D::Minus1,

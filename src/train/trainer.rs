@@ -22,7 +22,7 @@ use super::data::{self, Objective, Pack};
 use super::hf;
 use super::loss::{accumulate, packs_grads};
 use super::optim::{clip_global_norm, AdamW, AdamWConfig, Schedule};
-use crate::chat::{ChatTemplate, CHATML_TOOLS};
+use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::model::random::{random_weights, RandomInit};
@@ -448,14 +448,7 @@ pub fn train(
     }
 
     // 5. the model directory
-    hf::write_model_dir(
-        out,
-        &mcfg,
-        &snapshot(&vars),
-        dtype,
-        &tok,
-        &template_source(&template),
-    )?;
+    hf::write_model_dir(out, &mcfg, &snapshot(&vars), dtype, &tok, &template.source)?;
     let summary = TrainSummary {
         out: out.to_path_buf(),
         steps: cfg.steps,
@@ -476,14 +469,6 @@ pub fn train(
         &serde_json::to_vec_pretty(&json!(summary)).expect("summary serialises"),
     )?;
     Ok(summary)
-}
-
-fn template_source(t: &ChatTemplate) -> String {
-    if t.source.is_empty() {
-        CHATML_TOOLS.to_string()
-    } else {
-        t.source.clone()
-    }
 }
 
 fn non_finite(step: usize, pack: usize, what: &str, last_good: Option<usize>, run: &Path) -> Error {
