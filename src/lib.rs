@@ -6,6 +6,9 @@
 //! - [`probe`]: hook points, the [`probe::Probe`] trait, statistics
 //!   accumulators and capture files (safetensors + JSON);
 //! - [`bench`]: forward-pass benchmarks.
+//! - [`plot`]: PNG + SVG figures (plotters, embedded font) of numbers it is
+//!   given: attention-distance panels, per-layer curves, grouped bars and
+//!   histograms.
 
 pub mod analysis;
 pub mod bench;
@@ -15,6 +18,7 @@ pub mod error;
 pub mod io;
 pub mod mem;
 pub mod model;
+pub mod plot;
 pub mod probe;
 pub mod sqlite;
 pub mod tasks;

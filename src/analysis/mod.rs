@@ -1,4 +1,7 @@
-//! Statistics over examples: bootstrap confidence intervals (distributions,
-//! divergences and paired comparisons follow).
+//! Statistics over examples: bootstrap confidence intervals, divergences,
+//! paired base-vs-ACC comparisons and layer selection.
 
+pub mod attention;
 pub mod bootstrap;
+pub mod divergence;
+pub mod paired;

@@ -2,6 +2,7 @@
 //! subcommand parses its arguments, calls library functions and prints.
 
 mod agents;
+mod attention;
 mod bench;
 mod bench_compile;
 mod common;
@@ -35,6 +36,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Attention-span distributions of the base / ACC pair on identical inputs, with CIs and a figure.
+    Attention(Box<attention::AttentionArgs>),
     /// One forward pass; writes logits, router decisions and per-row attention statistics.
     Dump(dump::DumpArgs),
     /// A timed forward pass on random tokens (wall time, tokens/s, peak memory).
@@ -99,6 +102,7 @@ pub fn main() -> ExitCode {
         }
     }
     let result = match cli.command {
+        Command::Attention(a) => attention::run(*a),
         Command::Dump(a) => dump::run(a),
         Command::Forward(a) => forward::run(a),
         Command::Generate(a) => generate::run(a),

@@ -13,6 +13,10 @@ pub struct ReproduceArgs {
     /// The tiny preset (minutes on 2 cores) instead of the bundled-pair preset.
     #[arg(long)]
     quick: bool,
+    /// A JSON file of preset fields that replace the chosen preset's (e.g.
+    /// `{"lm_steps": 600, "task_tokens": 600}`); the run records the result.
+    #[arg(long)]
+    preset: Option<PathBuf>,
     /// Run directory (every stage's output; a rerun continues where it stopped).
     #[arg(long, default_value = "runs/reproduce")]
     out: PathBuf,
@@ -66,7 +70,16 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
             m.step, m.loss, m.tokens_per_s
         ));
     };
-    let mut preset = preset;
+    let mut preset = match &a.preset {
+        Some(f) => {
+            let text =
+                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not JSON", f.display()))?;
+            preset.with_overrides(&v, &f.display().to_string())?
+        }
+        None => preset,
+    };
     preset.workers = a.workers.unwrap_or(1).max(1);
     let report = reproduce(
         &preset,

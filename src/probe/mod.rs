@@ -9,6 +9,8 @@
 
 pub mod attn_stats;
 pub mod capture;
+pub mod pair;
+pub mod per_example;
 pub mod routing;
 
 use std::fmt;

@@ -7,7 +7,9 @@ pub mod eval;
 pub mod grade;
 pub mod graphwalks;
 pub mod mrcr;
+pub mod probe_inputs;
 pub mod score;
+pub mod toy;
 
 /// Counts tokens of a text (a real tokenizer, or an approximation in tests).
 pub trait TokenCounter {

@@ -39,9 +39,8 @@ use crate::model::generate::stop_ids;
 use crate::model::{Qwen3Moe, Qwen3MoeConfig};
 use crate::tasks::agents::{self, Domain, Format};
 use crate::tasks::eval::{evaluate, ChatModel, EvalOptions, EvalReport, TaskRow};
-use crate::tasks::graphwalks::{self, Problem};
-use crate::tasks::mrcr;
 use crate::tasks::score::Task;
+use crate::tasks::toy::{self, seed_for, EVAL_STREAM, TRAIN_STREAM};
 
 /// Sizes of one reproduction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -139,6 +138,30 @@ impl Preset {
         }
     }
 
+    /// This preset with the fields of a JSON object replaced (`{"lm_steps": 600}`);
+    /// an unknown field or a value of the wrong type is an error naming it.
+    pub fn with_overrides(&self, overrides: &Value, source: &str) -> Result<Self> {
+        let obj = overrides.as_object().ok_or_else(|| {
+            Error::Input(format!("{source}: expected a JSON object of preset fields"))
+        })?;
+        let mut merged = serde_json::to_value(self).expect("preset serialises");
+        let fields = merged.as_object_mut().expect("preset is an object");
+        for (k, v) in obj {
+            if !fields.contains_key(k) {
+                let known: Vec<&str> = fields.keys().map(String::as_str).collect();
+                return Err(Error::Input(format!(
+                    "{source}: unknown preset field `{k}` (known: {})",
+                    known.join(", ")
+                )));
+            }
+            fields.insert(k.clone(), v.clone());
+        }
+        let mut p: Preset =
+            serde_json::from_value(merged).map_err(|e| Error::Input(format!("{source}: {e}")))?;
+        p.workers = self.workers;
+        Ok(p)
+    }
+
     /// The model config for a tokenizer of `vocab` ids (rounded up to 64).
     pub fn model_config(&self, vocab: usize) -> Qwen3MoeConfig {
         Qwen3MoeConfig {
@@ -199,46 +222,6 @@ fn write_jsonl(path: &Path, rows: &[Value]) -> Result<()> {
         text.push('\n');
     }
     write_atomic(path, text.as_bytes())
-}
-
-fn seed_for(seed: u64, stream: u64, i: usize) -> u64 {
-    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(stream.wrapping_mul(1_000_003))
-        .wrapping_add(i as u64)
-}
-
-/// Problem seeds: training problems come from stream 1, held-out ones from stream 2.
-const TRAIN_STREAM: u64 = 1;
-const EVAL_STREAM: u64 = 2;
-
-/// Toy problems of both tasks for `stream` (needles 2/4/8 and BFS/parents
-/// alternate; sizes that do not fit the budget fall back to fewer needles).
-fn task_rows(
-    n: usize,
-    tokens: usize,
-    seed: u64,
-    stream: u64,
-    counter: &dyn crate::tasks::TokenCounter,
-) -> Result<(Vec<TaskRow>, Vec<TaskRow>)> {
-    let mut m = Vec::with_capacity(n);
-    let mut g = Vec::with_capacity(n);
-    for i in 0..n {
-        let s = seed_for(seed, stream, i);
-        let row = [[2, 4, 8][i % 3], 4, 2]
-            .iter()
-            .find_map(|&needles| mrcr::generate(s, tokens, needles, counter).ok())
-            .ok_or_else(|| {
-                Error::Input(format!(
-                    "toy MRCR does not fit {tokens} tokens even with 2 needles"
-                ))
-            })?;
-        m.push(TaskRow::Mrcr(row));
-        let p = [Problem::Bfs, Problem::Parents][i % 2];
-        g.push(TaskRow::Graphwalks(graphwalks::generate(
-            s, tokens, p, counter,
-        )?));
-    }
-    Ok((m, g))
 }
 
 /// The reference answer of a toy problem (what a perfect model writes).
@@ -339,7 +322,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     let tok = if tok_path.is_file() {
         crate::tokenizer::load(&tok_path)?
     } else {
-        let (m, g) = task_rows(
+        let (m, g) = toy::rows(
             p.task_problems.min(200),
             p.task_tokens,
             seed,
@@ -368,7 +351,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     // 4. training data: LM corpus, agent SFT, ACC
     stage("compiling training data");
     let data = out.join("data");
-    let (m, g) = task_rows(p.task_problems, p.task_tokens, seed, TRAIN_STREAM, &tok)?;
+    let (m, g) = toy::rows(p.task_problems, p.task_tokens, seed, TRAIN_STREAM, &tok)?;
     let mut lm: Vec<Value> = conversations.iter().map(|c| json!({"text": c})).collect();
     for r in m.iter().chain(&g) {
         lm.push(json!({"text": template.render(&with_answer(r)?, false)?}));
@@ -463,7 +446,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
 
     // 6. held-out evaluation
     stage("evaluating on held-out toy MRCR and GraphWalks");
-    let (em, eg) = task_rows(p.eval_n, p.task_tokens, seed, EVAL_STREAM, &tok)?;
+    let (em, eg) = toy::rows(p.eval_n, p.task_tokens, seed, EVAL_STREAM, &tok)?;
     let opts = EvalOptions {
         max_new_tokens: p.max_new_tokens,
         resamples: 1000,

@@ -69,3 +69,31 @@ pub fn last_logits(model: &acc_probe::model::Qwen3Moe, ids: &[u32]) -> Tensor {
         .logits
         .unwrap()
 }
+
+/// Copies the tiny model into `dir` with a word-level tokenizer covering the
+/// toy tasks' instruction words (the chat control tokens special).
+pub fn model_with_tokenizer(dir: &std::path::Path) {
+    for f in ["config.json", "model.safetensors", "generation_config.json"] {
+        std::fs::copy(fixture("tiny-qwen3-moe/model").join(f), dir.join(f)).unwrap();
+    }
+    let words = "the a of to graph node nodes edges edge is are you will be given list directed all at least degree also get description operation perform on your job execute and return set that results in if asked for breadth first search bfs only reachable exactly depth do not starting parents have an leading given itself here example begin end with following find from final answer should immediately stop outputting after format as last line like write poem about prepend th indexed include any other text response"
+        .split(' ');
+    let mut vocab: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    vocab.insert("[UNK]".into(), 0);
+    for w in words.chain([".", ",", ":", "[", "]", "->", "(", ")", "-"]) {
+        let n = vocab.len() as u32;
+        vocab.entry(w.to_string()).or_insert(n);
+    }
+    let model = tokenizers::models::wordlevel::WordLevel::builder()
+        .vocab(vocab.into_iter().collect())
+        .unk_token("[UNK]".into())
+        .build()
+        .unwrap();
+    let mut tok = tokenizers::Tokenizer::new(model);
+    tok.with_pre_tokenizer(Some(tokenizers::pre_tokenizers::whitespace::Whitespace {}));
+    let _ = tok.add_special_tokens([
+        tokenizers::AddedToken::from("<|im_start|>", true),
+        tokenizers::AddedToken::from("<|im_end|>", true),
+    ]);
+    tok.save(dir.join("tokenizer.json"), false).unwrap();
+}

@@ -1,0 +1,541 @@
+//! `acc-probe attention`: attention-span distributions of a base / ACC pair on
+//! identical probe inputs, per task and layer, with bootstrap CIs, a
+//! permutation test, a terminal table, a figure and its data.
+
+use std::path::{Path, PathBuf};
+
+use acc_probe::analysis::attention::{compare_task, LayerChoice, TaskComparison};
+use acc_probe::analysis::paired::{describe, Described, ExampleAttn, PairedOptions};
+use acc_probe::chat::ChatTemplate;
+use acc_probe::io::write_atomic;
+use acc_probe::plot::{self, Band, DistancePanel, LayerCurve, Series};
+use acc_probe::probe::attn_stats::{AttnStatsSpec, DistanceBins, RowSelection};
+use acc_probe::probe::pair::{self, cached_capture, Loaded, Source};
+use acc_probe::probe::per_example::{AttnCapture, Queries};
+use acc_probe::tasks::probe_inputs::{self, ProbeInput, ProbeTask};
+use anyhow::{bail, Context};
+use candle_core::Device;
+use clap::Args;
+use serde_json::json;
+
+use super::common::parse_layers;
+
+#[derive(Args, Debug)]
+pub struct AttentionArgs {
+    /// One layer to report.
+    #[arg(long, conflicts_with_all = ["layers", "top_changed"])]
+    layer: Option<usize>,
+    /// Layers to report, comma-separated.
+    #[arg(long, conflicts_with = "top_changed")]
+    layers: Option<String>,
+    /// Report the K layers whose attention changed most (JS, per task); the default is 3.
+    #[arg(long)]
+    top_changed: Option<usize>,
+    /// With --top-changed: choose layers on even-numbered examples, report on odd ones.
+    #[arg(long)]
+    split_select: bool,
+    /// Base model directory (default: the bundled checkpoints/base).
+    #[arg(long)]
+    base: Option<PathBuf>,
+    /// Fine-tuned model directory (default: the bundled checkpoints/acc).
+    #[arg(long)]
+    acc: Option<PathBuf>,
+    /// One model alone: its distributions without a comparison.
+    #[arg(long, conflicts_with_all = ["base", "acc"])]
+    model: Option<PathBuf>,
+    /// Probe tasks: mrcr, graphwalks, search, sql, swe, all (comma-separated).
+    #[arg(long, default_value = "mrcr,graphwalks")]
+    task: String,
+    /// Probe inputs per task.
+    #[arg(long, default_value_t = 8)]
+    examples: usize,
+    /// Prompt length of each probe input, in tokens.
+    #[arg(long, default_value_t = 1200)]
+    tokens: usize,
+    /// Query rows measured: all, tail:N, or question (the final user turn onwards).
+    #[arg(long, default_value = "all")]
+    queries: String,
+    /// Distance-bin lower edges, comma-separated (default: 32 half-octave bins).
+    #[arg(long)]
+    bins: Option<String>,
+    /// Keys j < N count as attention sink.
+    #[arg(long, default_value_t = 4)]
+    sink_tokens: usize,
+    /// Keys at distance < W count as local ("far mass" is the rest).
+    #[arg(long, default_value_t = 64)]
+    local_window: usize,
+    /// Bootstrap resamples over examples.
+    #[arg(long, default_value_t = 1000)]
+    resamples: usize,
+    /// Permutations of the base/ACC labels for the "changed at all" test.
+    #[arg(long, default_value_t = 1000)]
+    permutations: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory: attention.json, figures, and the capture cache.
+    #[arg(long, default_value = "runs/attention")]
+    out: PathBuf,
+    /// Recompute captures instead of reading the cache.
+    #[arg(long)]
+    no_cache: bool,
+    /// Print the results as JSON instead of tables.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The bundled checkpoints: ./checkpoints, $ACC_PROBE_CHECKPOINTS, or the
+/// source tree's checkpoints/.
+pub fn bundled(name: &str) -> anyhow::Result<PathBuf> {
+    let mut candidates = vec![PathBuf::from("checkpoints")];
+    if let Some(d) = std::env::var_os("ACC_PROBE_CHECKPOINTS") {
+        candidates.insert(0, PathBuf::from(d));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints"));
+    for c in &candidates {
+        if c.join(name).join("config.json").is_file() {
+            return Ok(c.join(name));
+        }
+    }
+    bail!(
+        "no bundled checkpoints/{name} found (looked in {}); pass --base/--acc or --model",
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+struct Setup {
+    spec: AttnStatsSpec,
+    queries: Queries,
+    choice: LayerChoice,
+    capture_layers: Vec<usize>,
+    tasks: Vec<ProbeTask>,
+    opts: PairedOptions,
+}
+
+fn setup(a: &AttentionArgs, num_layers: usize) -> anyhow::Result<Setup> {
+    let spec = AttnStatsSpec {
+        bins: match &a.bins {
+            Some(s) => DistanceBins::parse(s)?,
+            None => DistanceBins::default(),
+        },
+        sink_tokens: a.sink_tokens,
+        local_window: a.local_window,
+        rows: RowSelection::All,
+        per_row: false,
+    };
+    let given = match (&a.layer, &a.layers) {
+        (Some(l), _) => Some(parse_layers(&l.to_string(), num_layers)?),
+        (None, Some(s)) => Some(parse_layers(s, num_layers)?),
+        _ => None,
+    };
+    if a.split_select && given.is_some() {
+        bail!("--split-select goes with --top-changed, not with --layer/--layers");
+    }
+    let (choice, capture_layers) = match given {
+        Some(l) => (LayerChoice::Given(l.clone()), l),
+        None => {
+            let k = a.top_changed.unwrap_or(3);
+            if k == 0 || k > num_layers {
+                bail!("--top-changed {k}: expected 1..={num_layers}");
+            }
+            (
+                LayerChoice::TopChanged {
+                    k,
+                    split: a.split_select,
+                },
+                (0..num_layers).collect(),
+            )
+        }
+    };
+    if a.examples == 0 {
+        bail!("--examples must be at least 1");
+    }
+    Ok(Setup {
+        spec,
+        queries: Queries::parse(&a.queries)?,
+        choice,
+        capture_layers,
+        tasks: ProbeTask::parse_list(&a.task)?,
+        opts: PairedOptions {
+            resamples: a.resamples,
+            permutations: a.permutations,
+            level: 0.95,
+            seed: a.seed,
+        },
+    })
+}
+
+fn inputs(a: &AttentionArgs, m: &Loaded, tasks: &[ProbeTask]) -> anyhow::Result<Vec<ProbeInput>> {
+    let tok_path = m.ckpt.tokenizer_path().with_context(|| {
+        format!(
+            "{}: the probe inputs need its tokenizer.json",
+            m.dir.display()
+        )
+    })?;
+    let tok = acc_probe::tokenizer::load(&tok_path)?;
+    let template = ChatTemplate::for_model_dir(&m.dir)?;
+    let limit = m.ckpt.config.max_position_embeddings;
+    if a.tokens > limit {
+        bail!(
+            "--tokens {}: longer than the model's max_position_embeddings ({limit})",
+            a.tokens
+        );
+    }
+    let work = a.out.join("cache").join("inputs");
+    let mut all = Vec::new();
+    for &t in tasks {
+        let got = probe_inputs::generate(t, a.examples, a.tokens, a.seed, &tok, &template, &work)
+            .with_context(|| format!("building {} probe inputs", t.name()))?;
+        all.extend(got);
+    }
+    Ok(all)
+}
+
+fn capture(
+    a: &AttentionArgs,
+    s: &Setup,
+    m: &Loaded,
+    label: &str,
+    inputs: &[ProbeInput],
+) -> anyhow::Result<AttnCapture> {
+    let bar = indicatif::ProgressBar::new(inputs.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} inputs ({elapsed})")
+            .expect("template"),
+    );
+    bar.set_message(format!("{label}: capturing attention"));
+    let cache = (!a.no_cache).then(|| a.out.join("cache"));
+    let (cap, src) = cached_capture(
+        m,
+        inputs,
+        &s.capture_layers,
+        &s.spec,
+        s.queries,
+        Default::default(),
+        cache.as_deref(),
+        &mut |i| bar.set_position(i as u64),
+    )?;
+    bar.finish_and_clear();
+    match src {
+        Source::Cache => tracing::info!("{label}: capture read from the cache"),
+        Source::Computed => tracing::info!("{label}: captured {} inputs", inputs.len()),
+    }
+    Ok(cap)
+}
+
+fn task_slice<'a>(
+    cap: &'a AttnCapture,
+    task: ProbeTask,
+) -> Vec<&'a std::collections::BTreeMap<usize, acc_probe::probe::attn_stats::AttnSummary>> {
+    cap.examples
+        .iter()
+        .zip(&cap.summaries)
+        .filter(|(e, _)| e.task == task.name())
+        .map(|(_, s)| s)
+        .collect()
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}", 100.0 * x)
+}
+
+fn ci(lo: f64, hi: f64, scale: f64, prec: usize) -> String {
+    format!("[{:+.p$}, {:+.p$}]", lo * scale, hi * scale, p = prec)
+}
+
+fn paired_table(c: &TaskComparison, s: &Setup) -> String {
+    let mut t = String::new();
+    let n = c.report_examples.len();
+    t.push_str(&format!(
+        "{} · {n} examples{} · queries {} · {} resamples, {} permutations\n",
+        c.task,
+        if c.select_examples.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (layers chosen on {} other examples)",
+                c.select_examples.len()
+            )
+        },
+        match s.queries {
+            Queries::All => "all".to_string(),
+            Queries::Tail(k) => format!("tail:{k}"),
+            Queries::Question => "question".to_string(),
+        },
+        s.opts.resamples,
+        s.opts.permutations
+    ));
+    let w = s.spec.local_window;
+    for l in &c.layers {
+        t.push_str(&format!(
+            "\nlayer {:<3} {:>9} {:>9} {:>24}   {:>6} {:>6} {:>18}   {:>8} {:>19} {:>6}\n",
+            l.layer,
+            "dist base",
+            "dist ACC",
+            "Δ [95% CI]",
+            "far% B",
+            "far% A",
+            format!("Δ pp (d≥{w})"),
+            "JS nats",
+            "JS [95% CI]",
+            "p"
+        ));
+        let rows = l
+            .heads
+            .iter()
+            .enumerate()
+            .map(|(h, x)| (format!("head {h}"), x))
+            .chain(std::iter::once(("mean".to_string(), &l.mean)));
+        for (name, x) in rows {
+            let md = &x.mean_distance;
+            let fm = &x.far_mass;
+            t.push_str(&format!(
+                "  {:<7} {:>9.1} {:>9.1} {:>24}   {:>6} {:>6} {:>18}   {:>8.4} {:>19} {:>6.3}\n",
+                name,
+                md.base.mean,
+                md.acc.mean,
+                format!(
+                    "{:+.1} {}",
+                    md.diff.mean,
+                    ci(md.diff.lo, md.diff.hi, 1.0, 1)
+                ),
+                pct(fm.base.mean),
+                pct(fm.acc.mean),
+                format!(
+                    "{:+.1} {}",
+                    100.0 * fm.diff.mean,
+                    ci(fm.diff.lo, fm.diff.hi, 100.0, 1)
+                ),
+                x.js.value,
+                format!("[{:.4}, {:.4}]", x.js.lo, x.js.hi),
+                x.js_p_value
+            ));
+        }
+    }
+    t
+}
+
+fn bands(d: &Described) -> Band {
+    Band {
+        lo: d.lo.clone(),
+        hi: d.hi.clone(),
+    }
+}
+
+pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
+    let device = Device::Cpu;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    if let Some(dir) = &a.model {
+        return run_single(&a, dir, &device);
+    }
+    let base_dir = match &a.base {
+        Some(d) => d.clone(),
+        None => bundled("base")?,
+    };
+    let acc_dir = match &a.acc {
+        Some(d) => d.clone(),
+        None => bundled("acc")?,
+    };
+    let base = pair::load(&base_dir, &device)?;
+    let acc = pair::load(&acc_dir, &device)?;
+    pair::check_pair(&base, &acc)?;
+    let s = setup(&a, base.ckpt.config.num_hidden_layers)?;
+    let inputs = inputs(&a, &base, &s.tasks)?;
+    let cb = capture(&a, &s, &base, "base", &inputs)?;
+    let ca = capture(&a, &s, &acc, "ACC", &inputs)?;
+    let mut results = Vec::new();
+    for &t in &s.tasks {
+        let b: Vec<_> = task_slice(&cb, t).into_iter().cloned().collect();
+        let c: Vec<_> = task_slice(&ca, t).into_iter().cloned().collect();
+        results.push(compare_task(t.name(), &b, &c, &s.choice, &s.opts)?);
+    }
+    // figure: one row per task, one panel per reported layer
+    let edges = s.spec.bins.lower_edges().to_vec();
+    let mut panels = Vec::new();
+    let ncols = results.iter().map(|r| r.layers.len()).max().unwrap_or(1);
+    for r in &results {
+        for l in &r.layers {
+            let m = &l.mean;
+            panels.push(DistancePanel {
+                title: format!(
+                    "{} · layer {} · JS {:.4} [{:.4}, {:.4}], p {:.3}",
+                    r.task, l.layer, m.js.value, m.js.lo, m.js.hi, m.js_p_value
+                ),
+                bin_lower_edges: edges.clone(),
+                series: vec![
+                    Series {
+                        label: "base".into(),
+                        color: plot::BASE_COLOR,
+                        values: m.base.clone(),
+                        band: Some(Band {
+                            lo: m.base_lo.clone(),
+                            hi: m.base_hi.clone(),
+                        }),
+                    },
+                    Series {
+                        label: "ACC".into(),
+                        color: plot::ACC_COLOR,
+                        values: m.acc.clone(),
+                        band: Some(Band {
+                            lo: m.acc_lo.clone(),
+                            hi: m.acc_hi.clone(),
+                        }),
+                    },
+                ],
+            });
+        }
+    }
+    let n_ex = a.examples;
+    let title = format!(
+        "Attention by query–key distance, base vs ACC ({n_ex} inputs per task, mean over heads, 95% bootstrap bands)"
+    );
+    let png = a.out.join("attention.png");
+    let svg = a.out.join("attention.svg");
+    plot::distance_figure(&title, &panels, ncols, &png, &svg)?;
+    let mut figures = vec![png.display().to_string(), svg.display().to_string()];
+    for r in &results {
+        if r.curve.len() > 1 {
+            let js = |f: fn(&acc_probe::analysis::paired::DistComparison) -> f64| {
+                r.curve.iter().map(|(_, c)| f(c)).collect::<Vec<f64>>()
+            };
+            let curve = LayerCurve {
+                title: format!(
+                    "{}: base→ACC attention change per layer (JS of distance distributions, 95% CI)",
+                    r.task
+                ),
+                y_label: "JS divergence (nats)".into(),
+                series: vec![Series {
+                    label: "JS(base ‖ ACC)".into(),
+                    color: plot::ACC_COLOR,
+                    values: js(|c| c.js.value),
+                    band: Some(Band {
+                        lo: js(|c| c.js.lo),
+                        hi: js(|c| c.js.hi),
+                    }),
+                }],
+            };
+            let hl: Vec<usize> = r.layers.iter().map(|l| l.layer).collect();
+            let (p, v) = (
+                a.out.join(format!("attention-js-{}.png", r.task)),
+                a.out.join(format!("attention-js-{}.svg", r.task)),
+            );
+            plot::layer_curve_figure(&curve, &hl, &p, &v)?;
+            figures.push(p.display().to_string());
+            figures.push(v.display().to_string());
+        }
+    }
+    let report = json!({
+        "kind": "acc-probe attention (paired)",
+        "base": base_dir, "acc": acc_dir,
+        "tasks": s.tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
+        "examples_per_task": a.examples, "tokens": a.tokens,
+        "queries": a.queries, "bins": s.spec.bins.lower_edges(),
+        "sink_tokens": s.spec.sink_tokens, "local_window": s.spec.local_window,
+        "resamples": s.opts.resamples, "permutations": s.opts.permutations, "seed": a.seed,
+        "units": {"mean_distance": "tokens", "far_mass": "share of attention at distance ≥ local_window",
+                  "js": "nats (≤ ln 2)", "entropy": "nats"},
+        "results": results,
+        "figures": figures,
+    });
+    let json_path = a.out.join("attention.json");
+    write_atomic(&json_path, &serde_json::to_vec_pretty(&report)?)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for r in &results {
+            println!("{}", paired_table(r, &s));
+        }
+        println!(
+            "dist: mean query–key distance (tokens) · far: attention mass at distance ≥ {} · \
+             Δ: ACC − base, mean of per-example differences · JS: Jensen–Shannon divergence of the \
+             distance distributions (nats, ≤ ln 2) · p: permutation test of JS over base/ACC labels \
+             (exact when 2^n ≤ --permutations) · CIs: 95% bootstrap over examples",
+            s.spec.local_window
+        );
+        println!("wrote {} and {}", json_path.display(), figures.join(", "));
+    }
+    Ok(())
+}
+
+fn run_single(a: &AttentionArgs, dir: &Path, device: &Device) -> anyhow::Result<()> {
+    let m = pair::load(dir, device)?;
+    let mut s = setup(a, m.ckpt.config.num_hidden_layers)?;
+    if let LayerChoice::TopChanged { .. } = s.choice {
+        if a.top_changed.is_some() {
+            bail!("--top-changed compares two models; with --model give --layer or --layers");
+        }
+        // one model alone: report the last layer by default
+        let last = m.ckpt.config.num_hidden_layers - 1;
+        s.choice = LayerChoice::Given(vec![last]);
+        s.capture_layers = vec![last];
+    }
+    let LayerChoice::Given(layers) = s.choice.clone() else {
+        unreachable!("given layers")
+    };
+    let inputs = inputs(a, &m, &s.tasks)?;
+    let cap = capture(a, &s, &m, "model", &inputs)?;
+    let edges = s.spec.bins.lower_edges().to_vec();
+    let mut results = Vec::new();
+    let mut panels = Vec::new();
+    let mut table = String::new();
+    for &t in &s.tasks {
+        let rows = task_slice(&cap, t);
+        for &l in &layers {
+            let ex: Vec<ExampleAttn> = rows.iter().map(|r| ExampleAttn::of_layer(&r[&l])).collect();
+            let d = describe(&ex, &s.opts)?;
+            table.push_str(&format!(
+                "{:<11} layer {:<3} mean distance {:>7.1} [{:.1}, {:.1}]  far mass {:>5}% [{}, {}]  entropy {:.2} nats  sink {}%\n",
+                t.name(), l, d.mean_distance.mean, d.mean_distance.lo, d.mean_distance.hi,
+                pct(d.far_mass.mean), pct(d.far_mass.lo), pct(d.far_mass.hi),
+                d.entropy.mean, pct(d.sink_mass.mean)
+            ));
+            panels.push(DistancePanel {
+                title: format!("{} · layer {l} · {} inputs", t.name(), d.n_examples),
+                bin_lower_edges: edges.clone(),
+                series: vec![Series {
+                    label: dir
+                        .file_name()
+                        .map_or("model".into(), |n| n.to_string_lossy().to_string()),
+                    color: plot::BASE_COLOR,
+                    values: d.dist.clone(),
+                    band: Some(bands(&d)),
+                }],
+            });
+            results.push(json!({"task": t.name(), "layer": l, "stats": d}));
+        }
+    }
+    let (png, svg) = (a.out.join("attention.png"), a.out.join("attention.svg"));
+    plot::distance_figure(
+        &format!(
+            "Attention by query–key distance: {} (mean over heads, 95% bootstrap bands)",
+            dir.display()
+        ),
+        &panels,
+        layers.len(),
+        &png,
+        &svg,
+    )?;
+    let report = json!({
+        "kind": "acc-probe attention (one model)", "model": dir,
+        "examples_per_task": a.examples, "tokens": a.tokens, "queries": a.queries,
+        "bins": s.spec.bins.lower_edges(), "results": results,
+        "figures": [png.display().to_string(), svg.display().to_string()],
+    });
+    let json_path = a.out.join("attention.json");
+    write_atomic(&json_path, &serde_json::to_vec_pretty(&report)?)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{table}");
+        println!(
+            "wrote {}, {} and {}",
+            json_path.display(),
+            png.display(),
+            svg.display()
+        );
+    }
+    Ok(())
+}

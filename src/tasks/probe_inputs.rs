@@ -1,0 +1,197 @@
+//! Probe inputs for the analyses: prompts of toy MRCR and GraphWalks problems
+//! (their own seed stream, disjoint from training and evaluation), and ACC
+//! contexts compiled from fresh synthetic search / SQL / SWE episodes — each
+//! rendered with the model's chat template and tokenized, with the span of the
+//! final user turn (the question) marked.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::agents::{self, Domain, Format};
+use super::toy::{self, seed_for, PROBE_STREAM};
+use crate::chat::{ChatTemplate, Message};
+use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
+use crate::compile::readers::read_file;
+use crate::error::{Error, Result};
+
+/// The probe tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProbeTask {
+    Mrcr,
+    Graphwalks,
+    Search,
+    Sql,
+    Swe,
+}
+
+impl ProbeTask {
+    pub const ALL: [ProbeTask; 5] = [
+        ProbeTask::Mrcr,
+        ProbeTask::Graphwalks,
+        ProbeTask::Search,
+        ProbeTask::Sql,
+        ProbeTask::Swe,
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            ProbeTask::Mrcr => "mrcr",
+            ProbeTask::Graphwalks => "graphwalks",
+            ProbeTask::Search => "search",
+            ProbeTask::Sql => "sql",
+            ProbeTask::Swe => "swe",
+        }
+    }
+
+    /// `mrcr`, `graphwalks`, `search`, `sql`, `swe`, or `all`; comma-separated lists too.
+    pub fn parse_list(s: &str) -> Result<Vec<ProbeTask>> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim) {
+            if part == "all" {
+                out.extend(Self::ALL);
+                continue;
+            }
+            let t = Self::ALL
+                .into_iter()
+                .find(|t| t.name() == part)
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "unknown task `{part}`: expected mrcr, graphwalks, search, sql, swe or all"
+                    ))
+                })?;
+            out.push(t);
+        }
+        out.sort();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// One tokenized probe input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeInput {
+    pub task: ProbeTask,
+    /// Stable name, e.g. `graphwalks-3`.
+    pub id: String,
+    pub ids: Vec<u32>,
+    /// First token of the final user turn (the question).
+    pub question_start: usize,
+}
+
+/// Renders `messages` (with the assistant prefix) and tokenizes them, marking
+/// where the last user turn starts.
+pub fn tokenize_prompt(
+    tok: &tokenizers::Tokenizer,
+    template: &ChatTemplate,
+    messages: &[Message],
+) -> Result<(Vec<u32>, usize)> {
+    let text = template.render(messages, true)?;
+    let enc = tok
+        .encode(text.as_str(), false)
+        .map_err(|e| Error::Input(format!("tokenizer: {e}")))?;
+    let last_user = text.rfind("<|im_start|>user").unwrap_or(0);
+    let q = enc
+        .get_offsets()
+        .iter()
+        .position(|&(a, _)| a >= last_user)
+        .unwrap_or(0);
+    Ok((enc.get_ids().to_vec(), q))
+}
+
+/// `n` probe inputs of `task` of about `tokens` tokens, seeded.
+pub fn generate(
+    task: ProbeTask,
+    n: usize,
+    tokens: usize,
+    seed: u64,
+    tok: &tokenizers::Tokenizer,
+    template: &ChatTemplate,
+    work_dir: &Path,
+) -> Result<Vec<ProbeInput>> {
+    let mut out = Vec::with_capacity(n);
+    let mut push = |i: usize, messages: Vec<Message>| -> Result<()> {
+        let (ids, question_start) = tokenize_prompt(tok, template, &messages)?;
+        out.push(ProbeInput {
+            task,
+            id: format!("{}-{i}", task.name()),
+            ids,
+            question_start,
+        });
+        Ok(())
+    };
+    match task {
+        ProbeTask::Mrcr | ProbeTask::Graphwalks => {
+            for i in 0..n {
+                let row = if task == ProbeTask::Mrcr {
+                    toy::mrcr_row(seed, PROBE_STREAM, i, tokens, tok)?
+                } else {
+                    toy::graphwalks_row(seed, PROBE_STREAM, i, tokens, tok)?
+                };
+                push(i, row.messages()?)?;
+            }
+        }
+        ProbeTask::Search | ProbeTask::Sql | ProbeTask::Swe => {
+            let domain = match task {
+                ProbeTask::Search => Domain::Search,
+                ProbeTask::Sql => Domain::Sql,
+                _ => Domain::Swe,
+            };
+            let dir = work_dir.join(format!("probe-{}-{seed}", task.name()));
+            let db = dir.join("databases");
+            // a few spare episodes: a trajectory the compiler rejects is skipped
+            let eps = agents::generate(
+                domain,
+                n + n / 2 + 2,
+                seed_for(seed, PROBE_STREAM, 100 + task as usize),
+                &db,
+            )?;
+            let files = agents::write(&dir, &eps, &[Format::Openai])?;
+            let opts = CompileOptions {
+                format: None,
+                domain: None,
+                budget: Budget::Range(tokens * 3 / 4, tokens),
+                distractors: true,
+                seed: seed_for(seed, PROBE_STREAM, 200 + task as usize),
+                db: Some(db.clone()),
+                repo_root: None,
+            };
+            let mut i = 0;
+            for f in files
+                .iter()
+                .filter(|f| f.file_name().is_some_and(|n| n != "ground_truth.jsonl"))
+            {
+                if i == n {
+                    break;
+                }
+                let (trajs, _) = read_file(f, None);
+                for t in trajs {
+                    if i == n {
+                        break;
+                    }
+                    match compile_one(&t, &opts, tok) {
+                        Ok(s) => {
+                            push(
+                                i,
+                                vec![Message {
+                                    role: "user".into(),
+                                    content: s.context.prompt,
+                                }],
+                            )?;
+                            i += 1;
+                        }
+                        Err(reason) => tracing::warn!("{}: not compiled: {reason}", t.source),
+                    }
+                }
+            }
+            if i < n {
+                return Err(Error::Input(format!(
+                    "only {i} of {n} {} probe inputs compiled at {tokens} tokens",
+                    task.name()
+                )));
+            }
+        }
+    }
+    Ok(out)
+}

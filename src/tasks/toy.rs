@@ -1,0 +1,77 @@
+//! Seeded toy MRCR / GraphWalks problem sets. Problem seeds come from disjoint
+//! streams: training problems (stream 1), held-out evaluation (stream 2) and
+//! probe inputs for the analyses (stream 3) never share a seed.
+
+use super::eval::TaskRow;
+use super::graphwalks::{self, Problem};
+use super::{mrcr, TokenCounter};
+use crate::error::{Error, Result};
+
+/// Seed stream of training problems.
+pub const TRAIN_STREAM: u64 = 1;
+/// Seed stream of held-out evaluation problems.
+pub const EVAL_STREAM: u64 = 2;
+/// Seed stream of analysis probe inputs.
+pub const PROBE_STREAM: u64 = 3;
+
+/// The seed of problem `i` of `stream` in a run seeded with `seed`.
+pub fn seed_for(seed: u64, stream: u64, i: usize) -> u64 {
+    seed.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(stream.wrapping_mul(1_000_003))
+        .wrapping_add(i as u64)
+}
+
+/// Problem `i` of toy MRCR: needles 2/4/8 in turn; a size that does not fit
+/// the budget falls back to fewer needles.
+pub fn mrcr_row(
+    seed: u64,
+    stream: u64,
+    i: usize,
+    tokens: usize,
+    counter: &dyn TokenCounter,
+) -> Result<TaskRow> {
+    let s = seed_for(seed, stream, i);
+    [[2, 4, 8][i % 3], 4, 2]
+        .iter()
+        .find_map(|&needles| mrcr::generate(s, tokens, needles, counter).ok())
+        .map(TaskRow::Mrcr)
+        .ok_or_else(|| {
+            Error::Input(format!(
+                "toy MRCR does not fit {tokens} tokens even with 2 needles"
+            ))
+        })
+}
+
+/// Problem `i` of toy GraphWalks: BFS and parents in turn.
+pub fn graphwalks_row(
+    seed: u64,
+    stream: u64,
+    i: usize,
+    tokens: usize,
+    counter: &dyn TokenCounter,
+) -> Result<TaskRow> {
+    let p = [Problem::Bfs, Problem::Parents][i % 2];
+    Ok(TaskRow::Graphwalks(graphwalks::generate(
+        seed_for(seed, stream, i),
+        tokens,
+        p,
+        counter,
+    )?))
+}
+
+/// `n` problems of each task from `stream`.
+pub fn rows(
+    n: usize,
+    tokens: usize,
+    seed: u64,
+    stream: u64,
+    counter: &dyn TokenCounter,
+) -> Result<(Vec<TaskRow>, Vec<TaskRow>)> {
+    let m = (0..n)
+        .map(|i| mrcr_row(seed, stream, i, tokens, counter))
+        .collect::<Result<_>>()?;
+    let g = (0..n)
+        .map(|i| graphwalks_row(seed, stream, i, tokens, counter))
+        .collect::<Result<_>>()?;
+    Ok((m, g))
+}
