@@ -2,6 +2,7 @@
 //! identical probe inputs, per task and layer, with bootstrap CIs, a
 //! permutation test, a terminal table, a figure and its data.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use acc_probe::analysis::attention::{compare_task, LayerChoice, TaskComparison};
@@ -9,7 +10,7 @@ use acc_probe::analysis::paired::{describe, Described, ExampleAttn, PairedOption
 use acc_probe::chat::ChatTemplate;
 use acc_probe::io::write_atomic;
 use acc_probe::plot::{self, Band, DistancePanel, LayerCurve, Series};
-use acc_probe::probe::attn_stats::{AttnStatsSpec, DistanceBins, RowSelection};
+use acc_probe::probe::attn_stats::{AttnStatsSpec, AttnSummary, DistanceBins, RowSelection};
 use acc_probe::probe::pair::{self, cached_capture, Loaded, Source};
 use acc_probe::probe::per_example::{AttnCapture, Queries};
 use acc_probe::tasks::probe_inputs::{self, ProbeInput, ProbeTask};
@@ -226,10 +227,7 @@ fn capture(
     Ok(cap)
 }
 
-fn task_slice<'a>(
-    cap: &'a AttnCapture,
-    task: ProbeTask,
-) -> Vec<&'a std::collections::BTreeMap<usize, acc_probe::probe::attn_stats::AttnSummary>> {
+fn task_slice(cap: &AttnCapture, task: ProbeTask) -> Vec<&BTreeMap<usize, AttnSummary>> {
     cap.examples
         .iter()
         .zip(&cap.summaries)
