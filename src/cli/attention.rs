@@ -395,7 +395,8 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
     plot::distance_figure(&title, &panels, ncols, &png, &svg)?;
     let mut figures = vec![png.display().to_string(), svg.display().to_string()];
     for r in &results {
-        if r.curve.len() > 1 {
+        // the JS curve needs every layer captured (--top-changed)
+        if r.curve.len() > 1 && matches!(s.choice, LayerChoice::TopChanged { .. }) {
             let js = |f: fn(&acc_probe::analysis::paired::DistComparison) -> f64| {
                 r.curve.iter().map(|(_, c)| f(c)).collect::<Vec<f64>>()
             };
