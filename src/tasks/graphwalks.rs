@@ -55,7 +55,7 @@ Format your final answer as a list on the last line, like: Final Answer: [node1,
 
 /// A directed graph as an edge list over hex node names.
 #[derive(Debug, Clone)]
-struct Graph {
+pub(crate) struct Graph {
     nodes: Vec<String>,
     /// (from, to) indices into `nodes`, in prompt order.
     edges: Vec<(usize, usize)>,
@@ -73,7 +73,7 @@ fn hex_id(rng: &mut StdRng, used: &mut HashSet<String>) -> String {
 }
 
 /// n nodes, each with 1–3 out-edges to other nodes, edges shuffled.
-fn random_graph(rng: &mut StdRng, n: usize) -> Graph {
+pub(crate) fn random_graph(rng: &mut StdRng, n: usize) -> Graph {
     let mut used = HashSet::new();
     let nodes: Vec<String> = (0..n).map(|_| hex_id(rng, &mut used)).collect();
     let mut edges = Vec::new();
@@ -93,7 +93,7 @@ fn random_graph(rng: &mut StdRng, n: usize) -> Graph {
     Graph { nodes, edges }
 }
 
-fn render_edges(g: &Graph) -> String {
+pub(crate) fn render_edges(g: &Graph) -> String {
     let mut s = String::with_capacity(g.edges.len() * 25);
     for &(a, b) in &g.edges {
         s.push_str(&g.nodes[a]);
@@ -139,7 +139,7 @@ fn parents(g: &Graph, node: usize) -> BTreeSet<usize> {
 }
 
 /// Chooses an operation with a non-empty answer: (operation text, answer).
-fn choose_operation(
+pub(crate) fn choose_operation(
     g: &Graph,
     rng: &mut StdRng,
     problem: Problem,

@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod difflib;
+pub mod drills;
 pub mod eval;
 pub mod grade;
 pub mod graphwalks;

@@ -32,7 +32,7 @@ pub struct MrcrRow {
 
 pub use crate::chat::Message;
 
-const FORMATS: &[&str] = &[
+pub(crate) const FORMATS: &[&str] = &[
     "poem",
     "short story",
     "riddle",
@@ -49,7 +49,7 @@ const FORMATS: &[&str] = &[
     "diary entry",
     "news article",
 ];
-const TOPICS: &[&str] = &[
+pub(crate) const TOPICS: &[&str] = &[
     "tapirs",
     "the ocean",
     "lighthouses",
@@ -90,11 +90,11 @@ pub fn ordinal(k: usize) -> String {
     format!("{k}{suffix}")
 }
 
-fn request(format: &str, topic: &str) -> String {
+pub(crate) fn request(format: &str, topic: &str) -> String {
     format!("write a {format} about {topic}")
 }
 
-fn response(rng: &mut StdRng, format: &str, topic: &str) -> String {
+pub(crate) fn response(rng: &mut StdRng, format: &str, topic: &str) -> String {
     let lines = rng.random_range(3..=8);
     let mut out = format!("Here is a {format} about {topic}:\n\n");
     for l in 0..lines {
@@ -110,7 +110,7 @@ fn response(rng: &mut StdRng, format: &str, topic: &str) -> String {
     out.trim_end().to_string()
 }
 
-fn random_hash(rng: &mut StdRng) -> String {
+pub(crate) fn random_hash(rng: &mut StdRng) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     (0..10)
         .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)

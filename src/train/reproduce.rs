@@ -12,7 +12,8 @@
 //!    from every training problem) with 95% bootstrap CIs and paired differences.
 //!
 //! The LM corpus contains toy MRCR / GraphWalks problems with their answers
-//! (other seeds) so that the small base model knows the answer formats; both
+//! (other seeds) and short graph / recall drills (`tasks::drills`), so that
+//! the small base model learns the answer formats and in-context lookup; both
 //! models share that stage, and the comparison measures what ACC SFT adds.
 //! Every stage writes into its own directory and is skipped when its output
 //! exists (a stopped run continues; training stages resume from checkpoints).
@@ -38,9 +39,12 @@ use crate::io::write_atomic;
 use crate::model::generate::stop_ids;
 use crate::model::{Qwen3Moe, Qwen3MoeConfig};
 use crate::tasks::agents::{self, Domain, Format};
+use crate::tasks::drills;
 use crate::tasks::eval::{evaluate, ChatModel, EvalOptions, EvalReport, TaskRow};
 use crate::tasks::score::Task;
-use crate::tasks::toy::{self, seed_for, EVAL_STREAM, TRAIN_STREAM};
+use crate::tasks::toy::{
+    self, seed_for, EVAL_STREAM, GRAPH_DRILL_STREAM, RECALL_DRILL_STREAM, TRAIN_STREAM,
+};
 
 /// Sizes of one reproduction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,6 +64,9 @@ pub struct Preset {
     pub task_problems: usize,
     /// Prompt tokens of toy problems (training and evaluation).
     pub task_tokens: usize,
+    /// Short graph and recall drills (each) in the LM corpus (`tasks::drills`).
+    #[serde(default)]
+    pub drills: usize,
     /// ACC context budget range in tokens.
     pub budget: (usize, usize),
     pub seq_len: usize,
@@ -94,6 +101,7 @@ impl Preset {
             episodes_per_domain: 12,
             task_problems: 24,
             task_tokens: 1400,
+            drills: 40,
             budget: (300, 900),
             seq_len: 1536,
             batch: 2,
@@ -122,18 +130,19 @@ impl Preset {
             moe_intermediate: 64,
             vocab: 4096,
             episodes_per_domain: 300,
-            task_problems: 400,
-            task_tokens: 1100,
-            budget: (400, 1200),
+            task_problems: 1200,
+            task_tokens: 1200,
+            drills: 6000,
+            budget: (300, 900),
             seq_len: 1536,
             batch: 4,
-            lm_steps: 280,
-            sft_steps: 60,
-            acc_steps: 90,
-            lr: 3e-3,
+            lm_steps: 1400,
+            sft_steps: 100,
+            acc_steps: 160,
+            lr: 4e-3,
             sft_lr: 1e-3,
             eval_n: 50,
-            max_new_tokens: 80,
+            max_new_tokens: 100,
             workers: 1,
         }
     }
@@ -356,6 +365,14 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     for r in m.iter().chain(&g) {
         lm.push(json!({"text": template.render(&with_answer(r)?, false)?}));
     }
+    for i in 0..p.drills {
+        for d in [
+            drills::graph_drill(seed_for(seed, GRAPH_DRILL_STREAM, i)),
+            drills::recall_drill(seed_for(seed, RECALL_DRILL_STREAM, i)),
+        ] {
+            lm.push(json!({"text": template.render(&d, false)?}));
+        }
+    }
     counts.insert("lm_rows".into(), lm.len());
     write_jsonl(&data.join("lm.jsonl"), &lm)?;
     counts.insert("agent_sft_rows".into(), sft_rows.len());
@@ -436,7 +453,8 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         cfg.seq_len = p.seq_len;
         cfg.lr = lr;
         cfg.seed = seed;
-        cfg.save_every = (steps / 4).max(1);
+        // often enough that a stopped run loses little
+        cfg.save_every = (steps / 4).clamp(1, 100);
         cfg.save_dtype = "bf16".into();
         cfg.workers = p.workers;
         let resume = dir.join("train/run.json").is_file();
@@ -528,4 +546,34 @@ pub fn results_table(r: &Report) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preset_overrides_replace_named_fields_only() {
+        let mut full = Preset::full();
+        full.workers = 2;
+        let p = full
+            .with_overrides(&json!({"lm_steps": 7, "budget": [10, 20]}), "p.json")
+            .unwrap();
+        assert_eq!((p.lm_steps, p.budget, p.workers), (7, (10, 20), 2));
+        assert_eq!(p.layers, full.layers);
+        let e = full
+            .with_overrides(&json!({"lm_stepz": 7}), "p.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("p.json") && e.contains("lm_stepz") && e.contains("lm_steps"),
+            "{e}"
+        );
+        let e = full
+            .with_overrides(&json!({"lm_steps": "many"}), "p.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("p.json"), "{e}");
+        assert!(full.with_overrides(&json!([1]), "p.json").is_err());
+    }
 }

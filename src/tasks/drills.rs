@@ -1,0 +1,160 @@
+//! Short in-context recall drills for the LM curriculum of `reproduce`: the
+//! two operations the toy tasks need, without their long instructions, so a
+//! small model sees many more of them per token.
+//!
+//! - a graph drill: a few directed edges over GraphWalks' hex node names, then
+//!   "Find the parents of node X." or a BFS of depth 1–2, answered as
+//!   `Final Answer: [...]`;
+//! - a recall drill: two to four short MRCR-style turns, then MRCR's final
+//!   request ("Prepend HASH to the kth (1 indexed) FORMAT about TOPIC …"),
+//!   answered with the hash and that response copied.
+//!
+//! Drills share the LM stage of base and ACC alike (the comparison measures
+//! what ACC SFT adds on top). Their seeds are a stream of their own.
+
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use rand::{Rng, SeedableRng};
+
+use super::graphwalks::{choose_operation, random_graph, render_edges, Problem};
+use super::mrcr::{ordinal, random_hash, request, response, FORMATS, TOPICS};
+use crate::chat::Message;
+
+fn msg(role: &str, content: String) -> Message {
+    Message {
+        role: role.into(),
+        content,
+    }
+}
+
+/// A graph drill (prompt and answer turns), deterministic in `seed`.
+pub fn graph_drill(seed: u64) -> Vec<Message> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    loop {
+        let n = rng.random_range(4..=9);
+        let g = random_graph(&mut rng, n);
+        let p = if rng.random::<bool>() {
+            Problem::Parents
+        } else {
+            Problem::Bfs
+        };
+        let Some((op, ans)) = choose_operation(&g, &mut rng, p) else {
+            continue;
+        };
+        // keep BFS drills shallow (depth 1–2)
+        if op.ends_with("depth 3.") {
+            continue;
+        }
+        return vec![
+            msg(
+                "user",
+                format!(
+                    "The graph has the following edges:\n{}\nOperation:\n{op}\n",
+                    render_edges(&g)
+                ),
+            ),
+            msg("assistant", format!("Final Answer: [{}]", ans.join(", "))),
+        ];
+    }
+}
+
+/// A recall drill (conversation, request and answer), deterministic in `seed`.
+pub fn recall_drill(seed: u64) -> Vec<Message> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let format = *FORMATS.choose(&mut rng).expect("formats");
+    let topic = *TOPICS.choose(&mut rng).expect("topics");
+    let needles = rng.random_range(1..=2usize);
+    let others = rng.random_range(1..=2usize);
+    // needle turns and distractor turns in a random order
+    let mut turns: Vec<Option<(String, String)>> = (0..needles).map(|_| None).collect();
+    for _ in 0..others {
+        let (f, t) = loop {
+            let f = *FORMATS.choose(&mut rng).expect("formats");
+            let t = *TOPICS.choose(&mut rng).expect("topics");
+            if (f, t) != (format, topic) {
+                break (f, t);
+            }
+        };
+        turns.push(Some((f.to_string(), t.to_string())));
+    }
+    turns.shuffle(&mut rng);
+    let mut out = Vec::new();
+    let mut needle_responses = Vec::new();
+    for t in turns {
+        let (f, tp) = t.unwrap_or((format.to_string(), topic.to_string()));
+        let mut r = response(&mut rng, &f, &tp);
+        // short responses: the first three lines
+        r = r.lines().take(3).collect::<Vec<_>>().join("\n");
+        if (f.as_str(), tp.as_str()) == (format, topic) {
+            needle_responses.push(r.clone());
+        }
+        out.push(msg("user", request(&f, &tp)));
+        out.push(msg("assistant", r));
+    }
+    let k = rng.random_range(1..=needle_responses.len());
+    let hash = random_hash(&mut rng);
+    out.push(msg(
+        "user",
+        format!(
+            "Prepend {hash} to the {} (1 indexed) {format} about {topic}. Do not include any other text in your response.",
+            ordinal(k)
+        ),
+    ));
+    out.push(msg(
+        "assistant",
+        format!("{hash}{}", needle_responses[k - 1]),
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn graph_drills_answer_their_operation() {
+        for s in 0..50 {
+            let d = graph_drill(s);
+            assert_eq!(d.len(), 2);
+            let (q, a) = (&d[0].content, &d[1].content);
+            assert!(q.contains("Operation:\n"));
+            assert!(!q.contains("depth 3."));
+            let inner = a
+                .strip_prefix("Final Answer: [")
+                .and_then(|x| x.strip_suffix(']'))
+                .unwrap();
+            for node in inner.split(", ") {
+                assert_eq!(node.len(), 10);
+                assert!(q.contains(node), "{node} not in the graph");
+            }
+            if let Some(x) = q.split("parents of node ").nth(1) {
+                let x = &x[..10];
+                for node in inner.split(", ") {
+                    assert!(
+                        q.contains(&format!("{node} -> {x}")),
+                        "{node} is no parent of {x}"
+                    );
+                }
+            }
+        }
+        assert_eq!(graph_drill(3), graph_drill(3));
+    }
+
+    #[test]
+    fn recall_drills_copy_the_requested_response() {
+        for s in 0..50 {
+            let d = recall_drill(s);
+            let ask = &d[d.len() - 2].content;
+            let hash = &ask["Prepend ".len().."Prepend ".len() + 10];
+            let answer = &d[d.len() - 1].content;
+            let copied = answer.strip_prefix(hash).expect("hash first");
+            assert!(
+                d[..d.len() - 2]
+                    .iter()
+                    .any(|m| m.role == "assistant" && m.content == copied),
+                "the answer is not a copy of an earlier response"
+            );
+        }
+        assert_eq!(recall_drill(9), recall_drill(9));
+    }
+}
