@@ -5,3 +5,4 @@ pub mod attention;
 pub mod bootstrap;
 pub mod divergence;
 pub mod paired;
+pub mod routing;

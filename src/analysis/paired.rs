@@ -129,7 +129,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn paired_scalar(b: &[f64], a: &[f64], o: &PairedOptions, stream: u64) -> PairedScalar {
+/// Both models' means of a per-example scalar and the mean paired difference, with CIs.
+pub fn paired_scalar(b: &[f64], a: &[f64], o: &PairedOptions, stream: u64) -> PairedScalar {
     let d: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
     let seed = o.seed.wrapping_add(stream);
     PairedScalar {
@@ -139,29 +140,44 @@ fn paired_scalar(b: &[f64], a: &[f64], o: &PairedOptions, stream: u64) -> Paired
     }
 }
 
-/// Compares base and ACC measured on the same examples (index i of both is example i).
-pub fn compare(
-    base: &[ExampleAttn],
-    acc: &[ExampleAttn],
+/// Two models' per-example distributions over the same examples, compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DistributionComparison {
+    pub n_examples: usize,
+    pub base: Vec<f64>,
+    pub acc: Vec<f64>,
+    pub base_lo: Vec<f64>,
+    pub base_hi: Vec<f64>,
+    pub acc_lo: Vec<f64>,
+    pub acc_hi: Vec<f64>,
+    pub js: Interval,
+    pub js_p_value: f64,
+}
+
+/// Pooled distributions (mean over examples) with per-bin bootstrap bands,
+/// their JS divergence with a bootstrap CI, and the paired permutation test.
+/// `base[i]` and `acc[i]` are example i's distributions.
+pub fn compare_distributions(
+    base: &[Vec<f64>],
+    acc: &[Vec<f64>],
     o: &PairedOptions,
-) -> Result<DistComparison> {
-    let n = base.len();
-    if n == 0 || acc.len() != n {
+) -> Result<DistributionComparison> {
+    let (bd, ad) = (base, acc);
+    let n = bd.len();
+    if n == 0 || ad.len() != n {
         return Err(Error::Input(format!(
             "a paired comparison needs the same non-zero number of examples for both models (base {n}, ACC {})",
-            acc.len()
+            ad.len()
         )));
     }
-    let nb = base[0].dist.len();
-    if base.iter().chain(acc).any(|e| e.dist.len() != nb) {
+    let nb = bd[0].len();
+    if bd.iter().chain(ad).any(|d| d.len() != nb) {
         return Err(Error::Input(
-            "examples have different numbers of distance bins".into(),
+            "examples have distributions of different lengths".into(),
         ));
     }
-    let bd: Vec<Vec<f64>> = base.iter().map(|e| e.dist.clone()).collect();
-    let ad: Vec<Vec<f64>> = acc.iter().map(|e| e.dist.clone()).collect();
-    let pb = mean_of(&bd, 0..n);
-    let pa = mean_of(&ad, 0..n);
+    let pb = mean_of(bd, 0..n);
+    let pa = mean_of(ad, 0..n);
     let observed = js(&pb, &pa);
 
     // bootstrap over examples (the same draw for both models: paired)
@@ -173,8 +189,8 @@ pub fn compare(
     for _ in 0..r {
         let idx: Vec<usize> = (0..n).map(|_| rng.random_range(0..n)).collect();
         let (qb, qa) = (
-            mean_of(&bd, idx.iter().copied()),
-            mean_of(&ad, idx.iter().copied()),
+            mean_of(bd, idx.iter().copied()),
+            mean_of(ad, idx.iter().copied()),
         );
         js_boot.push(js(&qb, &qa));
         for k in 0..nb {
@@ -232,8 +248,7 @@ pub fn compare(
         (1 + at_least) as f64 / (1 + o.permutations) as f64
     };
 
-    let col = |v: &[ExampleAttn], f: fn(&ExampleAttn) -> f64| v.iter().map(f).collect::<Vec<_>>();
-    Ok(DistComparison {
+    Ok(DistributionComparison {
         n_examples: n,
         base: pb,
         acc: pa,
@@ -247,6 +262,29 @@ pub fn compare(
             hi: percentile(&js_boot, 1.0 - alpha),
         },
         js_p_value,
+    })
+}
+
+/// Compares base and ACC measured on the same examples (index i of both is example i).
+pub fn compare(
+    base: &[ExampleAttn],
+    acc: &[ExampleAttn],
+    o: &PairedOptions,
+) -> Result<DistComparison> {
+    let bd: Vec<Vec<f64>> = base.iter().map(|e| e.dist.clone()).collect();
+    let ad: Vec<Vec<f64>> = acc.iter().map(|e| e.dist.clone()).collect();
+    let d = compare_distributions(&bd, &ad, o)?;
+    let col = |v: &[ExampleAttn], f: fn(&ExampleAttn) -> f64| v.iter().map(f).collect::<Vec<_>>();
+    Ok(DistComparison {
+        n_examples: d.n_examples,
+        base: d.base,
+        acc: d.acc,
+        base_lo: d.base_lo,
+        base_hi: d.base_hi,
+        acc_lo: d.acc_lo,
+        acc_hi: d.acc_hi,
+        js: d.js,
+        js_p_value: d.js_p_value,
         mean_distance: paired_scalar(
             &col(base, |e| e.mean_distance),
             &col(acc, |e| e.mean_distance),

@@ -3,56 +3,27 @@
 //! permutation test, a terminal table, a figure and its data.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use acc_probe::analysis::attention::{compare_task, LayerChoice, TaskComparison};
 use acc_probe::analysis::paired::{describe, Described, ExampleAttn, PairedOptions};
-use acc_probe::chat::ChatTemplate;
 use acc_probe::io::write_atomic;
 use acc_probe::plot::{self, Band, DistancePanel, LayerCurve, Series};
 use acc_probe::probe::attn_stats::{AttnStatsSpec, AttnSummary, DistanceBins, RowSelection};
 use acc_probe::probe::pair::{self, cached_capture, Loaded, Source};
 use acc_probe::probe::per_example::{AttnCapture, Queries};
-use acc_probe::tasks::probe_inputs::{self, ProbeInput, ProbeTask};
+use acc_probe::tasks::probe_inputs::{ProbeInput, ProbeTask};
 use anyhow::{bail, Context};
 use candle_core::Device;
 use clap::Args;
 use serde_json::json;
 
-use super::common::parse_layers;
+use super::pair_args::{probe_inputs_for, progress_bar, selection_note, PairArgs};
 
 #[derive(Args, Debug)]
 pub struct AttentionArgs {
-    /// One layer to report.
-    #[arg(long, conflicts_with_all = ["layers", "top_changed"])]
-    layer: Option<usize>,
-    /// Layers to report, comma-separated.
-    #[arg(long, conflicts_with = "top_changed")]
-    layers: Option<String>,
-    /// Report the K layers whose attention changed most (JS, per task); the default is 3.
-    #[arg(long)]
-    top_changed: Option<usize>,
-    /// With --top-changed: choose layers on even-numbered examples, report on odd ones.
-    #[arg(long)]
-    split_select: bool,
-    /// Base model directory (default: the bundled checkpoints/base).
-    #[arg(long)]
-    base: Option<PathBuf>,
-    /// Fine-tuned model directory (default: the bundled checkpoints/acc).
-    #[arg(long)]
-    acc: Option<PathBuf>,
-    /// One model alone: its distributions without a comparison.
-    #[arg(long, conflicts_with_all = ["base", "acc"])]
-    model: Option<PathBuf>,
-    /// Probe tasks: mrcr, graphwalks, search, sql, swe, all (comma-separated).
-    #[arg(long, default_value = "mrcr,graphwalks")]
-    task: String,
-    /// Probe inputs per task.
-    #[arg(long, default_value_t = 8)]
-    examples: usize,
-    /// Prompt length of each probe input, in tokens.
-    #[arg(long, default_value_t = 1200)]
-    tokens: usize,
+    #[command(flatten)]
+    pub pair: PairArgs,
     /// Query rows measured: all, tail:N, or question (the final user turn onwards).
     #[arg(long, default_value = "all")]
     queries: String,
@@ -65,46 +36,6 @@ pub struct AttentionArgs {
     /// Keys at distance < W count as local ("far mass" is the rest).
     #[arg(long, default_value_t = 64)]
     local_window: usize,
-    /// Bootstrap resamples over examples.
-    #[arg(long, default_value_t = 1000)]
-    resamples: usize,
-    /// Permutations of the base/ACC labels for the "changed at all" test.
-    #[arg(long, default_value_t = 1000)]
-    permutations: usize,
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Output directory: attention.json, figures, and the capture cache.
-    #[arg(long, default_value = "runs/attention")]
-    out: PathBuf,
-    /// Recompute captures instead of reading the cache.
-    #[arg(long)]
-    no_cache: bool,
-    /// Print the results as JSON instead of tables.
-    #[arg(long)]
-    json: bool,
-}
-
-/// The bundled checkpoints: ./checkpoints, $ACC_PROBE_CHECKPOINTS, or the
-/// source tree's checkpoints/.
-pub fn bundled(name: &str) -> anyhow::Result<PathBuf> {
-    let mut candidates = vec![PathBuf::from("checkpoints")];
-    if let Some(d) = std::env::var_os("ACC_PROBE_CHECKPOINTS") {
-        candidates.insert(0, PathBuf::from(d));
-    }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints"));
-    for c in &candidates {
-        if c.join(name).join("config.json").is_file() {
-            return Ok(c.join(name));
-        }
-    }
-    bail!(
-        "no bundled checkpoints/{name} found (looked in {}); pass --base/--acc or --model",
-        candidates
-            .iter()
-            .map(|c| c.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
 }
 
 struct Setup {
@@ -127,72 +58,15 @@ fn setup(a: &AttentionArgs, num_layers: usize) -> anyhow::Result<Setup> {
         rows: RowSelection::All,
         per_row: false,
     };
-    let given = match (&a.layer, &a.layers) {
-        (Some(l), _) => Some(parse_layers(&l.to_string(), num_layers)?),
-        (None, Some(s)) => Some(parse_layers(s, num_layers)?),
-        _ => None,
-    };
-    if a.split_select && given.is_some() {
-        bail!("--split-select goes with --top-changed, not with --layer/--layers");
-    }
-    let (choice, capture_layers) = match given {
-        Some(l) => (LayerChoice::Given(l.clone()), l),
-        None => {
-            let k = a.top_changed.unwrap_or(3);
-            if k == 0 || k > num_layers {
-                bail!("--top-changed {k}: expected 1..={num_layers}");
-            }
-            (
-                LayerChoice::TopChanged {
-                    k,
-                    split: a.split_select,
-                },
-                (0..num_layers).collect(),
-            )
-        }
-    };
-    if a.examples == 0 {
-        bail!("--examples must be at least 1");
-    }
+    let (choice, capture_layers) = a.pair.selection(num_layers)?;
     Ok(Setup {
         spec,
         queries: Queries::parse(&a.queries)?,
         choice,
         capture_layers,
-        tasks: ProbeTask::parse_list(&a.task)?,
-        opts: PairedOptions {
-            resamples: a.resamples,
-            permutations: a.permutations,
-            level: 0.95,
-            seed: a.seed,
-        },
+        tasks: ProbeTask::parse_list(&a.pair.task)?,
+        opts: a.pair.paired_options(),
     })
-}
-
-fn inputs(a: &AttentionArgs, m: &Loaded, tasks: &[ProbeTask]) -> anyhow::Result<Vec<ProbeInput>> {
-    let tok_path = m.ckpt.tokenizer_path().with_context(|| {
-        format!(
-            "{}: the probe inputs need its tokenizer.json",
-            m.dir.display()
-        )
-    })?;
-    let tok = acc_probe::tokenizer::load(&tok_path)?;
-    let template = ChatTemplate::for_model_dir(&m.dir)?;
-    let limit = m.ckpt.config.max_position_embeddings;
-    if a.tokens > limit {
-        bail!(
-            "--tokens {}: longer than the model's max_position_embeddings ({limit})",
-            a.tokens
-        );
-    }
-    let work = a.out.join("cache").join("inputs");
-    let mut all = Vec::new();
-    for &t in tasks {
-        let got = probe_inputs::generate(t, a.examples, a.tokens, a.seed, &tok, &template, &work)
-            .with_context(|| format!("building {} probe inputs", t.name()))?;
-        all.extend(got);
-    }
-    Ok(all)
 }
 
 fn capture(
@@ -202,13 +76,8 @@ fn capture(
     label: &str,
     inputs: &[ProbeInput],
 ) -> anyhow::Result<AttnCapture> {
-    let bar = indicatif::ProgressBar::new(inputs.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} inputs ({elapsed})")
-            .expect("template"),
-    );
-    bar.set_message(format!("{label}: capturing attention"));
-    let cache = (!a.no_cache).then(|| a.out.join("cache"));
+    let bar = progress_bar(inputs.len(), &format!("{label}: capturing attention"));
+    let cache = a.pair.cache_dir();
     let (cap, src) = cached_capture(
         m,
         inputs,
@@ -250,14 +119,7 @@ fn paired_table(c: &TaskComparison, s: &Setup) -> String {
     t.push_str(&format!(
         "{} · {n} examples{} · queries {} · {} resamples, {} permutations\n",
         c.task,
-        if c.select_examples.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (layers chosen on {} other examples)",
-                c.select_examples.len()
-            )
-        },
+        selection_note(&c.choice, c.select_examples.len()),
         match s.queries {
             Queries::All => "all".to_string(),
             Queries::Tail(k) => format!("tail:{k}"),
@@ -325,23 +187,17 @@ fn bands(d: &Described) -> Band {
 
 pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
-    if let Some(dir) = &a.model {
+    std::fs::create_dir_all(&a.pair.out)
+        .with_context(|| format!("creating {}", a.pair.out.display()))?;
+    if let Some(dir) = &a.pair.model {
         return run_single(&a, dir, &device);
     }
-    let base_dir = match &a.base {
-        Some(d) => d.clone(),
-        None => bundled("base")?,
-    };
-    let acc_dir = match &a.acc {
-        Some(d) => d.clone(),
-        None => bundled("acc")?,
-    };
+    let (base_dir, acc_dir) = a.pair.dirs()?;
     let base = pair::load(&base_dir, &device)?;
     let acc = pair::load(&acc_dir, &device)?;
     pair::check_pair(&base, &acc)?;
     let s = setup(&a, base.ckpt.config.num_hidden_layers)?;
-    let inputs = inputs(&a, &base, &s.tasks)?;
+    let inputs = probe_inputs_for(&a.pair, &base, &s.tasks)?;
     let cb = capture(&a, &s, &base, "base", &inputs)?;
     let ca = capture(&a, &s, &acc, "ACC", &inputs)?;
     let mut results = Vec::new();
@@ -386,12 +242,12 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
             });
         }
     }
-    let n_ex = a.examples;
+    let n_ex = a.pair.examples;
     let title = format!(
         "Attention by query–key distance, base vs ACC ({n_ex} inputs per task, mean over heads, 95% bootstrap bands)"
     );
-    let png = a.out.join("attention.png");
-    let svg = a.out.join("attention.svg");
+    let png = a.pair.out.join("attention.png");
+    let svg = a.pair.out.join("attention.svg");
     plot::distance_figure(&title, &panels, ncols, &png, &svg)?;
     let mut figures = vec![png.display().to_string(), svg.display().to_string()];
     for r in &results {
@@ -418,8 +274,8 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
             };
             let hl: Vec<usize> = r.layers.iter().map(|l| l.layer).collect();
             let (p, v) = (
-                a.out.join(format!("attention-js-{}.png", r.task)),
-                a.out.join(format!("attention-js-{}.svg", r.task)),
+                a.pair.out.join(format!("attention-js-{}.png", r.task)),
+                a.pair.out.join(format!("attention-js-{}.svg", r.task)),
             );
             plot::layer_curve_figure(&curve, &hl, &p, &v)?;
             figures.push(p.display().to_string());
@@ -430,18 +286,18 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
         "kind": "acc-probe attention (paired)",
         "base": base_dir, "acc": acc_dir,
         "tasks": s.tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
-        "examples_per_task": a.examples, "tokens": a.tokens,
+        "examples_per_task": a.pair.examples, "tokens": a.pair.tokens,
         "queries": a.queries, "bins": s.spec.bins.lower_edges(),
         "sink_tokens": s.spec.sink_tokens, "local_window": s.spec.local_window,
-        "resamples": s.opts.resamples, "permutations": s.opts.permutations, "seed": a.seed,
+        "resamples": s.opts.resamples, "permutations": s.opts.permutations, "seed": a.pair.seed,
         "units": {"mean_distance": "tokens", "far_mass": "share of attention at distance ≥ local_window",
                   "js": "nats (≤ ln 2)", "entropy": "nats"},
         "results": results,
         "figures": figures,
     });
-    let json_path = a.out.join("attention.json");
+    let json_path = a.pair.out.join("attention.json");
     write_atomic(&json_path, &serde_json::to_vec_pretty(&report)?)?;
-    if a.json {
+    if a.pair.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for r in &results {
@@ -463,7 +319,7 @@ fn run_single(a: &AttentionArgs, dir: &Path, device: &Device) -> anyhow::Result<
     let m = pair::load(dir, device)?;
     let mut s = setup(a, m.ckpt.config.num_hidden_layers)?;
     if let LayerChoice::TopChanged { .. } = s.choice {
-        if a.top_changed.is_some() {
+        if a.pair.top_changed.is_some() {
             bail!("--top-changed compares two models; with --model give --layer or --layers");
         }
         // one model alone: report the last layer by default
@@ -474,7 +330,7 @@ fn run_single(a: &AttentionArgs, dir: &Path, device: &Device) -> anyhow::Result<
     let LayerChoice::Given(layers) = s.choice.clone() else {
         unreachable!("given layers")
     };
-    let inputs = inputs(a, &m, &s.tasks)?;
+    let inputs = probe_inputs_for(&a.pair, &m, &s.tasks)?;
     let cap = capture(a, &s, &m, "model", &inputs)?;
     let edges = s.spec.bins.lower_edges().to_vec();
     let mut results = Vec::new();
@@ -506,7 +362,10 @@ fn run_single(a: &AttentionArgs, dir: &Path, device: &Device) -> anyhow::Result<
             results.push(json!({"task": t.name(), "layer": l, "stats": d}));
         }
     }
-    let (png, svg) = (a.out.join("attention.png"), a.out.join("attention.svg"));
+    let (png, svg) = (
+        a.pair.out.join("attention.png"),
+        a.pair.out.join("attention.svg"),
+    );
     plot::distance_figure(
         &format!(
             "Attention by query–key distance: {} (mean over heads, 95% bootstrap bands)",
@@ -519,13 +378,13 @@ fn run_single(a: &AttentionArgs, dir: &Path, device: &Device) -> anyhow::Result<
     )?;
     let report = json!({
         "kind": "acc-probe attention (one model)", "model": dir,
-        "examples_per_task": a.examples, "tokens": a.tokens, "queries": a.queries,
+        "examples_per_task": a.pair.examples, "tokens": a.pair.tokens, "queries": a.queries,
         "bins": s.spec.bins.lower_edges(), "results": results,
         "figures": [png.display().to_string(), svg.display().to_string()],
     });
-    let json_path = a.out.join("attention.json");
+    let json_path = a.pair.out.join("attention.json");
     write_atomic(&json_path, &serde_json::to_vec_pretty(&report)?)?;
-    if a.json {
+    if a.pair.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{table}");

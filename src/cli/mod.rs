@@ -11,7 +11,9 @@ mod dump;
 mod eval;
 mod forward;
 mod generate;
+mod pair_args;
 mod reproduce;
+mod routing;
 mod tasks;
 mod train;
 
@@ -38,6 +40,8 @@ struct Cli {
 enum Command {
     /// Attention-span distributions of the base / ACC pair on identical inputs, with CIs and a figure.
     Attention(Box<attention::AttentionArgs>),
+    /// Expert routing of the base / ACC pair on identical inputs: frequencies, top experts, agreement, CIs.
+    Routing(Box<routing::RoutingArgs>),
     /// One forward pass; writes logits, router decisions and per-row attention statistics.
     Dump(dump::DumpArgs),
     /// A timed forward pass on random tokens (wall time, tokens/s, peak memory).
@@ -103,6 +107,7 @@ pub fn main() -> ExitCode {
     }
     let result = match cli.command {
         Command::Attention(a) => attention::run(*a),
+        Command::Routing(a) => routing::run(*a),
         Command::Dump(a) => dump::run(a),
         Command::Forward(a) => forward::run(a),
         Command::Generate(a) => generate::run(a),

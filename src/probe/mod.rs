@@ -12,6 +12,7 @@ pub mod capture;
 pub mod pair;
 pub mod per_example;
 pub mod routing;
+pub mod routing_capture;
 
 use std::fmt;
 use std::str::FromStr;

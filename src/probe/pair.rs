@@ -10,6 +10,7 @@ use candle_core::{DType, Device};
 
 use super::attn_stats::AttnStatsSpec;
 use super::per_example::{capture_attention, AttnCapture, Queries};
+use super::routing_capture::{capture_routing, RoutingCapture};
 use crate::error::{Error, Result};
 use crate::model::{Checkpoint, Qwen3Moe, StreamBlocks};
 use crate::tasks::probe_inputs::ProbeInput;
@@ -161,14 +162,7 @@ pub fn capture_key(
     let mut h = Fnv::default();
     h.write(b"attn-v1");
     h.write_u64(m.fingerprint);
-    for x in inputs {
-        h.write(x.id.as_bytes());
-        h.write_usize(x.question_start);
-        h.write_usize(x.ids.len());
-        for &t in &x.ids {
-            h.write_u32(t);
-        }
-    }
+    hash_inputs(&mut h, inputs);
     for &l in layers {
         h.write_usize(l);
     }
@@ -189,9 +183,49 @@ pub enum Source {
     Computed,
 }
 
-/// The capture of `m` on `inputs`: read from `cache_dir` when present and
-/// readable (an unreadable cache file is recomputed with a warning), else
-/// computed and stored there.
+/// A cached computation: read `path` when present, readable and `fits`
+/// (otherwise recompute with a warning), else compute and store it.
+fn cached<C>(
+    path: Option<PathBuf>,
+    load: impl Fn(&Path) -> Result<C>,
+    fits: impl Fn(&C) -> bool,
+    save: impl Fn(&C, &Path) -> Result<()>,
+    compute: impl FnOnce() -> Result<C>,
+) -> Result<(C, Source)> {
+    if let Some(p) = &path {
+        if p.is_file() {
+            match load(p) {
+                Ok(c) if fits(&c) => return Ok((c, Source::Cache)),
+                Ok(_) => tracing::warn!(
+                    "{}: cached capture does not match the request; recomputing",
+                    p.display()
+                ),
+                Err(e) => tracing::warn!("{}: unreadable cache ({e}); recomputing", p.display()),
+            }
+        }
+    }
+    let c = compute()?;
+    if let Some(p) = &path {
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+        save(&c, p)?;
+    }
+    Ok((c, Source::Computed))
+}
+
+fn hash_inputs(h: &mut Fnv, inputs: &[ProbeInput]) {
+    for x in inputs {
+        h.write(x.id.as_bytes());
+        h.write_usize(x.question_start);
+        h.write_usize(x.ids.len());
+        for &t in &x.ids {
+            h.write_u32(t);
+        }
+    }
+}
+
+/// The attention capture of `m` on `inputs`, cached in `cache_dir`.
 #[allow(clippy::too_many_arguments)]
 pub fn cached_capture(
     m: &Loaded,
@@ -204,36 +238,55 @@ pub fn cached_capture(
     progress: &mut dyn FnMut(usize),
 ) -> Result<(AttnCapture, Source)> {
     let key = capture_key(m, inputs, layers, spec, queries, blocks);
-    let path = cache_dir.map(|d| d.join(format!("attn-{key:016x}.safetensors")));
-    if let Some(p) = &path {
-        if p.is_file() {
-            match AttnCapture::load(p) {
-                Ok(c) if c.examples.len() == inputs.len() && c.layers == layers => {
-                    return Ok((c, Source::Cache))
-                }
-                Ok(_) => tracing::warn!(
-                    "{}: cached capture does not match the request; recomputing",
-                    p.display()
-                ),
-                Err(e) => tracing::warn!("{}: unreadable cache ({e}); recomputing", p.display()),
-            }
-        }
+    cached(
+        cache_dir.map(|d| d.join(format!("attn-{key:016x}.safetensors"))),
+        AttnCapture::load,
+        |c| c.examples.len() == inputs.len() && c.layers == layers,
+        |c, p| c.save(p),
+        || {
+            capture_attention(
+                &m.model,
+                &m.dir.display().to_string(),
+                inputs,
+                layers,
+                spec,
+                queries,
+                blocks,
+                progress,
+            )
+        },
+    )
+}
+
+/// The routing capture of `m` on `inputs`, cached in `cache_dir`.
+pub fn cached_routing(
+    m: &Loaded,
+    inputs: &[ProbeInput],
+    layers: &[usize],
+    cache_dir: Option<&Path>,
+    progress: &mut dyn FnMut(usize),
+) -> Result<(RoutingCapture, Source)> {
+    let mut h = Fnv::default();
+    h.write(b"routing-v1");
+    h.write_u64(m.fingerprint);
+    hash_inputs(&mut h, inputs);
+    for &l in layers {
+        h.write_usize(l);
     }
-    let cap = capture_attention(
-        &m.model,
-        &m.dir.display().to_string(),
-        inputs,
-        layers,
-        spec,
-        queries,
-        blocks,
-        progress,
-    )?;
-    if let Some(p) = &path {
-        if let Some(d) = p.parent() {
-            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
-        }
-        cap.save(p)?;
-    }
-    Ok((cap, Source::Computed))
+    let key = h.finish();
+    cached(
+        cache_dir.map(|d| d.join(format!("routing-{key:016x}.safetensors"))),
+        RoutingCapture::load,
+        |c| c.examples.len() == inputs.len() && c.layers == layers,
+        |c, p| c.save(p),
+        || {
+            capture_routing(
+                &m.model,
+                &m.dir.display().to_string(),
+                inputs,
+                layers,
+                progress,
+            )
+        },
+    )
 }

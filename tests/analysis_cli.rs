@@ -1,4 +1,4 @@
-//! `acc-probe attention` end to end on a tiny pair: the fixture model as base
+//! `acc-probe attention` and `routing` end to end on a tiny pair: the fixture model as base
 //! and a differently initialised model of the same architecture as "ACC",
 //! sharing one tokenizer.
 
@@ -249,4 +249,78 @@ fn bad_requests_are_refused_clearly() {
         e.contains("max_position_embeddings") && e.contains("1024"),
         "{e}"
     );
+}
+
+fn routing(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+        .arg("routing")
+        .args(args)
+        .args([
+            "--tokens",
+            "700",
+            "--resamples",
+            "200",
+            "--permutations",
+            "200",
+        ])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn routing_compares_expert_use_agreement_and_specialisation() {
+    let p = pair();
+    let o = json_of(&routing(&[
+        "--base",
+        &p.base,
+        "--acc",
+        &p.acc,
+        "--layers",
+        "0,1",
+        "--task",
+        "mrcr,graphwalks",
+        "--examples",
+        "3",
+        "--top",
+        "5",
+        "--out",
+        &p.out,
+        "--json",
+    ]));
+    assert_eq!(o["results"].as_array().unwrap().len(), 2);
+    let l = &o["results"][0]["layers"][0];
+    let f: Vec<f64> = serde_json::from_value(l["frequency"]["base"].clone()).unwrap();
+    assert_eq!(f.len(), 8);
+    assert!((f.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+    assert_eq!(l["top"].as_array().unwrap().len(), 5);
+    let ov = l["overlap"]["mean"].as_f64().unwrap();
+    assert!(
+        (0.0..1.0).contains(&ov),
+        "different models should disagree somewhere: {ov}"
+    );
+    assert_eq!(l["coactivation_base"].as_array().unwrap().len(), 64);
+    // two tasks → a specialisation index per expert, layer and model
+    assert_eq!(o["specialisation"].as_array().unwrap().len(), 4);
+    for f in ["routing.json", "routing.png", "routing.svg"] {
+        assert!(Path::new(&p.out).join(f).is_file(), "{f} missing");
+    }
+    // a model against itself: identical routing
+    let same = json_of(&routing(&[
+        "--base",
+        &p.base,
+        "--acc",
+        &p.base,
+        "--layer",
+        "1",
+        "--task",
+        "graphwalks",
+        "--examples",
+        "2",
+        "--out",
+        &p.out,
+        "--json",
+    ]));
+    let l = &same["results"][0]["layers"][0];
+    assert_eq!(l["overlap"]["mean"].as_f64().unwrap(), 1.0);
+    assert_eq!(l["frequency"]["js"]["value"].as_f64().unwrap(), 0.0);
 }

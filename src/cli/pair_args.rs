@@ -1,0 +1,201 @@
+//! Arguments shared by the paired analyses (`attention`, `routing`): which
+//! models, which probe inputs, which layers, how much resampling, where to write.
+
+use std::path::{Path, PathBuf};
+
+use acc_probe::analysis::attention::LayerChoice;
+use acc_probe::analysis::paired::PairedOptions;
+use acc_probe::chat::ChatTemplate;
+use acc_probe::probe::pair::Loaded;
+use acc_probe::tasks::probe_inputs::{self, ProbeInput, ProbeTask};
+use anyhow::{bail, Context};
+use clap::Args;
+
+use super::common::parse_layers;
+
+#[derive(Args, Debug)]
+pub struct PairArgs {
+    /// One layer to report.
+    #[arg(long, conflicts_with_all = ["layers", "top_changed"])]
+    pub layer: Option<usize>,
+    /// Layers to report, comma-separated.
+    #[arg(long, conflicts_with = "top_changed")]
+    pub layers: Option<String>,
+    /// Report the K layers that changed most (JS, per task); the default is 3.
+    #[arg(long)]
+    pub top_changed: Option<usize>,
+    /// With --top-changed: choose layers on even-numbered examples, report on odd ones.
+    #[arg(long)]
+    pub split_select: bool,
+    /// Base model directory (default: the bundled checkpoints/base).
+    #[arg(long)]
+    pub base: Option<PathBuf>,
+    /// Fine-tuned model directory (default: the bundled checkpoints/acc).
+    #[arg(long)]
+    pub acc: Option<PathBuf>,
+    /// One model alone: its statistics without a comparison.
+    #[arg(long, conflicts_with_all = ["base", "acc"])]
+    pub model: Option<PathBuf>,
+    /// Probe tasks: mrcr, graphwalks, search, sql, swe, all (comma-separated).
+    #[arg(long, default_value = "mrcr,graphwalks")]
+    pub task: String,
+    /// Probe inputs per task.
+    #[arg(long, default_value_t = 8)]
+    pub examples: usize,
+    /// Prompt length of each probe input, in tokens.
+    #[arg(long, default_value_t = 1200)]
+    pub tokens: usize,
+    /// Bootstrap resamples over examples.
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+    /// Permutations of the base/ACC labels for the "changed at all" test.
+    #[arg(long, default_value_t = 1000)]
+    pub permutations: usize,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output directory: results JSON, figures, and the capture cache.
+    #[arg(long, default_value = "runs/analysis")]
+    pub out: PathBuf,
+    /// Recompute captures instead of reading the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Print the results as JSON instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The bundled checkpoints: $ACC_PROBE_CHECKPOINTS, ./checkpoints, or the
+/// source tree's checkpoints/.
+pub fn bundled(name: &str) -> anyhow::Result<PathBuf> {
+    let mut candidates = vec![PathBuf::from("checkpoints")];
+    if let Some(d) = std::env::var_os("ACC_PROBE_CHECKPOINTS") {
+        candidates.insert(0, PathBuf::from(d));
+    }
+    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints"));
+    for c in &candidates {
+        if c.join(name).join("config.json").is_file() {
+            return Ok(c.join(name));
+        }
+    }
+    bail!(
+        "no bundled checkpoints/{name} found (looked in {}); pass --base/--acc or --model",
+        candidates
+            .iter()
+            .map(|c| c.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+impl PairArgs {
+    /// The base and ACC directories (the bundled pair by default).
+    pub fn dirs(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let base = match &self.base {
+            Some(d) => d.clone(),
+            None => bundled("base")?,
+        };
+        let acc = match &self.acc {
+            Some(d) => d.clone(),
+            None => bundled("acc")?,
+        };
+        Ok((base, acc))
+    }
+
+    /// The layer choice and the layers to capture for it.
+    pub fn selection(&self, num_layers: usize) -> anyhow::Result<(LayerChoice, Vec<usize>)> {
+        let given = match (&self.layer, &self.layers) {
+            (Some(l), _) => Some(parse_layers(&l.to_string(), num_layers)?),
+            (None, Some(s)) => Some(parse_layers(s, num_layers)?),
+            _ => None,
+        };
+        if self.split_select && given.is_some() {
+            bail!("--split-select goes with --top-changed, not with --layer/--layers");
+        }
+        if self.examples == 0 {
+            bail!("--examples must be at least 1");
+        }
+        Ok(match given {
+            Some(l) => (LayerChoice::Given(l.clone()), l),
+            None => {
+                let k = self.top_changed.unwrap_or(3);
+                if k == 0 || k > num_layers {
+                    bail!("--top-changed {k}: expected 1..={num_layers}");
+                }
+                (
+                    LayerChoice::TopChanged {
+                        k,
+                        split: self.split_select,
+                    },
+                    (0..num_layers).collect(),
+                )
+            }
+        })
+    }
+
+    pub fn paired_options(&self) -> PairedOptions {
+        PairedOptions {
+            resamples: self.resamples,
+            permutations: self.permutations,
+            level: 0.95,
+            seed: self.seed,
+        }
+    }
+
+    pub fn cache_dir(&self) -> Option<PathBuf> {
+        (!self.no_cache).then(|| self.out.join("cache"))
+    }
+}
+
+/// The probe inputs of `tasks`, tokenized with `m`'s tokenizer and template.
+pub fn probe_inputs_for(
+    a: &PairArgs,
+    m: &Loaded,
+    tasks: &[ProbeTask],
+) -> anyhow::Result<Vec<ProbeInput>> {
+    let tok_path = m.ckpt.tokenizer_path().with_context(|| {
+        format!(
+            "{}: the probe inputs need its tokenizer.json",
+            m.dir.display()
+        )
+    })?;
+    let tok = acc_probe::tokenizer::load(&tok_path)?;
+    let template = ChatTemplate::for_model_dir(&m.dir)?;
+    let limit = m.ckpt.config.max_position_embeddings;
+    if a.tokens > limit {
+        bail!(
+            "--tokens {}: longer than the model's max_position_embeddings ({limit})",
+            a.tokens
+        );
+    }
+    let work = a.out.join("cache").join("inputs");
+    let mut all = Vec::new();
+    for &t in tasks {
+        let got = probe_inputs::generate(t, a.examples, a.tokens, a.seed, &tok, &template, &work)
+            .with_context(|| format!("building {} probe inputs", t.name()))?;
+        all.extend(got);
+    }
+    Ok(all)
+}
+
+pub fn progress_bar(n: usize, msg: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(n as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} inputs ({elapsed})")
+            .expect("template"),
+    );
+    bar.set_message(msg.to_string());
+    bar
+}
+
+/// How the reported layers were chosen, for table headers.
+pub fn selection_note(choice: &LayerChoice, n_select: usize) -> String {
+    match choice {
+        LayerChoice::TopChanged { split: true, .. } => {
+            format!(" (layers chosen on {n_select} other examples)")
+        }
+        LayerChoice::TopChanged { split: false, .. } => {
+            " (layers chosen on these examples)".to_string()
+        }
+        LayerChoice::Given(_) => String::new(),
+    }
+}
