@@ -27,6 +27,41 @@ pub enum LayerChoice {
     },
 }
 
+impl LayerChoice {
+    /// The examples layers are chosen on and the examples reported on: with
+    /// `split`, even-numbered and odd-numbered examples (disjoint halves).
+    pub fn split_examples(&self, task: &str, n: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+        let all: Vec<usize> = (0..n).collect();
+        Ok(match self {
+            LayerChoice::TopChanged { split: true, .. } => {
+                if n < 4 {
+                    return Err(Error::Input(format!(
+                        "{task}: --split-select needs at least 4 examples, got {n}"
+                    )));
+                }
+                (
+                    all.iter().copied().filter(|i| i % 2 == 0).collect(),
+                    all.iter().copied().filter(|i| i % 2 == 1).collect(),
+                )
+            }
+            LayerChoice::TopChanged { split: false, .. } => (all.clone(), all),
+            LayerChoice::Given(_) => (Vec::new(), all),
+        })
+    }
+}
+
+/// The `k` keys with the largest scores (ties: lower key first), ascending.
+pub fn top_scored(mut scored: Vec<(usize, f64)>, k: usize) -> Vec<usize> {
+    scored.sort_by(|x, y| {
+        y.1.partial_cmp(&x.1)
+            .expect("finite score")
+            .then(x.0.cmp(&y.0))
+    });
+    let mut top: Vec<usize> = scored.iter().take(k).map(|x| x.0).collect();
+    top.sort_unstable();
+    top
+}
+
 /// One reported layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerComparison {
@@ -89,22 +124,7 @@ pub fn compare_task(
         )));
     }
     let captured: Vec<usize> = base[0].keys().copied().collect();
-    let all: Vec<usize> = (0..n).collect();
-    let (select, report): (Vec<usize>, Vec<usize>) = match choice {
-        LayerChoice::TopChanged { split: true, .. } => {
-            if n < 4 {
-                return Err(Error::Input(format!(
-                    "{task}: --split-select needs at least 4 examples, got {n}"
-                )));
-            }
-            (
-                all.iter().copied().filter(|i| i % 2 == 0).collect(),
-                all.iter().copied().filter(|i| i % 2 == 1).collect(),
-            )
-        }
-        LayerChoice::TopChanged { split: false, .. } => (all.clone(), all.clone()),
-        LayerChoice::Given(_) => (Vec::new(), all.clone()),
-    };
+    let (select, report) = choice.split_examples(task, n)?;
     let layers: Vec<usize> = match choice {
         LayerChoice::Given(l) => {
             for x in l {
@@ -117,18 +137,11 @@ pub fn compare_task(
             l.clone()
         }
         LayerChoice::TopChanged { k, .. } => {
-            let mut scored = captured
+            let scored = captured
                 .iter()
                 .map(|&l| Ok((l, layer_js(base, acc, l, &select)?)))
                 .collect::<Result<Vec<_>>>()?;
-            scored.sort_by(|x, y| {
-                y.1.partial_cmp(&x.1)
-                    .expect("finite JS")
-                    .then(x.0.cmp(&y.0))
-            });
-            let mut top: Vec<usize> = scored.iter().take(*k).map(|x| x.0).collect();
-            top.sort_unstable();
-            top
+            top_scored(scored, *k)
         }
     };
     let curve = captured

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::attention::LayerChoice;
+use super::attention::{top_scored, LayerChoice};
 use super::bootstrap::{mean_ci, MeanCi};
 use super::divergence::{js, mean_of};
 use super::paired::{
@@ -95,22 +95,7 @@ pub fn compare_routing_task(
     if n == 0 {
         return Err(Error::Input(format!("{task}: no examples")));
     }
-    let all: Vec<usize> = (0..n).collect();
-    let (select, report): (Vec<usize>, Vec<usize>) = match choice {
-        LayerChoice::TopChanged { split: true, .. } => {
-            if n < 4 {
-                return Err(Error::Input(format!(
-                    "{task}: --split-select needs at least 4 examples, got {n}"
-                )));
-            }
-            (
-                all.iter().copied().filter(|i| i % 2 == 0).collect(),
-                all.iter().copied().filter(|i| i % 2 == 1).collect(),
-            )
-        }
-        LayerChoice::TopChanged { split: false, .. } => (all.clone(), all.clone()),
-        LayerChoice::Given(_) => (Vec::new(), all.clone()),
-    };
+    let (select, report) = choice.split_examples(task, n)?;
     let freqs = |l: usize, idx: &[usize], base: bool| -> Vec<Vec<f64>> {
         idx.iter()
             .map(|&i| {
@@ -129,17 +114,14 @@ pub fn compare_routing_task(
             l.clone()
         }
         LayerChoice::TopChanged { k, .. } => {
-            let mut scored: Vec<(usize, f64)> = per_layer
+            let scored: Vec<(usize, f64)> = per_layer
                 .keys()
                 .map(|&l| {
                     let (b, a) = (freqs(l, &select, true), freqs(l, &select, false));
                     (l, js(&mean_of(&b, 0..b.len()), &mean_of(&a, 0..a.len())))
                 })
                 .collect();
-            scored.sort_by(|x, y| y.1.partial_cmp(&x.1).expect("finite").then(x.0.cmp(&y.0)));
-            let mut t: Vec<usize> = scored.iter().take(*k).map(|x| x.0).collect();
-            t.sort_unstable();
-            t
+            top_scored(scored, *k)
         }
     };
     let seeded = |stream: u64| PairedOptions {
