@@ -178,6 +178,34 @@ fn field_mut<'a>(s: &'a mut AttnSummary, name: &str) -> &'a mut Vec<f64> {
     }
 }
 
+/// The JSON sidecar of a capture file, read with errors that name the file and field.
+pub(crate) struct Sidecar {
+    path: std::path::PathBuf,
+    meta: serde_json::Value,
+}
+
+impl Sidecar {
+    /// Reads `capture` with extension `.json`.
+    pub(crate) fn read(capture: &Path) -> Result<Self> {
+        let path = capture.with_extension("json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let meta = serde_json::from_str(&text)
+            .map_err(|e| Error::Input(format!("{}: not JSON: {e}", path.display())))?;
+        Ok(Sidecar { path, meta })
+    }
+
+    /// Field `k`, deserialised.
+    pub(crate) fn field<T: serde::de::DeserializeOwned>(&self, k: &str) -> Result<T> {
+        let v = self
+            .meta
+            .get(k)
+            .cloned()
+            .ok_or_else(|| Error::Input(format!("{}: missing `{k}`", self.path.display())))?;
+        serde_json::from_value(v)
+            .map_err(|e| Error::Input(format!("{}: `{k}`: {e}", self.path.display())))
+    }
+}
+
 impl AttnCapture {
     /// Writes `path` (safetensors) and its `.json` sidecar.
     pub fn save(&self, path: &Path) -> Result<()> {
@@ -244,23 +272,11 @@ impl AttnCapture {
 
     /// Reads a capture written by [`AttnCapture::save`].
     pub fn load(path: &Path) -> Result<Self> {
-        let json_path = path.with_extension("json");
-        let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
-        let bad = |what: String| Error::Input(format!("{}: {what}", json_path.display()));
-        let meta: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-        let get = |k: &str| {
-            meta.get(k)
-                .cloned()
-                .ok_or_else(|| bad(format!("missing `{k}`")))
-        };
-        let layers: Vec<usize> =
-            serde_json::from_value(get("layers")?).map_err(|e| bad(format!("layers: {e}")))?;
-        let spec: AttnStatsSpec =
-            serde_json::from_value(get("spec")?).map_err(|e| bad(format!("spec: {e}")))?;
-        let examples: Vec<ExampleMeta> =
-            serde_json::from_value(get("examples")?).map_err(|e| bad(format!("examples: {e}")))?;
-        let model = get("model")?.as_str().unwrap_or_default().to_string();
+        let sidecar = Sidecar::read(path)?;
+        let layers: Vec<usize> = sidecar.field("layers")?;
+        let spec: AttnStatsSpec = sidecar.field("spec")?;
+        let examples: Vec<ExampleMeta> = sidecar.field("examples")?;
+        let model: String = sidecar.field("model")?;
         let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
             Error::Input(format!(
                 "{}: not a readable safetensors file: {e}",

@@ -14,7 +14,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 
-use super::per_example::ExampleMeta;
+use super::per_example::{ExampleMeta, Sidecar};
 use super::routing::RoutingStats;
 use super::{HookPoint, Probe};
 use crate::error::{Error, Result};
@@ -190,23 +190,12 @@ impl RoutingCapture {
 
     /// Reads a capture written by [`RoutingCapture::save`].
     pub fn load(path: &Path) -> Result<Self> {
-        let json_path = path.with_extension("json");
-        let text = std::fs::read_to_string(&json_path).map_err(|e| Error::io(&json_path, e))?;
-        let bad = |what: String| Error::Input(format!("{}: {what}", json_path.display()));
-        let meta: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-        let field = |k: &str| {
-            meta.get(k)
-                .cloned()
-                .ok_or_else(|| bad(format!("missing `{k}`")))
-        };
-        let layers: Vec<usize> =
-            serde_json::from_value(field("layers")?).map_err(|e| bad(format!("layers: {e}")))?;
-        let examples: Vec<ExampleMeta> = serde_json::from_value(field("examples")?)
-            .map_err(|e| bad(format!("examples: {e}")))?;
-        let num_experts = field("num_experts")?.as_u64().unwrap_or(0) as usize;
-        let top_k = field("top_k")?.as_u64().unwrap_or(0) as usize;
-        let model = field("model")?.as_str().unwrap_or_default().to_string();
+        let sidecar = Sidecar::read(path)?;
+        let layers: Vec<usize> = sidecar.field("layers")?;
+        let examples: Vec<ExampleMeta> = sidecar.field("examples")?;
+        let num_experts: usize = sidecar.field("num_experts")?;
+        let top_k: usize = sidecar.field("top_k")?;
+        let model: String = sidecar.field("model")?;
         let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| {
             Error::Input(format!(
                 "{}: not a readable safetensors file: {e}",
