@@ -7,24 +7,8 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use acc_probe::model::random::{random_weights, write_checkpoint, RandomInit};
-use acc_probe::model::Qwen3MoeConfig;
-use candle_core::{DType, Device};
 use common::*;
 use serde_json::Value;
-
-fn other_model(base: &Path, dir: &Path, layers: usize, seed: u64) {
-    let mut cfg = Qwen3MoeConfig::from_file(base.join("config.json")).unwrap();
-    cfg.num_hidden_layers = layers;
-    let init = RandomInit {
-        std: 0.2,
-        qk_gain: 4.0,
-        ..Default::default()
-    };
-    let w = random_weights(&cfg, seed, init, &Device::Cpu).unwrap();
-    write_checkpoint(dir, &cfg, &w, DType::F32, 1).unwrap();
-    std::fs::copy(base.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
-}
 
 fn run(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_acc-probe"))
@@ -39,29 +23,6 @@ fn run(args: &[&str]) -> Output {
 fn json_of(o: &Output) -> Value {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     serde_json::from_slice(&o.stdout).unwrap()
-}
-
-struct Pair {
-    _tmp: tempfile::TempDir,
-    base: String,
-    acc: String,
-    out: String,
-}
-
-fn pair() -> Pair {
-    let tmp = tempfile::tempdir().unwrap();
-    let base = tmp.path().join("base");
-    let acc = tmp.path().join("acc");
-    std::fs::create_dir_all(&base).unwrap();
-    model_with_tokenizer(&base);
-    other_model(&base, &acc, 2, 7);
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    Pair {
-        base: s(&base),
-        acc: s(&acc),
-        out: s(&tmp.path().join("out")),
-        _tmp: tmp,
-    }
 }
 
 #[test]

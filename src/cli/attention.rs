@@ -18,7 +18,8 @@ use candle_core::Device;
 use clap::Args;
 use serde_json::json;
 
-use super::pair_args::{probe_inputs_for, progress_bar, selection_note, PairArgs};
+use super::pair_args::{finish_shard, probe_inputs_for, progress_bar, selection_note, PairArgs};
+use acc_probe::probe::shard::ShardModel;
 
 #[derive(Args, Debug)]
 pub struct AttentionArgs {
@@ -198,6 +199,29 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
     pair::check_pair(&base, &acc)?;
     let s = setup(&a, base.ckpt.config.num_hidden_layers)?;
     let inputs = probe_inputs_for(&a.pair, &base, &s.tasks)?;
+    if let Some(sh) = a.pair.shard()? {
+        let part = sh.select(&inputs);
+        let mut models = Vec::new();
+        for (label, m) in [("base", &base), ("acc", &acc)] {
+            let cap = capture(&a, &s, m, label, &part)?;
+            let file = format!("shard-attn-{label}.safetensors");
+            cap.save(&a.pair.out.join(&file))?;
+            let key = pair::capture_key(
+                m,
+                &inputs,
+                &s.capture_layers,
+                &s.spec,
+                s.queries,
+                Default::default(),
+            );
+            models.push(ShardModel {
+                label: label.into(),
+                cache_file: pair::attn_cache_file(key),
+                file,
+            });
+        }
+        return finish_shard("attention", sh, &inputs, models, &a.pair.out);
+    }
     let cb = capture(&a, &s, &base, "base", &inputs)?;
     let ca = capture(&a, &s, &acc, "ACC", &inputs)?;
     let mut results = Vec::new();
@@ -316,6 +340,9 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
 }
 
 fn run_single(a: &AttentionArgs, dir: &Path, device: &Device) -> anyhow::Result<()> {
+    if a.pair.shard.is_some() {
+        bail!("--shard splits paired runs (--base/--acc or the bundled pair), not --model");
+    }
     let m = pair::load(dir, device)?;
     let mut s = setup(a, m.ckpt.config.num_hidden_layers)?;
     if let LayerChoice::TopChanged { .. } = s.choice {

@@ -1,6 +1,7 @@
 //! Command-line interface (clap derive). Kept out of the library: each
 //! subcommand parses its arguments, calls library functions and prints.
 
+mod ablate;
 mod agents;
 mod attention;
 mod bench;
@@ -9,11 +10,17 @@ mod common;
 mod compile;
 mod dump;
 mod eval;
+mod figures;
 mod forward;
 mod generate;
+#[cfg(feature = "cuda-kernels")]
+mod gpu;
+mod lengths;
+mod merge;
 mod pair_args;
 mod reproduce;
 mod routing;
+mod scores;
 mod tasks;
 mod train;
 
@@ -42,6 +49,16 @@ enum Command {
     Attention(Box<attention::AttentionArgs>),
     /// Expert routing of the base / ACC pair on identical inputs: frequencies, top experts, agreement, CIs.
     Routing(Box<routing::RoutingArgs>),
+    /// Causal check: re-score a task with chosen experts removed (or heads clamped) vs random ones.
+    Ablate(Box<ablate::AblateArgs>),
+    /// The main table: toy MRCR / GraphWalks scores of the base / ACC pair with CIs.
+    Scores(scores::ScoresArgs),
+    /// Compiled context lengths per domain (histogram, quantiles) from ACC rows.
+    Lengths(lengths::LengthsArgs),
+    /// Run the declarative analyses of analyses/*.toml into figures/.
+    Figures(figures::FiguresArgs),
+    /// Join the captures of `attention` / `routing` shard runs (--shard i/N).
+    Merge(merge::MergeArgs),
     /// One forward pass; writes logits, router decisions and per-row attention statistics.
     Dump(dump::DumpArgs),
     /// A timed forward pass on random tokens (wall time, tokens/s, peak memory).
@@ -65,6 +82,10 @@ enum Command {
     /// Benchmarks that print a table.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// The CUDA attention kernel: parity with the CPU path, benchmark.
+    #[cfg(feature = "cuda-kernels")]
+    #[command(subcommand)]
+    Gpu(gpu::GpuCommand),
 }
 
 pub fn main() -> ExitCode {
@@ -105,9 +126,26 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let result = match cli.command {
+    let result = dispatch(cli.command);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one subcommand (also used by `figures` for the steps of a spec).
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Attention(a) => attention::run(*a),
         Command::Routing(a) => routing::run(*a),
+        Command::Ablate(a) => ablate::run(*a),
+        Command::Scores(a) => scores::run(a),
+        Command::Lengths(a) => lengths::run(a),
+        Command::Figures(a) => figures::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Dump(a) => dump::run(a),
         Command::Forward(a) => forward::run(a),
         Command::Generate(a) => generate::run(a),
@@ -119,13 +157,8 @@ pub fn main() -> ExitCode {
         Command::Train(a) => train::run(*a),
         Command::Reproduce(a) => reproduce::run(a),
         Command::Bench(b) => bench::run(b),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        #[cfg(feature = "cuda-kernels")]
+        Command::Gpu(g) => gpu::run(g),
     }
 }
 

@@ -7,6 +7,7 @@ use acc_probe::analysis::attention::LayerChoice;
 use acc_probe::analysis::paired::PairedOptions;
 use acc_probe::chat::ChatTemplate;
 use acc_probe::probe::pair::Loaded;
+use acc_probe::probe::shard::{Shard, ShardManifest, ShardModel};
 use acc_probe::tasks::probe_inputs::{self, ProbeInput, ProbeTask};
 use anyhow::{bail, Context};
 use clap::Args;
@@ -59,6 +60,10 @@ pub struct PairArgs {
     /// Recompute captures instead of reading the cache.
     #[arg(long)]
     pub no_cache: bool,
+    /// Capture only shard i of N of the probe inputs (every N-th, from i) and
+    /// stop; `acc-probe merge` joins the shards for the full run.
+    #[arg(long)]
+    pub shard: Option<String>,
     /// Print the results as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -141,6 +146,11 @@ impl PairArgs {
         }
     }
 
+    /// The shard of `--shard`, if any.
+    pub fn shard(&self) -> anyhow::Result<Option<Shard>> {
+        Ok(self.shard.as_deref().map(Shard::parse).transpose()?)
+    }
+
     pub fn cache_dir(&self) -> Option<PathBuf> {
         (!self.no_cache).then(|| self.out.join("cache"))
     }
@@ -198,4 +208,33 @@ pub fn selection_note(choice: &LayerChoice, n_select: usize) -> String {
         }
         LayerChoice::Given(_) => String::new(),
     }
+}
+
+/// Writes the manifest of a shard run and says how to finish.
+pub fn finish_shard(
+    kind: &str,
+    shard: Shard,
+    inputs: &[ProbeInput],
+    models: Vec<ShardModel>,
+    out: &Path,
+) -> anyhow::Result<()> {
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    ShardManifest {
+        kind: kind.into(),
+        shard,
+        input_ids: inputs.iter().map(|x| x.id.clone()).collect(),
+        models,
+        command,
+    }
+    .save(out)?;
+    println!(
+        "{kind} shard {}/{}: {} of {} inputs captured in {}; when every shard is done, run \
+         `acc-probe merge --out DIR <shard dirs>`, then this command without --shard and with --out DIR",
+        shard.index,
+        shard.count,
+        shard.select(inputs).len(),
+        inputs.len(),
+        out.display()
+    );
+    Ok(())
 }

@@ -19,7 +19,8 @@ use candle_core::Device;
 use clap::Args;
 use serde_json::json;
 
-use super::pair_args::{probe_inputs_for, progress_bar, selection_note, PairArgs};
+use super::pair_args::{finish_shard, probe_inputs_for, progress_bar, selection_note, PairArgs};
+use acc_probe::probe::shard::ShardModel;
 
 #[derive(Args, Debug)]
 pub struct RoutingArgs {
@@ -142,6 +143,21 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
     layers.retain(|l| !dense.contains(l));
     let tasks = ProbeTask::parse_list(&a.pair.task)?;
     let inputs = probe_inputs_for(&a.pair, &base, &tasks)?;
+    if let Some(sh) = a.pair.shard()? {
+        let part = sh.select(&inputs);
+        let mut models = Vec::new();
+        for (label, m) in [("base", &base), ("acc", &acc)] {
+            let cap = capture(&a, m, label, &part, &layers)?;
+            let file = format!("shard-routing-{label}.safetensors");
+            cap.save(&out.join(&file))?;
+            models.push(ShardModel {
+                label: label.into(),
+                cache_file: pair::routing_cache_file(pair::routing_key(m, &inputs, &layers)),
+                file,
+            });
+        }
+        return finish_shard("routing", sh, &inputs, models, &out);
+    }
     let cb = capture(&a, &base, "base", &inputs, &layers)?;
     let ca = capture(&a, &acc, "ACC", &inputs, &layers)?;
     let opts = a.pair.paired_options();

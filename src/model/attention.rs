@@ -11,10 +11,11 @@ use candle_nn::VarBuilder;
 
 use super::attention_stream::{stream_attention, StreamBlocks, StreamInput, StreamStats};
 use super::config::Qwen3MoeConfig;
+use super::intervene::HeadClamp;
 use super::linear::Linear;
 use super::norm::RmsNorm;
 use super::rope::RopeTables;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::probe::attn_stats::{stats_from_probs, AttnStatsSpec};
 
 /// Query rows per attention block in training: a block attends to the keys
@@ -59,6 +60,9 @@ pub struct Attention {
     pub heads: usize,
     pub kv_heads: usize,
     pub head_dim: usize,
+    /// Heads clamped to a local window (an intervention, [`super::intervene`]);
+    /// `None` for the model as trained.
+    pub local_clamp: Option<HeadClamp>,
 }
 
 impl Attention {
@@ -79,7 +83,17 @@ impl Attention {
             heads: cfg.num_attention_heads,
             kv_heads: cfg.num_key_value_heads,
             head_dim: cfg.head_dim,
+            local_clamp: None,
         })
+    }
+
+    /// The additive mask of queries at offset..offset+tq against keys 0..tk:
+    /// causal [tq, tk], or per head [heads, tq, tk] when heads are clamped.
+    fn mask(&self, tq: usize, tk: usize, offset: usize, device: &Device) -> Result<Tensor> {
+        match &self.local_clamp {
+            None => causal_mask(tq, tk, offset, device),
+            Some(c) => c.mask(self.heads, tq, tk, offset, device),
+        }
     }
 
     /// q [heads, t, d] and k, v [kv_heads, t, d] for x [t, hidden]: projections,
@@ -117,6 +131,12 @@ impl Attention {
         segments: &[usize],
         fused: bool,
     ) -> Result<Tensor> {
+        if self.local_clamp.is_some() {
+            return Err(Error::Input(
+                "attention heads are clamped (an intervention): the training path refuses it"
+                    .into(),
+            ));
+        }
         let (t, _) = x.dims2()?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
         // 1. projections [t, heads, d]
@@ -200,14 +220,9 @@ impl Attention {
             }
             None => (k, v, 0),
         };
-        let (ctx, _) = eager_attention_at(
-            &q,
-            &k,
-            &v,
-            1.0 / (self.head_dim as f64).sqrt(),
-            offset,
-            false,
-        )?;
+        let mask = self.mask(q.dim(1)?, k.dim(1)?, offset, q.device())?;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let (ctx, _) = attend(&q, &k, &v, scale, &mask, Softmax::Inference)?;
         *cache = Some((k, v));
         self.o_proj.forward(&ctx)
     }
@@ -228,10 +243,21 @@ impl Attention {
         let (q, k, v) = self.qkv(x, rope, differentiable)?;
         let scale = 1.0 / (hd as f64).sqrt();
 
-        // 4. attention
+        // 4. attention (clamped heads need a per-head mask: the eager path)
+        let path = if self.local_clamp.is_some() {
+            AttnPath::Materialized
+        } else {
+            path
+        };
         let (ctx, stats, probs) = match path {
             AttnPath::Materialized => {
-                let (ctx, probs) = eager_attention(&q, &k, &v, scale, differentiable)?;
+                let softmax = if differentiable {
+                    Softmax::Composed
+                } else {
+                    Softmax::Inference
+                };
+                let mask = self.mask(t, t, 0, q.device())?;
+                let (ctx, probs) = attend(&q, &k, &v, scale, &mask, softmax)?;
                 let stats = match observe.stats {
                     Some(spec) => {
                         let p = probs.flatten_all()?.to_vec1::<f32>()?;

@@ -189,6 +189,12 @@ impl Qwen3Moe {
         fused: bool,
     ) -> Result<(Tensor, Vec<RouterOutput>)> {
         self.check_input(ids)?;
+        if !self.interventions().is_empty() {
+            return Err(Error::Input(format!(
+                "the model carries interventions ({}): the training path refuses them",
+                self.interventions().describe()
+            )));
+        }
         let t = ids.len();
         if segments.iter().sum::<usize>() != t || segments.contains(&0) {
             return Err(Error::Input(format!(

@@ -17,6 +17,10 @@ pub struct Router {
     pub weight: Tensor,
     pub top_k: usize,
     pub norm_topk_prob: bool,
+    /// Experts removed from routing (an intervention, [`super::intervene`]):
+    /// their probability is 0 and the softmax runs over the others. Empty
+    /// for the model as trained.
+    pub removed: Vec<u32>,
 }
 
 /// Everything the router decided for a batch of tokens.
@@ -62,6 +66,7 @@ impl Router {
             weight: vb.get((num_experts, hidden), "weight")?,
             top_k,
             norm_topk_prob,
+            removed: Vec::new(),
         })
     }
 
@@ -81,25 +86,49 @@ impl Router {
         let num_experts = self.weight.dim(0)?;
         // 1. raw logits [t, E]
         let logits = x.matmul(&self.weight.t()?)?.to_dtype(DType::F32)?;
-        // 2. probabilities over all experts
+        // 2. probabilities over all experts (removed experts: −∞ logits, so
+        //    the softmax renormalises over the remaining ones)
+        let masked = if self.removed.is_empty() {
+            logits.clone()
+        } else {
+            let mut mask = vec![0f32; num_experts];
+            for &e in &self.removed {
+                mask[e as usize] = f32::NEG_INFINITY;
+            }
+            let mask = Tensor::from_vec(mask, num_experts, logits.device())?;
+            logits.broadcast_add(&mask)?
+        };
         let probs = match softmax {
-            Softmax::Inference => candle_nn::ops::softmax_last_dim(&logits)?,
-            Softmax::Composed => candle_nn::ops::softmax(&logits, D::Minus1)?,
-            Softmax::Fused => super::ops::softmax_last_dim(&logits)?,
+            Softmax::Inference => candle_nn::ops::softmax_last_dim(&masked)?,
+            Softmax::Composed => candle_nn::ops::softmax(&masked, D::Minus1)?,
+            Softmax::Fused => super::ops::softmax_last_dim(&masked)?,
         };
         // 3. top-k by descending probability (ties: lower id first)
         let k = self.top_k;
         let host = probs.flatten_all()?.to_vec1::<f32>()?;
         let mut topk_ids = Vec::with_capacity(t * k);
         let mut order: Vec<u32> = (0..num_experts as u32).collect();
+        let mut live = vec![true; num_experts];
+        for &e in &self.removed {
+            live[e as usize] = false;
+        }
         for row in host.chunks_exact(num_experts) {
             order
                 .iter_mut()
                 .enumerate()
                 .for_each(|(i, o)| *o = i as u32);
+            // a removed expert ranks below every remaining one, even one whose
+            // probability underflowed to 0
+            let key = |e: u32| {
+                if live[e as usize] {
+                    row[e as usize]
+                } else {
+                    -1.0
+                }
+            };
             let cmp = |a: &u32, b: &u32| {
-                row[*b as usize]
-                    .partial_cmp(&row[*a as usize])
+                key(*b)
+                    .partial_cmp(&key(*a))
                     .unwrap_or(std::cmp::Ordering::Equal)
                     .then(a.cmp(b))
             };

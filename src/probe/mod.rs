@@ -13,6 +13,7 @@ pub mod pair;
 pub mod per_example;
 pub mod routing;
 pub mod routing_capture;
+pub mod shard;
 
 use std::fmt;
 use std::str::FromStr;

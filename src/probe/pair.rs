@@ -176,6 +176,28 @@ pub fn capture_key(
     h.finish()
 }
 
+/// The cache key of one model's routing capture on `inputs`.
+pub fn routing_key(m: &Loaded, inputs: &[ProbeInput], layers: &[usize]) -> u64 {
+    let mut h = Fnv::default();
+    h.write(b"routing-v1");
+    h.write_u64(m.fingerprint);
+    hash_inputs(&mut h, inputs);
+    for &l in layers {
+        h.write_usize(l);
+    }
+    h.finish()
+}
+
+/// The cache file name of an attention capture with `key`.
+pub fn attn_cache_file(key: u64) -> String {
+    format!("attn-{key:016x}.safetensors")
+}
+
+/// The cache file name of a routing capture with `key`.
+pub fn routing_cache_file(key: u64) -> String {
+    format!("routing-{key:016x}.safetensors")
+}
+
 /// Where a capture came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -239,7 +261,7 @@ pub fn cached_capture(
 ) -> Result<(AttnCapture, Source)> {
     let key = capture_key(m, inputs, layers, spec, queries, blocks);
     cached(
-        cache_dir.map(|d| d.join(format!("attn-{key:016x}.safetensors"))),
+        cache_dir.map(|d| d.join(attn_cache_file(key))),
         AttnCapture::load,
         |c| c.examples.len() == inputs.len() && c.layers == layers,
         |c, p| c.save(p),
@@ -266,16 +288,9 @@ pub fn cached_routing(
     cache_dir: Option<&Path>,
     progress: &mut dyn FnMut(usize),
 ) -> Result<(RoutingCapture, Source)> {
-    let mut h = Fnv::default();
-    h.write(b"routing-v1");
-    h.write_u64(m.fingerprint);
-    hash_inputs(&mut h, inputs);
-    for &l in layers {
-        h.write_usize(l);
-    }
-    let key = h.finish();
+    let key = routing_key(m, inputs, layers);
     cached(
-        cache_dir.map(|d| d.join(format!("routing-{key:016x}.safetensors"))),
+        cache_dir.map(|d| d.join(routing_cache_file(key))),
         RoutingCapture::load,
         |c| c.examples.len() == inputs.len() && c.layers == layers,
         |c, p| c.save(p),

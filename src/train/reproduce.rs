@@ -470,47 +470,21 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         resamples: 1000,
         seed,
     };
-    let mut reports: BTreeMap<(String, &str), EvalReport> = BTreeMap::new();
-    for name in ["base", "acc"] {
-        let dir = out.join(name);
-        let model = Qwen3Moe::from_dir(&dir, &Device::Cpu)?;
-        let tok = crate::tokenizer::load(&dir.join("tokenizer.json"))?;
-        let template = ChatTemplate::for_model_dir(&dir)?;
-        let stop = stop_ids(&dir, Some(&tok));
-        let chat = ChatModel {
-            model: &model,
-            tokenizer: &tok,
-            template: &template,
-            stop: &stop,
-        };
-        for (task, rows) in [(Task::Mrcr, &em), (Task::Graphwalks, &eg)] {
-            let label = format!("{task:?}").to_lowercase();
-            stage(&format!("evaluating {name} on {label}"));
-            let rep = evaluate(&chat, task, rows, opts, &|_| {})?;
-            write_atomic(
-                &out.join("eval").join(format!("{name}-{label}.json")),
-                &serde_json::to_vec_pretty(&rep).expect("report serialises"),
-            )?;
-            reports.insert((label, name), rep);
-        }
+    let tasks = [(Task::Mrcr, em), (Task::Graphwalks, eg)];
+    let pair = evaluate_pair(
+        &out.join("base"),
+        &out.join("acc"),
+        &tasks,
+        opts,
+        &mut |m, t| stage(&format!("evaluating {m} on {t}")),
+    )?;
+    for ((label, name), rep) in &pair.reports {
+        write_atomic(
+            &out.join("eval").join(format!("{name}-{label}.json")),
+            &serde_json::to_vec_pretty(rep).expect("report serialises"),
+        )?;
     }
-    let mut results = Vec::new();
-    for label in ["mrcr", "graphwalks"] {
-        let b = &reports[&(label.to_string(), "base")];
-        let a = &reports[&(label.to_string(), "acc")];
-        let diffs: Vec<f64> = a
-            .rows
-            .iter()
-            .zip(&b.rows)
-            .map(|(x, y)| x.score - y.score)
-            .collect();
-        results.push(TaskResult {
-            task: label.into(),
-            base: b.overall,
-            acc: a.overall,
-            diff: mean_ci(&diffs, 1000, 0.95, seed),
-        });
-    }
+    let results = pair.results;
     let report = Report {
         preset: p.clone(),
         seed,
@@ -527,15 +501,78 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     Ok(report)
 }
 
+/// Both models' scores on the same problems, and the paired comparison.
+pub struct PairScores {
+    /// (task, "base" | "acc") → the graded report.
+    pub reports: BTreeMap<(String, String), EvalReport>,
+    /// One result per task, in the order given.
+    pub results: Vec<TaskResult>,
+}
+
+/// Decodes and grades `tasks` with the base and the ACC model (identical
+/// problems), with 95% bootstrap CIs and the paired ACC − base difference.
+/// `progress(model, task)` is called before each evaluation.
+pub fn evaluate_pair(
+    base: &Path,
+    acc: &Path,
+    tasks: &[(Task, Vec<TaskRow>)],
+    opts: EvalOptions,
+    progress: &mut dyn FnMut(&str, &str),
+) -> Result<PairScores> {
+    let mut reports: BTreeMap<(String, String), EvalReport> = BTreeMap::new();
+    for (name, dir) in [("base", base), ("acc", acc)] {
+        let model = Qwen3Moe::from_dir(dir, &Device::Cpu)?;
+        let tok = crate::tokenizer::load(&dir.join("tokenizer.json"))?;
+        let template = ChatTemplate::for_model_dir(dir)?;
+        let stop = stop_ids(dir, Some(&tok));
+        let chat = ChatModel {
+            model: &model,
+            tokenizer: &tok,
+            template: &template,
+            stop: &stop,
+        };
+        for (task, rows) in tasks {
+            let label = format!("{task:?}").to_lowercase();
+            progress(name, &label);
+            let rep = evaluate(&chat, *task, rows, opts, &|_| {})?;
+            reports.insert((label, name.to_string()), rep);
+        }
+    }
+    let mut results = Vec::new();
+    for (task, _) in tasks {
+        let label = format!("{task:?}").to_lowercase();
+        let b = &reports[&(label.clone(), "base".to_string())];
+        let a = &reports[&(label.clone(), "acc".to_string())];
+        let diffs: Vec<f64> = a
+            .rows
+            .iter()
+            .zip(&b.rows)
+            .map(|(x, y)| x.score - y.score)
+            .collect();
+        results.push(TaskResult {
+            task: label,
+            base: b.overall,
+            acc: a.overall,
+            diff: mean_ci(&diffs, opts.resamples, 0.95, opts.seed),
+        });
+    }
+    Ok(PairScores { reports, results })
+}
+
 fn ci(m: &MeanCi) -> String {
     format!("{:.3} [{:.3}, {:.3}]", m.mean, m.lo, m.hi)
 }
 
 /// The results as a markdown table.
 pub fn results_table(r: &Report) -> String {
+    task_table(&r.results)
+}
+
+/// Per-task results as a markdown table (base, ACC, paired difference, with CIs).
+pub fn task_table(results: &[TaskResult]) -> String {
     let mut s =
         String::from("| task | n | base | ACC | ACC − base (paired) |\n|---|---|---|---|---|\n");
-    for t in &r.results {
+    for t in results {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} |\n",
             t.task,

@@ -97,3 +97,44 @@ pub fn model_with_tokenizer(dir: &std::path::Path) {
     ]);
     tok.save(dir.join("tokenizer.json"), false).unwrap();
 }
+
+/// A model of the fixture's architecture with `layers` layers and other
+/// random weights, sharing `base`'s tokenizer.
+pub fn other_model(base: &std::path::Path, dir: &std::path::Path, layers: usize, seed: u64) {
+    use acc_probe::model::random::{random_weights, write_checkpoint, RandomInit};
+    let mut cfg = acc_probe::model::Qwen3MoeConfig::from_file(base.join("config.json")).unwrap();
+    cfg.num_hidden_layers = layers;
+    let init = RandomInit {
+        std: 0.2,
+        qk_gain: 4.0,
+        ..Default::default()
+    };
+    let w = random_weights(&cfg, seed, init, &Device::Cpu).unwrap();
+    write_checkpoint(dir, &cfg, &w, candle_core::DType::F32, 1).unwrap();
+    std::fs::copy(base.join("tokenizer.json"), dir.join("tokenizer.json")).unwrap();
+}
+
+/// A tiny base / "ACC" pair in a temporary directory: the fixture model with
+/// a word-level tokenizer, and a 2-layer model of other random weights.
+pub struct Pair {
+    pub _tmp: tempfile::TempDir,
+    pub base: String,
+    pub acc: String,
+    pub out: String,
+}
+
+pub fn pair() -> Pair {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("base");
+    let acc = tmp.path().join("acc");
+    std::fs::create_dir_all(&base).unwrap();
+    model_with_tokenizer(&base);
+    other_model(&base, &acc, 2, 7);
+    let s = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    Pair {
+        base: s(&base),
+        acc: s(&acc),
+        out: s(&tmp.path().join("out")),
+        _tmp: tmp,
+    }
+}
