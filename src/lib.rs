@@ -15,6 +15,8 @@ pub mod bench;
 pub mod chat;
 pub mod compile;
 pub mod error;
+#[cfg(feature = "cuda-kernels")]
+pub mod gpu;
 pub mod io;
 pub mod mem;
 pub mod model;
