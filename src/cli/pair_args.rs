@@ -92,18 +92,19 @@ pub fn bundled(name: &str) -> anyhow::Result<PathBuf> {
     )
 }
 
+/// The base and ACC directories given, or the bundled pair's.
+pub fn pair_dirs(base: Option<&Path>, acc: Option<&Path>) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let pick = |d: Option<&Path>, name: &str| match d {
+        Some(d) => Ok(d.to_path_buf()),
+        None => bundled(name),
+    };
+    Ok((pick(base, "base")?, pick(acc, "acc")?))
+}
+
 impl PairArgs {
     /// The base and ACC directories (the bundled pair by default).
     pub fn dirs(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
-        let base = match &self.base {
-            Some(d) => d.clone(),
-            None => bundled("base")?,
-        };
-        let acc = match &self.acc {
-            Some(d) => d.clone(),
-            None => bundled("acc")?,
-        };
-        Ok((base, acc))
+        pair_dirs(self.base.as_deref(), self.acc.as_deref())
     }
 
     /// The layer choice and the layers to capture for it.

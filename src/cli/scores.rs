@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::json;
 
-use super::pair_args::bundled;
+use super::pair_args::pair_dirs;
 
 #[derive(Args, Debug)]
 pub struct ScoresArgs {
@@ -64,14 +64,7 @@ fn parse_tasks(s: &str) -> anyhow::Result<Vec<Task>> {
 }
 
 pub fn run(a: ScoresArgs) -> anyhow::Result<()> {
-    let base = match &a.base {
-        Some(d) => d.clone(),
-        None => bundled("base")?,
-    };
-    let acc = match &a.acc {
-        Some(d) => d.clone(),
-        None => bundled("acc")?,
-    };
+    let (base, acc) = pair_dirs(a.base.as_deref(), a.acc.as_deref())?;
     if a.n == 0 {
         bail!("--n must be at least 1");
     }

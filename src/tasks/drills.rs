@@ -9,6 +9,10 @@
 //!   request ("Prepend HASH to the kth (1 indexed) FORMAT about TOPIC …"),
 //!   answered with the hash and that response copied.
 //!
+//! - a copy drill (the induction primitive both operations rest on): a list of
+//!   node names to repeat, a hash to repeat, or a child lookup in a graph whose
+//!   nodes have one out-edge each ("find `X ->` and copy what follows").
+//!
 //! Drills share the LM stage of base and ACC alike (the comparison measures
 //! what ACC SFT adds on top). Their seeds are a stream of their own.
 
@@ -16,7 +20,7 @@ use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 
-use super::graphwalks::{choose_operation, random_graph, render_edges, Problem};
+use super::graphwalks::{choose_operation, hex_id, random_graph, render_edges, Problem};
 use super::mrcr::{ordinal, random_hash, request, response, FORMATS, TOPICS};
 use crate::chat::Message;
 
@@ -107,6 +111,54 @@ pub fn recall_drill(seed: u64) -> Vec<Message> {
     out
 }
 
+/// A copy drill (prompt and answer turns), deterministic in `seed`: in turn a
+/// list to repeat, a hash to repeat, and a one-hop child lookup.
+pub fn copy_drill(seed: u64) -> Vec<Message> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut used = std::collections::HashSet::new();
+    match seed % 3 {
+        0 => {
+            let n = rng.random_range(3..=12);
+            let nodes: Vec<String> = (0..n).map(|_| hex_id(&mut rng, &mut used)).collect();
+            let list = nodes.join(", ");
+            vec![
+                msg("user", format!("Repeat these nodes in order:\n[{list}]\n")),
+                msg("assistant", format!("Final Answer: [{list}]")),
+            ]
+        }
+        1 => {
+            let hash = random_hash(&mut rng);
+            vec![
+                msg(
+                    "user",
+                    format!("Prepend {hash} to your response. Do not include any other text in your response."),
+                ),
+                msg("assistant", hash),
+            ]
+        }
+        _ => {
+            let n = rng.random_range(3..=12);
+            let nodes: Vec<String> = (0..2 * n).map(|_| hex_id(&mut rng, &mut used)).collect();
+            let mut edges: Vec<String> = (0..n)
+                .map(|i| format!("{} -> {}", nodes[i], nodes[n + i]))
+                .collect();
+            edges.shuffle(&mut rng);
+            let x = rng.random_range(0..n);
+            vec![
+                msg(
+                    "user",
+                    format!(
+                        "The graph has the following edges:\n{}\nOperation:\nPerform a BFS from node {} with depth 1.\n",
+                        edges.join("\n"),
+                        nodes[x]
+                    ),
+                ),
+                msg("assistant", format!("Final Answer: [{}]", nodes[n + x])),
+            ]
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +208,25 @@ mod tests {
             );
         }
         assert_eq!(recall_drill(9), recall_drill(9));
+    }
+
+    #[test]
+    fn copy_drills_answer_with_a_copy_from_the_prompt() {
+        for s in 0..60 {
+            let d = copy_drill(s);
+            let (q, a) = (&d[0].content, &d[1].content);
+            let inner = a
+                .strip_prefix("Final Answer: [")
+                .and_then(|x| x.strip_suffix(']'))
+                .unwrap_or(a);
+            assert!(
+                q.contains(inner),
+                "seed {s}: {a} is not copied from the prompt"
+            );
+            if s % 3 == 2 {
+                assert!(q.contains(&format!(" -> {inner}")), "seed {s}");
+            }
+        }
+        assert_eq!(copy_drill(4), copy_drill(4));
     }
 }

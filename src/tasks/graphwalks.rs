@@ -61,7 +61,7 @@ pub(crate) struct Graph {
     edges: Vec<(usize, usize)>,
 }
 
-fn hex_id(rng: &mut StdRng, used: &mut HashSet<String>) -> String {
+pub(crate) fn hex_id(rng: &mut StdRng, used: &mut HashSet<String>) -> String {
     loop {
         let id: String = (0..10)
             .map(|_| char::from_digit(rng.random_range(0..16), 16).unwrap())

@@ -1,6 +1,6 @@
 //! Seeded toy MRCR / GraphWalks problem sets. Problem seeds come from disjoint
 //! streams: training problems (stream 1), held-out evaluation (stream 2),
-//! probe inputs for the analyses (stream 3) and drills (4, 5) never share a seed.
+//! probe inputs for the analyses (stream 3) and drills (4, 5, 6) never share a seed.
 
 use super::eval::TaskRow;
 use super::graphwalks::{self, Problem};
@@ -16,6 +16,8 @@ pub const PROBE_STREAM: u64 = 3;
 /// Seed streams of the LM curriculum's graph and recall drills.
 pub const GRAPH_DRILL_STREAM: u64 = 4;
 pub const RECALL_DRILL_STREAM: u64 = 5;
+/// Seed stream of the LM curriculum's copy drills.
+pub const COPY_DRILL_STREAM: u64 = 6;
 
 /// The seed of problem `i` of `stream` in a run seeded with `seed`.
 pub fn seed_for(seed: u64, stream: u64, i: usize) -> u64 {

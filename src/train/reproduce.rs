@@ -43,7 +43,8 @@ use crate::tasks::drills;
 use crate::tasks::eval::{evaluate, ChatModel, EvalOptions, EvalReport, TaskRow};
 use crate::tasks::score::Task;
 use crate::tasks::toy::{
-    self, seed_for, EVAL_STREAM, GRAPH_DRILL_STREAM, RECALL_DRILL_STREAM, TRAIN_STREAM,
+    self, seed_for, COPY_DRILL_STREAM, EVAL_STREAM, GRAPH_DRILL_STREAM, RECALL_DRILL_STREAM,
+    TRAIN_STREAM,
 };
 
 /// Sizes of one reproduction.
@@ -67,6 +68,9 @@ pub struct Preset {
     /// Short graph and recall drills (each) in the LM corpus (`tasks::drills`).
     #[serde(default)]
     pub drills: usize,
+    /// Copy drills (`tasks::drills::copy_drill`) in the LM corpus.
+    #[serde(default)]
+    pub copy_drills: usize,
     /// ACC context budget range in tokens.
     pub budget: (usize, usize),
     pub seq_len: usize,
@@ -102,6 +106,7 @@ impl Preset {
             task_problems: 24,
             task_tokens: 1400,
             drills: 40,
+            copy_drills: 0,
             budget: (300, 900),
             seq_len: 1536,
             batch: 2,
@@ -133,6 +138,7 @@ impl Preset {
             task_problems: 1200,
             task_tokens: 1200,
             drills: 6000,
+            copy_drills: 0,
             budget: (300, 900),
             seq_len: 1536,
             batch: 4,
@@ -372,6 +378,10 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         ] {
             lm.push(json!({"text": template.render(&d, false)?}));
         }
+    }
+    for i in 0..p.copy_drills {
+        let d = drills::copy_drill(seed_for(seed, COPY_DRILL_STREAM, i));
+        lm.push(json!({"text": template.render(&d, false)?}));
     }
     counts.insert("lm_rows".into(), lm.len());
     write_jsonl(&data.join("lm.jsonl"), &lm)?;
