@@ -464,3 +464,49 @@ fn parallel_packs_give_the_same_weights_as_sequential_ones() {
         read_bytes(&two.join("model.safetensors"))
     );
 }
+
+/// Every weight gets a non-zero gradient from one pack (a missing backward
+/// through RoPE, q/k norm or the causal softmax would leave the attention
+/// pattern untrainable while the loss still falls).
+#[test]
+fn every_weight_gets_a_gradient() {
+    let cfg = tiny_config(300);
+    let w = acc_probe::model::random::random_weights(&cfg, 3, RandomInit::default(), &Device::Cpu)
+        .unwrap();
+    let vars: std::collections::HashMap<String, Var> = w
+        .iter()
+        .map(|(n, t)| (n.clone(), Var::from_tensor(t).unwrap()))
+        .collect();
+    let vb = candle_nn::VarBuilder::from_tensors(
+        vars.iter()
+            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
+            .collect(),
+        DType::F32,
+        &Device::Cpu,
+    );
+    let model = Qwen3Moe::load(&cfg, vb).unwrap();
+    // a repeated pattern, long enough to cross a training query block
+    let ids: Vec<u32> = (0..300).map(|i| ((i % 37) * 7 % 300) as u32).collect();
+    let pack = Pack {
+        target: vec![true; 300],
+        segments: vec![300],
+        ids,
+    };
+    for fused in [false, true] {
+        let l = pack_loss(&model, &pack, fused, 1.0, 0.0).unwrap();
+        let g = l.total.backward().unwrap();
+        let mut missing: Vec<&String> = vars
+            .iter()
+            .filter(|(_, v)| {
+                g.get(v.as_tensor())
+                    .is_none_or(|t| vec_f32(t).iter().all(|x| *x == 0.0))
+            })
+            .map(|(n, _)| n)
+            .collect();
+        missing.sort();
+        assert!(
+            missing.is_empty(),
+            "fused={fused}: no gradient for {missing:?}"
+        );
+    }
+}
