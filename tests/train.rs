@@ -122,11 +122,14 @@ fn packed_forward_equals_each_sequence_alone() {
     }
 }
 
-#[test]
-fn fused_and_composed_ops_give_the_same_loss_and_gradients() {
-    let cfg = tiny_config(300);
-    let w = acc_probe::model::random::random_weights(&cfg, 5, RandomInit::default(), &Device::Cpu)
-        .unwrap();
+/// Random weights of `cfg` as trainable variables, and a model over them.
+fn trainable_model(
+    cfg: &Qwen3MoeConfig,
+    seed: u64,
+) -> (std::collections::HashMap<String, Var>, Qwen3Moe) {
+    let w =
+        acc_probe::model::random::random_weights(cfg, seed, RandomInit::default(), &Device::Cpu)
+            .unwrap();
     let vars: std::collections::HashMap<String, Var> = w
         .iter()
         .map(|(n, t)| (n.clone(), Var::from_tensor(t).unwrap()))
@@ -138,7 +141,13 @@ fn fused_and_composed_ops_give_the_same_loss_and_gradients() {
         DType::F32,
         &Device::Cpu,
     );
-    let model = Qwen3Moe::load(&cfg, vb).unwrap();
+    let model = Qwen3Moe::load(cfg, vb).unwrap();
+    (vars, model)
+}
+
+#[test]
+fn fused_and_composed_ops_give_the_same_loss_and_gradients() {
+    let (vars, model) = trainable_model(&tiny_config(300), 5);
     let ids: Vec<u32> = (0..600).map(|i| (i * 31 % 300) as u32).collect();
     let pack = Pack {
         target: (0..600).map(|i| i % 3 != 0).collect(),
@@ -470,21 +479,7 @@ fn parallel_packs_give_the_same_weights_as_sequential_ones() {
 /// pattern untrainable while the loss still falls).
 #[test]
 fn every_weight_gets_a_gradient() {
-    let cfg = tiny_config(300);
-    let w = acc_probe::model::random::random_weights(&cfg, 3, RandomInit::default(), &Device::Cpu)
-        .unwrap();
-    let vars: std::collections::HashMap<String, Var> = w
-        .iter()
-        .map(|(n, t)| (n.clone(), Var::from_tensor(t).unwrap()))
-        .collect();
-    let vb = candle_nn::VarBuilder::from_tensors(
-        vars.iter()
-            .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
-            .collect(),
-        DType::F32,
-        &Device::Cpu,
-    );
-    let model = Qwen3Moe::load(&cfg, vb).unwrap();
+    let (vars, model) = trainable_model(&tiny_config(300), 3);
     // a repeated pattern, long enough to cross a training query block
     let ids: Vec<u32> = (0..300).map(|i| ((i % 37) * 7 % 300) as u32).collect();
     let pack = Pack {

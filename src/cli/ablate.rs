@@ -380,7 +380,10 @@ pub fn table(r: &AblateReport) -> String {
         ci(&s.random_drop),
         ci(&s.excess_drop),
         s.rank_p,
-        (s.rank_p * (1 + s.random.len()) as f64).round() as usize - 1,
+        s.random
+            .iter()
+            .filter(|c| c.drop.mean >= s.target.drop.mean)
+            .count(),
         s.random.len()
     ));
     out

@@ -209,6 +209,12 @@ pub fn run(a: FiguresArgs) -> anyhow::Result<()> {
             base: a.base.clone(),
             acc: a.acc.clone(),
         };
+        // a figure left from an earlier run must not pass for this one's
+        if !a.dry_run {
+            for (f, _) in outputs(spec, &places)? {
+                let _ = std::fs::remove_file(f);
+            }
+        }
         let mut lines = Vec::new();
         for step in &spec.steps {
             let args: Vec<String> = step
@@ -226,12 +232,6 @@ pub fn run(a: FiguresArgs) -> anyhow::Result<()> {
                 .chain(args);
             let cli = super::Cli::try_parse_from(argv)
                 .map_err(|e| anyhow::anyhow!("{}: step `{}`: {e}", path.display(), step.command))?;
-            // a figure left from an earlier run must not pass for this one's
-            if std::ptr::eq(step, spec.steps.last().expect("a step")) {
-                for (f, _) in outputs(spec, &places)? {
-                    let _ = std::fs::remove_file(f);
-                }
-            }
             std::fs::create_dir_all(&places.work)
                 .with_context(|| format!("creating {}", places.work.display()))?;
             super::dispatch(cli.command)

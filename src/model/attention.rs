@@ -15,7 +15,7 @@ use super::intervene::HeadClamp;
 use super::linear::Linear;
 use super::norm::RmsNorm;
 use super::rope::RopeTables;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::probe::attn_stats::{stats_from_probs, AttnStatsSpec};
 
 /// Query rows per attention block in training: a block attends to the keys
@@ -131,12 +131,6 @@ impl Attention {
         segments: &[usize],
         fused: bool,
     ) -> Result<Tensor> {
-        if self.local_clamp.is_some() {
-            return Err(Error::Input(
-                "attention heads are clamped (an intervention): the training path refuses it"
-                    .into(),
-            ));
-        }
         let (t, _) = x.dims2()?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
         // 1. projections [t, heads, d]
