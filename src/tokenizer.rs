@@ -24,6 +24,15 @@ pub fn encode(tok: &tokenizers::Tokenizer, path: &Path, text: &str) -> Result<Ve
 /// The pre-tokenisation pattern of Qwen2/Qwen3's byte-level BPE.
 pub const QWEN_SPLIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// The pre-tokenisation pattern of the tokenizers acc-probe trains: Qwen's,
+/// except that a run of letters and digits that contains a digit (a hex id,
+/// a hash, a number) is one pre-token without a leading space or
+/// punctuation mark. Such an id then tokenizes into the same few pieces in
+/// every context (after a space, a bracket, a newline), so a copy of it is a
+/// copy of its tokens; with Qwen's pattern every digit is its own token and
+/// the first piece changes with what precedes it.
+pub const SPLIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|\p{L}*\p{N}[\p{L}\p{N}]*|[^\r\n\p{L}\p{N}]?(?>\p{L}+)(?!\p{N})| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
 /// Special and added tokens of the Qwen3 chat format (the first three are the
 /// control tokens [`CHAT_CONTROL_TOKENS`]; the tags follow the learned vocabulary).
 pub const QWEN_SPECIAL_TOKENS: [&str; 9] = [
@@ -43,7 +52,7 @@ pub const QWEN_SPECIAL_TOKENS: [&str; 9] = [
 /// tokenizer, so decoding with `skip_special_tokens` keeps them.
 pub const CHAT_CONTROL_TOKENS: [&str; 3] = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"];
 
-/// Trains a byte-level BPE tokenizer with Qwen3's pre-tokenisation and
+/// Trains a byte-level BPE tokenizer with [`SPLIT_PATTERN`] and Qwen3's
 /// special tokens on `texts` (deterministic for the same texts).
 pub fn train_bpe<I, S>(texts: I, vocab_size: usize) -> Result<tokenizers::Tokenizer>
 where
@@ -61,7 +70,7 @@ where
         reason: e.to_string(),
     };
     let split = Split::new(
-        SplitPattern::Regex(QWEN_SPLIT_PATTERN.into()),
+        SplitPattern::Regex(SPLIT_PATTERN.into()),
         SplitDelimiterBehavior::Isolated,
         false,
     )
@@ -129,6 +138,16 @@ mod tests {
             .encode("The order 12 shipped to Tallinn", false)
             .unwrap();
         assert!(plain.len() < 12, "{:?}", plain.get_tokens());
+        // an id with a digit is the same pieces after a space, a bracket, a
+        // newline or a colon, and prose keeps its leading-space words
+        let pieces = |t: &str| tok.encode(t, false).unwrap().get_tokens().to_vec();
+        let id = pieces("8f99d96fb2");
+        for ctx in [" ", "[", "\n", ": ", ", ", "-> "] {
+            let p = pieces(&format!("{ctx}8f99d96fb2"));
+            assert_eq!(&p[p.len() - id.len()..], &id[..], "after {ctx:?}: {p:?}");
+        }
+        assert_eq!(pieces("77").len(), 1, "{:?}", pieces("77"));
+        assert_eq!(pieces(" order")[0], "Ġorder");
         // the same corpus gives the same tokenizer
         let again = train_bpe(corpus.iter(), 400).unwrap();
         assert_eq!(

@@ -6,7 +6,8 @@
 //!    trained on the corpus (environment conversations + toy tasks);
 //! 3. the compiler turns them into ACC samples (question + shuffled evidence
 //!    with distractors → reasoning + answer) and agent-SFT conversations;
-//! 4. base = LM pretraining on the corpus, then agent SFT;
+//! 4. base = copy drills (loss on the copy only; `copy_steps`), LM
+//!    pretraining on the corpus, then agent SFT;
 //!    ACC = base + ACC SFT (loss on reasoning + answer only);
 //! 5. both are evaluated on held-out toy MRCR and GraphWalks (seeds disjoint
 //!    from every training problem) with 95% bootstrap CIs and paired differences.
@@ -68,9 +69,21 @@ pub struct Preset {
     /// Short graph and recall drills (each) in the LM corpus (`tasks::drills`).
     #[serde(default)]
     pub drills: usize,
-    /// Copy drills (`tasks::drills::copy_drill`) in the LM corpus.
+    /// Copy drills (`tasks::drills::copy_drill`): the data of the copy stage,
+    /// or part of the LM corpus when there is none.
     #[serde(default)]
     pub copy_drills: usize,
+    /// Steps of the copy stage, trained from scratch before LM pretraining with
+    /// loss on the copied answer only (0: no copy stage). Copying a span of
+    /// the context (induction) is what both toy tasks rest on, and it appears
+    /// only after a long plateau; short drills reach it in the fewest tokens.
+    #[serde(default)]
+    pub copy_steps: usize,
+    /// Sequence length and batch of the copy stage.
+    #[serde(default = "default_copy_seq_len")]
+    pub copy_seq_len: usize,
+    #[serde(default = "default_copy_batch")]
+    pub copy_batch: usize,
     /// ACC context budget range in tokens.
     pub budget: (usize, usize),
     pub seq_len: usize,
@@ -86,6 +99,14 @@ pub struct Preset {
     /// Packs computed in parallel in training (not part of the results).
     #[serde(skip)]
     pub workers: usize,
+}
+
+fn default_copy_seq_len() -> usize {
+    256
+}
+
+fn default_copy_batch() -> usize {
+    8
 }
 
 impl Preset {
@@ -106,7 +127,10 @@ impl Preset {
             task_problems: 24,
             task_tokens: 1400,
             drills: 40,
-            copy_drills: 0,
+            copy_drills: 60,
+            copy_steps: 4,
+            copy_seq_len: 256,
+            copy_batch: 2,
             budget: (300, 900),
             seq_len: 1536,
             batch: 2,
@@ -138,11 +162,14 @@ impl Preset {
             task_problems: 1200,
             task_tokens: 1200,
             drills: 6000,
-            copy_drills: 0,
+            copy_drills: 40000,
+            copy_steps: 3000,
+            copy_seq_len: 256,
+            copy_batch: 8,
             budget: (300, 900),
             seq_len: 1536,
             batch: 4,
-            lm_steps: 1400,
+            lm_steps: 600,
             sft_steps: 100,
             acc_steps: 160,
             lr: 4e-3,
@@ -211,6 +238,18 @@ pub struct TaskResult {
     pub acc: MeanCi,
     /// Paired difference acc − base over the same problems.
     pub diff: MeanCi,
+}
+
+/// One training stage of a reproduction.
+struct Stage {
+    name: &'static str,
+    data: PathBuf,
+    init: Init,
+    objective: Objective,
+    steps: usize,
+    lr: f64,
+    batch: usize,
+    seq_len: usize,
 }
 
 /// What `reproduce` reports.
@@ -379,9 +418,17 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
             lm.push(json!({"text": template.render(&d, false)?}));
         }
     }
+    let mut copy_rows = Vec::with_capacity(p.copy_drills);
     for i in 0..p.copy_drills {
         let d = drills::copy_drill(seed_for(seed, COPY_DRILL_STREAM, i));
-        lm.push(json!({"text": template.render(&d, false)?}));
+        if p.copy_steps == 0 {
+            lm.push(json!({"text": template.render(&d, false)?}));
+        }
+        copy_rows.push(json!({ "messages": d }));
+    }
+    counts.insert("copy_rows".into(), copy_rows.len());
+    if p.copy_steps > 0 {
+        write_jsonl(&data.join("copy.jsonl"), &copy_rows)?;
     }
     counts.insert("lm_rows".into(), lm.len());
     write_jsonl(&data.join("lm.jsonl"), &lm)?;
@@ -411,42 +458,75 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     counts.insert("acc_rejected".into(), acc_rejected);
     write_jsonl(&data.join("acc.jsonl"), &acc_rows)?;
 
-    // 5. training: base = LM then agent SFT; ACC = base + ACC SFT
-    let stages: [(&str, PathBuf, Init, Objective, usize, f64); 3] = [
-        (
-            "base-lm",
-            data.join("lm.jsonl"),
-            Init::Config {
-                config: cfg_path.clone(),
-                tokenizer: tok_path.clone(),
-                init_std: 0.02,
-            },
-            Objective::Lm,
-            p.lm_steps,
-            p.lr,
-        ),
-        (
-            "base",
-            data.join("agent_sft.jsonl"),
-            Init::Model {
-                dir: out.join("base-lm"),
-            },
-            Objective::AgentSft,
-            p.sft_steps,
-            p.sft_lr,
-        ),
-        (
-            "acc",
-            data.join("acc.jsonl"),
-            Init::Model {
-                dir: out.join("base"),
-            },
-            Objective::Acc,
-            p.acc_steps,
-            p.sft_lr,
-        ),
-    ];
-    for (name, data_path, init, objective, steps, lr) in stages {
+    // 5. training: base = (copy drills, then) LM then agent SFT; ACC = base + ACC SFT
+    let scratch = Init::Config {
+        config: cfg_path.clone(),
+        tokenizer: tok_path.clone(),
+        init_std: 0.02,
+    };
+    let mut stages: Vec<Stage> = Vec::new();
+    let lm_init = if p.copy_steps > 0 {
+        stages.push(Stage {
+            name: "base-copy",
+            data: data.join("copy.jsonl"),
+            init: scratch,
+            objective: Objective::AgentSft,
+            steps: p.copy_steps,
+            lr: p.lr,
+            batch: p.copy_batch,
+            seq_len: p.copy_seq_len,
+        });
+        Init::Model {
+            dir: out.join("base-copy"),
+        }
+    } else {
+        scratch
+    };
+    stages.push(Stage {
+        name: "base-lm",
+        data: data.join("lm.jsonl"),
+        init: lm_init,
+        objective: Objective::Lm,
+        steps: p.lm_steps,
+        lr: p.lr,
+        batch: p.batch,
+        seq_len: p.seq_len,
+    });
+    stages.push(Stage {
+        name: "base",
+        data: data.join("agent_sft.jsonl"),
+        init: Init::Model {
+            dir: out.join("base-lm"),
+        },
+        objective: Objective::AgentSft,
+        steps: p.sft_steps,
+        lr: p.sft_lr,
+        batch: p.batch,
+        seq_len: p.seq_len,
+    });
+    stages.push(Stage {
+        name: "acc",
+        data: data.join("acc.jsonl"),
+        init: Init::Model {
+            dir: out.join("base"),
+        },
+        objective: Objective::Acc,
+        steps: p.acc_steps,
+        lr: p.sft_lr,
+        batch: p.batch,
+        seq_len: p.seq_len,
+    });
+    for Stage {
+        name,
+        data: data_path,
+        init,
+        objective,
+        steps,
+        lr,
+        batch,
+        seq_len,
+    } in stages
+    {
         let dir = out.join(name);
         if dir.join("train/summary.json").is_file() {
             stage(&format!("{name}: done earlier"));
@@ -459,8 +539,8 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         ));
         let mut cfg = TrainConfig::new(data_path, init, objective);
         cfg.steps = steps;
-        cfg.batch = p.batch;
-        cfg.seq_len = p.seq_len;
+        cfg.batch = batch;
+        cfg.seq_len = seq_len;
         cfg.lr = lr;
         cfg.seed = seed;
         // often enough that a stopped run loses little
