@@ -260,9 +260,17 @@ fn routing_compares_expert_use_agreement_and_specialisation() {
         "different models should disagree somewhere: {ov}"
     );
     assert_eq!(l["coactivation_base"].as_array().unwrap().len(), 64);
+    let kl = l["router_kl"]["mean"].as_f64().unwrap();
+    assert!(kl > 0.0 && kl.is_finite(), "router KL {kl}");
     // two tasks → a specialisation index per expert, layer and model
     assert_eq!(o["specialisation"].as_array().unwrap().len(), 4);
-    for f in ["routing.json", "routing.png", "routing.svg"] {
+    for f in [
+        "routing.json",
+        "routing.png",
+        "routing.svg",
+        "routing-coactivation.png",
+        "routing-coactivation.svg",
+    ] {
         assert!(Path::new(&p.out).join(f).is_file(), "{f} missing");
     }
     // a model against itself: identical routing
@@ -284,4 +292,5 @@ fn routing_compares_expert_use_agreement_and_specialisation() {
     let l = &same["results"][0]["layers"][0];
     assert_eq!(l["overlap"]["mean"].as_f64().unwrap(), 1.0);
     assert_eq!(l["frequency"]["js"]["value"].as_f64().unwrap(), 0.0);
+    assert_eq!(l["router_kl"]["mean"].as_f64().unwrap(), 0.0);
 }

@@ -397,6 +397,7 @@ args = ["--data", "{work}/acc.jsonl", "--out", "{work}"]
     for name in [
         "attention-distances",
         "top-experts",
+        "coactivation",
         "main-table",
         "expert-ablation",
         "context-lengths",

@@ -3,7 +3,8 @@
 //! p-value), the top experts, router confidence, co-activation, and the two
 //! routers' agreement on identical tokens. Definitions follow the project's
 //! METRICS notes (frequency f_e = N_e/(N k); CoAct(i,j) = N_ij/N_i over all
-//! pairs of a token's top-k; overlap = mean |S_t ∩ S'_t| / k).
+//! pairs of a token's top-k; overlap = mean |S_t ∩ S'_t| / k; token-level
+//! KL(p_base ‖ p_acc) between the two routers' full softmax on each token).
 
 use std::collections::BTreeMap;
 
@@ -25,6 +26,9 @@ pub struct ExampleRouting<'a> {
     /// Top-k ids per token, row-major (identical tokens for both).
     pub base_topk: &'a [u32],
     pub acc_topk: &'a [u32],
+    /// Router probabilities per token, row-major [tokens * E].
+    pub base_probs: &'a [f32],
+    pub acc_probs: &'a [f32],
 }
 
 /// One reported layer.
@@ -44,6 +48,8 @@ pub struct RoutingLayer {
     /// Mean |S_t ∩ S'_t| / k over an example's tokens (1 = same experts).
     pub overlap: MeanCi,
     pub top1_agreement: MeanCi,
+    /// Mean over an example's tokens of KL(p_base,t ‖ p_acc,t), nats.
+    pub router_kl: MeanCi,
     /// Pooled co-activation CoAct(i, j), row-major [E, E].
     pub coactivation_base: Vec<f64>,
     pub coactivation_acc: Vec<f64>,
@@ -73,6 +79,34 @@ fn overlap(a: &[u32], b: &[u32], k: usize) -> (f64, f64) {
         top1 += usize::from(sa[0] == sb[0]);
     }
     (ov as f64 / (n * k) as f64, top1 as f64 / n as f64)
+}
+
+/// Probabilities below this are treated as this in the KL's denominator
+/// (an f32 softmax underflows to 0 for very negative logits).
+const KL_FLOOR: f64 = 1e-30;
+
+/// Mean over tokens of KL(p_t ‖ q_t) in nats, for row-major [tokens * e]
+/// distributions (NaN for no tokens).
+fn mean_token_kl(p: &[f32], q: &[f32], e: usize) -> f64 {
+    let n = p.len() / e.max(1);
+    if n == 0 || p.len() != q.len() {
+        return f64::NAN;
+    }
+    let total: f64 = p
+        .chunks(e)
+        .zip(q.chunks(e))
+        .map(|(pt, qt)| {
+            pt.iter()
+                .zip(qt)
+                .filter(|(a, _)| **a > 0.0)
+                .map(|(&a, &b)| {
+                    let (a, b) = (a as f64, (b as f64).max(KL_FLOOR));
+                    a * (a / b).ln()
+                })
+                .sum::<f64>()
+        })
+        .sum();
+    total / n as f64
 }
 
 fn pooled_coact(stats: &[&RoutingStats]) -> Vec<f64> {
@@ -163,6 +197,11 @@ pub fn compare_routing_task(
             .iter()
             .map(|x| overlap(x.base_topk, x.acc_topk, k))
             .unzip();
+        let e = ex[0].base.num_experts;
+        let kl: Vec<f64> = ex
+            .iter()
+            .map(|x| mean_token_kl(x.base_probs, x.acc_probs, e))
+            .collect();
         let bs: Vec<&RoutingStats> = ex.iter().map(|x| x.base).collect();
         let as_: Vec<&RoutingStats> = ex.iter().map(|x| x.acc).collect();
         out.push(RoutingLayer {
@@ -174,6 +213,7 @@ pub fn compare_routing_task(
             topk_mass: scalar(|s| s.topk_mass_sum / s.n_tokens.max(1) as f64, 13),
             overlap: mean_ci(&ov, o.resamples, o.level, o.seed.wrapping_add(14)),
             top1_agreement: mean_ci(&t1, o.resamples, o.level, o.seed.wrapping_add(15)),
+            router_kl: mean_ci(&kl, o.resamples, o.level, o.seed.wrapping_add(16)),
             coactivation_base: pooled_coact(&bs),
             coactivation_acc: pooled_coact(&as_),
         });
@@ -232,6 +272,7 @@ mod tests {
         let base: Vec<RoutingStats> = (0..6).map(|_| stats(&[10, 10, 10, 10], 2)).collect();
         let acc: Vec<RoutingStats> = (0..6).map(|_| stats(&[2, 10, 10, 18], 2)).collect();
         let topk = vec![0u32, 1, 2, 3];
+        let probs = vec![0.25f32; 8];
         let mut per_layer = BTreeMap::new();
         for l in 0..2 {
             let ex = (0..6)
@@ -240,6 +281,8 @@ mod tests {
                     acc: if l == 1 { &acc[i] } else { &base[i] },
                     base_topk: &topk,
                     acc_topk: &topk,
+                    base_probs: &probs,
+                    acc_probs: &probs,
                 })
                 .collect();
             per_layer.insert(l, ex);
@@ -265,6 +308,21 @@ mod tests {
         assert!(l.frequency.js.value > 0.0);
         assert_eq!(r.curve[0].1.js.value, 0.0);
         assert_eq!(l.overlap.mean, 1.0);
+        assert_eq!(l.router_kl.mean, 0.0);
+    }
+
+    #[test]
+    fn token_kl_matches_the_definition() {
+        // token 0: p = (0.5, 0.5), q = (0.25, 0.75); token 1: p = (1, 0), q = (0.5, 0.5)
+        let p = [0.5f32, 0.5, 1.0, 0.0];
+        let q = [0.25f32, 0.75, 0.5, 0.5];
+        let t0 = 0.5 * (0.5f64 / 0.25).ln() + 0.5 * (0.5f64 / 0.75).ln();
+        let t1 = (1.0f64 / 0.5).ln();
+        assert!((mean_token_kl(&p, &q, 2) - (t0 + t1) / 2.0).abs() < 1e-7);
+        assert_eq!(mean_token_kl(&p, &p, 2), 0.0);
+        // an underflowed q is floored, not infinite
+        assert!(mean_token_kl(&[1.0, 0.0], &[0.0, 1.0], 2).is_finite());
+        assert!(mean_token_kl(&[], &[], 2).is_nan());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use acc_probe::analysis::routing::{
     compare_routing_task, specialisation, ExampleRouting, RoutingTask,
 };
 use acc_probe::io::write_atomic;
-use acc_probe::plot::{self, BarPanel, Series};
+use acc_probe::plot::{self, BarPanel, HeatmapPanel, Series};
 use acc_probe::probe::pair::{self, cached_routing, Loaded, Source};
 use acc_probe::probe::routing_capture::RoutingCapture;
 use acc_probe::tasks::probe_inputs::{ProbeInput, ProbeTask};
@@ -60,7 +60,7 @@ fn table(r: &RoutingTask, a: &RoutingArgs) -> String {
     for l in &r.layers {
         let f = &l.frequency;
         t.push_str(&format!(
-            "\nlayer {}: JS(f_base ‖ f_ACC) {:.4} [{:.4}, {:.4}] p {:.3} · overlap {:.3} [{:.3}, {:.3}] · top-1 agreement {:.3} · router entropy {:.3} → {:.3} nats (Δ {:+.3} [{:+.3}, {:+.3}])\n",
+            "\nlayer {}: JS(f_base ‖ f_ACC) {:.4} [{:.4}, {:.4}] p {:.3} · overlap {:.3} [{:.3}, {:.3}] · top-1 agreement {:.3} · KL(p_base ‖ p_ACC) {:.4} [{:.4}, {:.4}] nats/token · router entropy {:.3} → {:.3} nats (Δ {:+.3} [{:+.3}, {:+.3}])\n",
             l.layer,
             f.js.value,
             f.js.lo,
@@ -70,6 +70,9 @@ fn table(r: &RoutingTask, a: &RoutingArgs) -> String {
             l.overlap.lo,
             l.overlap.hi,
             l.top1_agreement.mean,
+            l.router_kl.mean,
+            l.router_kl.lo,
+            l.router_kl.hi,
             l.router_entropy.base.mean,
             l.router_entropy.acc.mean,
             l.router_entropy.diff.mean,
@@ -174,6 +177,8 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
                         acc: &ca.stats[i][&l],
                         base_topk: &cb.topk[i][&l],
                         acc_topk: &ca.topk[i][&l],
+                        base_probs: &cb.probs[i][&l],
+                        acc_probs: &ca.probs[i][&l],
                     })
                     .collect(),
             );
@@ -241,6 +246,38 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
         &png,
         &svg,
     )?;
+    // figure: co-activation, base and ACC side by side, one row per task and layer
+    let experts: Vec<String> = (0..cfg.num_experts).map(|e| format!("E{e}")).collect();
+    let mut heat = Vec::new();
+    for r in &results {
+        for l in &r.layers {
+            for (name, m) in [("base", &l.coactivation_base), ("ACC", &l.coactivation_acc)] {
+                heat.push(HeatmapPanel {
+                    title: format!("{} · layer {} · {name}", r.task, l.layer),
+                    row_labels: experts.clone(),
+                    col_labels: experts.clone(),
+                    values: m.clone(),
+                });
+            }
+        }
+    }
+    let (co_png, co_svg) = (
+        out.join("routing-coactivation.png"),
+        out.join("routing-coactivation.svg"),
+    );
+    plot::heatmap_figure(
+        &format!(
+            "Expert co-activation, base vs ACC ({} inputs per task)",
+            a.pair.examples
+        ),
+        "expert j",
+        "expert i",
+        "CoAct(i, j) = N_ij / N_i",
+        &heat,
+        2,
+        &co_png,
+        &co_svg,
+    )?;
     let report = json!({
         "kind": "acc-probe routing (paired)",
         "base": base_dir, "acc": acc_dir,
@@ -252,6 +289,7 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
             "frequency": "f_e = N_e / (N k): share of routed (token, slot) pairs",
             "overlap": "mean over tokens of |S_t ∩ S'_t| / k (base vs ACC on the same token)",
             "router_entropy": "mean over tokens of H(softmax(z_t)), nats",
+            "router_kl": "mean over tokens of KL(p_base,t ‖ p_acc,t) between the two routers' softmax over all experts on the same token, nats (p_acc floored at 1e-30)",
             "usage_entropy": "H(f) / ln E per example",
             "topk_mass": "router probability on the chosen experts, before renormalising",
             "coactivation": "CoAct(i, j) = N_ij / N_i over all pairs of a token's top-k, row-major [E, E]",
@@ -259,7 +297,8 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
         },
         "results": results,
         "specialisation": spec,
-        "figures": [png.display().to_string(), svg.display().to_string()],
+        "figures": [png.display().to_string(), svg.display().to_string(),
+                    co_png.display().to_string(), co_svg.display().to_string()],
     });
     let json_path = out.join("routing.json");
     write_atomic(&json_path, &serde_json::to_vec_pretty(&report)?)?;
@@ -270,10 +309,11 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
             println!("{}", table(r, &a));
         }
         println!(
-            "wrote {}, {} and {}",
+            "wrote {}, {}, {} and {}",
             json_path.display(),
             png.display(),
-            svg.display()
+            svg.display(),
+            co_png.display()
         );
     }
     Ok(())

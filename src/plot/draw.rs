@@ -28,34 +28,34 @@ const TITLE_H: u32 = 46;
 /// Height of one row of the shared legend.
 const LEGEND_ROW_H: u32 = 28;
 /// Height of the strip holding the shared x axis label under a grid.
-const FOOTER_H: u32 = 34;
+pub(super) const FOOTER_H: u32 = 34;
 
 const TITLE_SIZE: f64 = 26.0;
-const PANEL_TITLE_SIZE: f64 = 19.0;
+pub(super) const PANEL_TITLE_SIZE: f64 = 19.0;
 const LEGEND_SIZE: f64 = 17.0;
-const DESC_SIZE: f64 = 17.0;
-const TICK_SIZE: f64 = 15.0;
+pub(super) const DESC_SIZE: f64 = 17.0;
+pub(super) const TICK_SIZE: f64 = 15.0;
 
 /// Pixels reserved left of each plot for tick labels and the y description.
-const Y_AREA: u32 = 66;
+pub(super) const Y_AREA: u32 = 66;
 /// Pixels reserved under each plot for the x tick labels.
-const X_AREA: u32 = 34;
-const PANEL_MARGIN: u32 = 10;
-const PANEL_MARGIN_RIGHT: u32 = 22;
+pub(super) const X_AREA: u32 = 34;
+pub(super) const PANEL_MARGIN: u32 = 10;
+pub(super) const PANEL_MARGIN_RIGHT: u32 = 22;
 
-const TEXT: RGBColor = RGBColor(0x22, 0x22, 0x22);
-const GRID_BOLD: RGBColor = RGBColor(0xd9, 0xd9, 0xd9);
+pub(super) const TEXT: RGBColor = RGBColor(0x22, 0x22, 0x22);
+pub(super) const GRID_BOLD: RGBColor = RGBColor(0xd9, 0xd9, 0xd9);
 const GRID_LIGHT: RGBColor = RGBColor(0xf2, 0xf2, 0xf2);
 const HIGHLIGHT: RGBColor = RGBColor(0x55, 0x55, 0x55);
 const WHISKER: RGBColor = RGBColor(0x33, 0x33, 0x33);
 const BAND_ALPHA: f64 = 0.2;
 
-fn style(size: f64) -> TextStyle<'static> {
+pub(super) fn style(size: f64) -> TextStyle<'static> {
     TextStyle::from((FONT, size).into_font()).color(&TEXT)
 }
 
 /// Rendered width of `text` at `size`, in pixels.
-fn text_width(text: &str, size: f64) -> u32 {
+pub(super) fn text_width(text: &str, size: f64) -> u32 {
     (FONT, size)
         .into_font()
         .box_size(text)
@@ -66,7 +66,7 @@ fn text_width(text: &str, size: f64) -> u32 {
 
 /// `text` at the largest size in `min..=max` that fits in `width` pixels,
 /// shortened with an ellipsis if even `min` does not fit.
-fn fit_text(text: &str, width: u32, max: f64, min: f64) -> (String, f64) {
+pub(super) fn fit_text(text: &str, width: u32, max: f64, min: f64) -> (String, f64) {
     let mut size = max;
     while size > min && text_width(text, size) > width {
         size -= 1.0;
@@ -110,7 +110,7 @@ fn decimals_for(span: f64) -> usize {
 }
 
 /// A tick label: k/M suffixes for large magnitudes, else fixed decimals.
-fn fmt_number(v: f64, span: f64) -> String {
+pub(super) fn fmt_number(v: f64, span: f64) -> String {
     let trim = |s: String| {
         if s.contains('.') {
             s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -137,7 +137,7 @@ fn fmt_number(v: f64, span: f64) -> String {
 
 /// The smallest stride in 1, 2, 4, 8, … at which the labels of indices
 /// 0, stride, 2·stride, … fit in a plot `plot_w` pixels wide.
-fn tick_stride(n: usize, plot_w: u32, label: impl Fn(usize) -> String) -> usize {
+pub(super) fn tick_stride(n: usize, plot_w: u32, label: impl Fn(usize) -> String) -> usize {
     let mut stride = 1;
     while stride < n {
         let slot = plot_w as f64 * stride as f64 / n as f64;
@@ -159,13 +159,13 @@ fn tick_stride(n: usize, plot_w: u32, label: impl Fn(usize) -> String) -> usize 
 /// plotters' own `with_key_points` on an f64 range loses the value
 /// formatter that `configure_mesh` needs; this axis uses the default one and
 /// every caller sets its own label formatter.
-struct TickedAxis {
+pub(super) struct TickedAxis {
     inner: RangedCoordf64,
     ticks: Vec<f64>,
 }
 
 impl TickedAxis {
-    fn new(range: Range<f64>, ticks: Vec<f64>) -> Self {
+    pub(super) fn new(range: Range<f64>, ticks: Vec<f64>) -> Self {
         TickedAxis {
             inner: range.into(),
             ticks,
@@ -222,7 +222,7 @@ enum Swatch {
     Whisker,
 }
 
-struct LegendItem {
+pub(super) struct LegendItem {
     label: String,
     swatch: Swatch,
 }
@@ -232,17 +232,17 @@ const SWATCH_GAP: u32 = 8;
 const ITEM_GAP: u32 = 30;
 
 /// A figure's title and shared legend, laid out for a given width.
-struct Header {
+pub(super) struct Header {
     title: String,
     title_size: f64,
     items: Vec<LegendItem>,
     /// Item indices per legend row.
     rows: Vec<Vec<usize>>,
-    width: u32,
+    pub(super) width: u32,
 }
 
 impl Header {
-    fn new(title: &str, items: Vec<LegendItem>, width: u32) -> Self {
+    pub(super) fn new(title: &str, items: Vec<LegendItem>, width: u32) -> Self {
         let (title, title_size) = fit_text(title, width.saturating_sub(40), TITLE_SIZE, 14.0);
         let max_w = width.saturating_sub(40);
         let mut rows: Vec<Vec<usize>> = Vec::new();
@@ -269,12 +269,12 @@ impl Header {
         }
     }
 
-    fn height(&self) -> u32 {
+    pub(super) fn height(&self) -> u32 {
         TITLE_H + LEGEND_ROW_H * self.rows.len() as u32 + 6
     }
 
     /// Draws the header on top of `root` and returns the area below it.
-    fn draw<DB: DrawingBackend>(
+    pub(super) fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, Shift>,
     ) -> DrawResult<DrawingArea<DB, Shift>, DB> {
@@ -403,12 +403,12 @@ fn grid_width(ncols: usize) -> u32 {
     FIG_W.max(COL_W * ncols as u32)
 }
 
-fn grid_rows(panels: usize, ncols: usize) -> usize {
+pub(super) fn grid_rows(panels: usize, ncols: usize) -> usize {
     panels.div_ceil(ncols)
 }
 
 /// Splits `body` into `rows × ncols` cells.
-fn grid_cells<DB: DrawingBackend>(
+pub(super) fn grid_cells<DB: DrawingBackend>(
     body: &DrawingArea<DB, Shift>,
     rows: usize,
     ncols: usize,
@@ -417,7 +417,7 @@ fn grid_cells<DB: DrawingBackend>(
 }
 
 /// Plot width left in a cell `cell_w` wide once labels and margins are taken.
-fn plot_width(cell_w: u32) -> u32 {
+pub(super) fn plot_width(cell_w: u32) -> u32 {
     cell_w.saturating_sub(Y_AREA + PANEL_MARGIN + PANEL_MARGIN_RIGHT)
 }
 

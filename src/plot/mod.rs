@@ -13,7 +13,9 @@
 //!   and highlighted layers;
 //! - [`bar_figure`]: a grid of grouped-bar panels (e.g. top experts' routing
 //!   frequency, base vs ACC);
-//! - [`histogram_figure`]: histograms given as bin edges + counts.
+//! - [`histogram_figure`]: histograms given as bin edges + counts;
+//! - [`heatmap_figure`]: a grid of matrices (e.g. expert co-activation, base
+//!   vs ACC) on one shared viridis scale with a colour bar.
 //!
 //! Colours are consistent across figures: [`BASE_COLOR`] for the base model,
 //! [`ACC_COLOR`] for the ACC-trained one; [`PALETTE`] for anything else.
@@ -24,6 +26,7 @@
 //! with whatever sans font the viewer has.
 
 mod draw;
+mod heatmap;
 mod output;
 #[cfg(test)]
 mod tests;
@@ -157,6 +160,16 @@ pub struct HistSeries {
     pub color: RGBColor,
     /// One count per bin: `edges.len() - 1` values, each finite and >= 0.
     pub counts: Vec<f64>,
+}
+
+/// One matrix panel of a heatmap: `values` row-major, `row_labels.len()` rows
+/// × `col_labels.len()` columns, every value finite.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeatmapPanel {
+    pub title: String,
+    pub row_labels: Vec<String>,
+    pub col_labels: Vec<String>,
+    pub values: Vec<f64>,
 }
 
 /// The x axis label of every distance panel.
@@ -344,6 +357,42 @@ pub fn histogram_figure(
         }
     }
     let fig = draw::HistFigure::new(title, x_label, edges, series);
+    output::render(&fig, png, svg)
+}
+
+/// Draws a grid of matrix panels, `ncols` per row, on one colour scale
+/// shared by every panel (from min(0, smallest value) to the largest), with a
+/// colour bar labelled `value_label`. Row 0 is at the top; matrices up to
+/// 16 × 16 have their values written in the cells.
+pub fn heatmap_figure(
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    value_label: &str,
+    panels: &[HeatmapPanel],
+    ncols: usize,
+    png: &Path,
+    svg: &Path,
+) -> Result<()> {
+    check_grid("heatmap", panels.len(), ncols)?;
+    for (i, p) in panels.iter().enumerate() {
+        let ctx = format!("heatmap panel {i} ({:?})", p.title);
+        let (r, c) = (p.row_labels.len(), p.col_labels.len());
+        if r == 0 || c == 0 {
+            return Err(Error::Input(format!(
+                "{ctx}: {r} row and {c} column labels; need at least one of each"
+            )));
+        }
+        if p.values.len() != r * c {
+            return Err(Error::Input(format!(
+                "{ctx}: {} values, expected {r} × {c} = {} (row-major)",
+                p.values.len(),
+                r * c
+            )));
+        }
+        check_finite(&ctx, "values", &p.values)?;
+    }
+    let fig = heatmap::HeatmapFigure::new(title, (x_label, y_label, value_label), panels, ncols);
     output::render(&fig, png, svg)
 }
 

@@ -365,6 +365,132 @@ fn histogram_figure_renders_png_and_svg() {
     );
 }
 
+fn heatmap_panels(e: usize) -> Vec<HeatmapPanel> {
+    let labels: Vec<String> = (0..e).map(|i| format!("E{i}")).collect();
+    ["base", "ACC"]
+        .iter()
+        .enumerate()
+        .map(|(m, name)| HeatmapPanel {
+            title: format!("mrcr · layer 20 · {name}"),
+            row_labels: labels.clone(),
+            col_labels: labels.clone(),
+            values: (0..e * e)
+                .map(|k| {
+                    let (i, j) = (k / e, k % e);
+                    if i == j {
+                        0.0
+                    } else {
+                        ((i * 7 + j * 3 + m) % 10) as f64 / 10.0
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+#[test]
+fn heatmap_figure_renders_png_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let (png, svg) = outputs(dir.path(), "heat");
+    heatmap_figure(
+        "Expert co-activation",
+        "expert j",
+        "expert i",
+        "CoAct(i, j) = N_ij / N_i",
+        &heatmap_panels(8),
+        2,
+        &png,
+        &svg,
+    )
+    .unwrap();
+    let (w, h) = png_dims(&png);
+    assert_eq!(w, 2 * 560 + 130);
+    assert!(h > 560, "height {h}");
+    assert_texts(
+        &svg,
+        &[
+            "Expert co-activation",
+            "mrcr · layer 20 · base",
+            "mrcr · layer 20 · ACC",
+            "expert j",
+            "expert i",
+            "CoAct(i, j) = N_ij / N_i",
+            "E0",
+            "E7",
+            "0.9",
+        ],
+    );
+    // 128 experts: no values written in, labels thinned
+    let (png, svg) = outputs(dir.path(), "heat128");
+    heatmap_figure(
+        "big",
+        "j",
+        "i",
+        "v",
+        &heatmap_panels(128)[..1],
+        1,
+        &png,
+        &svg,
+    )
+    .unwrap();
+    let texts = svg_texts(&svg);
+    assert!(
+        texts.len() < 100,
+        "values written into a 128 × 128 map: {} texts",
+        texts.len()
+    );
+    assert!(texts.iter().any(|t| t == "E0") && !texts.iter().any(|t| t == "E1"));
+}
+
+#[test]
+fn heatmap_colour_bar_ticks_are_round_values_in_range() {
+    use super::heatmap::nice_ticks;
+    let close = |a: &[f64], b: &[f64]| {
+        a.len() == b.len() && a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-12)
+    };
+    assert!(close(&nice_ticks(0.0, 0.9), &[0.0, 0.2, 0.4, 0.6, 0.8]));
+    assert!(close(
+        &nice_ticks(0.0, 1.0),
+        &[0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    ));
+    assert!(close(&nice_ticks(0.0, 37.0), &[0.0, 10.0, 20.0, 30.0]));
+    assert_eq!(nice_ticks(1.0, 1.0), vec![1.0]);
+}
+
+#[test]
+fn heatmap_colours_follow_viridis_ends() {
+    use super::heatmap::viridis;
+    assert_eq!(viridis(0.0), RGBColor(0x44, 0x01, 0x54));
+    assert_eq!(viridis(1.0), RGBColor(0xfd, 0xe7, 0x25));
+    assert_eq!(viridis(f64::NAN), viridis(0.0));
+    assert_eq!(viridis(2.0), viridis(1.0));
+}
+
+#[test]
+fn inconsistent_heatmaps_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let (png, svg) = outputs(dir.path(), "bad");
+    let mut p = heatmap_panels(4);
+    p[1].values.pop();
+    assert_input_error(
+        heatmap_figure("t", "x", "y", "v", &p, 2, &png, &svg),
+        "15 values, expected 4 × 4 = 16",
+    );
+    let mut p = heatmap_panels(4);
+    p[0].values[3] = f64::INFINITY;
+    assert_input_error(
+        heatmap_figure("t", "x", "y", "v", &p, 2, &png, &svg),
+        "non-finite",
+    );
+    let mut p = heatmap_panels(4);
+    p[0].row_labels.clear();
+    assert_input_error(
+        heatmap_figure("t", "x", "y", "v", &p, 2, &png, &svg),
+        "0 row and 4 column labels",
+    );
+    assert!(!png.exists() && !svg.exists());
+}
+
 fn assert_input_error(r: Result<()>, needle: &str) {
     match r {
         Err(Error::Input(m)) => assert!(m.contains(needle), "message {m:?} lacks {needle:?}"),
@@ -570,6 +696,18 @@ fn write_previews() {
     bar_figure(
         "Top-20 experts by routing frequency",
         &bar_panels(),
+        2,
+        &png,
+        &svg,
+    )
+    .unwrap();
+    let (png, svg) = outputs(&dir, "heatmap");
+    heatmap_figure(
+        "Expert co-activation, base vs ACC",
+        "expert j",
+        "expert i",
+        "CoAct(i, j) = N_ij / N_i",
+        &heatmap_panels(8),
         2,
         &png,
         &svg,

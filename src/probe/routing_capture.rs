@@ -5,8 +5,9 @@
 //! On disk (`*.safetensors` + `*.json`): per layer l, `blocks.{l}.router.counts`,
 //! `top1_counts` [X, E] (i64), `prob_sum` [X, E], `coact` [X, E, E] (i64),
 //! `n_tokens` [X] (i64), `entropy_sum`, `topk_mass_sum` [X] (f64), and
-//! `blocks.{l}.router.topk` [Σ tokens, k] (i64, examples concatenated in order;
-//! the JSON's `examples[i].tokens` gives each length).
+//! `blocks.{l}.router.topk` [Σ tokens, k] (i64) and `blocks.{l}.router.probs`
+//! [Σ tokens, E] (f32, the softmax over all experts), examples concatenated in
+//! order (the JSON's `examples[i].tokens` gives each length).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -35,12 +36,16 @@ pub struct RoutingCapture {
     pub stats: Vec<BTreeMap<usize, RoutingStats>>,
     /// `[example][layer]`: top-k ids per token, row-major [tokens * k].
     pub topk: Vec<BTreeMap<usize, Vec<u32>>>,
+    /// `[example][layer]`: router probabilities p_t (softmax over all
+    /// experts) per token, row-major [tokens * E].
+    pub probs: Vec<BTreeMap<usize, Vec<f32>>>,
 }
 
 struct Recorder<'a> {
     layers: &'a [usize],
     stats: BTreeMap<usize, RoutingStats>,
     topk: BTreeMap<usize, Vec<u32>>,
+    probs: BTreeMap<usize, Vec<f32>>,
 }
 
 impl Probe for Recorder<'_> {
@@ -56,6 +61,8 @@ impl Probe for Recorder<'_> {
             .entry(layer)
             .or_default()
             .extend_from_slice(&r.topk_ids);
+        let p: Vec<f32> = r.probs.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        self.probs.entry(layer).or_default().extend(p);
         Ok(())
     }
 }
@@ -78,6 +85,7 @@ pub fn capture_routing(
         examples: Vec::new(),
         stats: Vec::new(),
         topk: Vec::new(),
+        probs: Vec::new(),
     };
     for (i, input) in inputs.iter().enumerate() {
         model.check_input(&input.ids).map_err(|e| {
@@ -91,6 +99,7 @@ pub fn capture_routing(
             layers,
             stats: BTreeMap::new(),
             topk: BTreeMap::new(),
+            probs: BTreeMap::new(),
         };
         model.forward(
             &input.ids,
@@ -115,6 +124,7 @@ pub fn capture_routing(
         });
         out.stats.push(rec.stats);
         out.topk.push(rec.topk);
+        out.probs.push(rec.probs);
         progress(i + 1);
     }
     Ok(out)
@@ -171,11 +181,13 @@ impl RoutingCapture {
                 .collect();
             let rows = ids.len() / k.max(1);
             map.insert(format!("{p}.topk"), Tensor::from_vec(ids, (rows, k), &dev)?);
+            let pt: Vec<f32> = self.probs.iter().flat_map(|t| t[&l].clone()).collect();
+            map.insert(format!("{p}.probs"), Tensor::from_vec(pt, (rows, e), &dev)?);
         }
         save_safetensors(path, &map)?;
         let meta = json!({
             "kind": "acc-probe routing capture (per example)",
-            "version": 1,
+            "version": 2,
             "model": self.model,
             "layers": self.layers,
             "num_experts": e,
@@ -206,6 +218,7 @@ impl RoutingCapture {
         let total: usize = examples.iter().map(|m| m.tokens).sum();
         let mut stats = vec![BTreeMap::new(); x];
         let mut topk = vec![BTreeMap::new(); x];
+        let mut router_probs = vec![BTreeMap::new(); x];
         for &l in &layers {
             let p = HookPoint::Router(l).to_string();
             let get = |name: &str, len: usize| -> Result<Vec<f64>> {
@@ -234,6 +247,7 @@ impl RoutingCapture {
             let ent = get("entropy_sum", x)?;
             let mass = get("topk_mass_sum", x)?;
             let ids = get("topk", total * k)?;
+            let pt = get("probs", total * e)?;
             let u = |v: &[f64]| v.iter().map(|&c| c as u64).collect::<Vec<_>>();
             let mut at = 0;
             for i in 0..x {
@@ -248,6 +262,8 @@ impl RoutingCapture {
                 stats[i].insert(l, s);
                 let len = examples[i].tokens * k;
                 topk[i].insert(l, ids[at..at + len].iter().map(|&v| v as u32).collect());
+                let (pa, pn) = (at / k * e, examples[i].tokens * e);
+                router_probs[i].insert(l, pt[pa..pa + pn].iter().map(|&v| v as f32).collect());
                 at += len;
             }
         }
@@ -259,6 +275,7 @@ impl RoutingCapture {
             examples,
             stats,
             topk,
+            probs: router_probs,
         })
     }
 }
@@ -301,6 +318,10 @@ mod tests {
             topk: vec![
                 [(3, vec![0, 1, 2, 3])].into(),
                 [(3, vec![3, 2, 1, 0, 0, 2])].into(),
+            ],
+            probs: vec![
+                [(3, (0..8).map(|i| i as f32 / 7.0).collect())].into(),
+                [(3, (0..12).map(|i| 0.1 + i as f32 / 3.0).collect())].into(),
             ],
         };
         let dir = tempfile::tempdir().unwrap();

@@ -157,12 +157,14 @@ pub fn merge_routing(parts: Vec<RoutingCapture>, order: &[String]) -> Result<Rou
         all.examples.extend(p.examples);
         all.stats.extend(p.stats);
         all.topk.extend(p.topk);
+        all.probs.extend(p.probs);
     }
     let pos = permutation(&all.examples, order)?;
     Ok(RoutingCapture {
         examples: pos.iter().map(|&i| all.examples[i].clone()).collect(),
         stats: pos.iter().map(|&i| all.stats[i].clone()).collect(),
         topk: pos.iter().map(|&i| all.topk[i].clone()).collect(),
+        probs: pos.iter().map(|&i| all.probs[i].clone()).collect(),
         ..all
     })
 }
