@@ -10,7 +10,7 @@ use acc_probe::analysis::routing::{
     compare_routing_task, specialisation, ExampleRouting, RoutingTask,
 };
 use acc_probe::io::write_atomic;
-use acc_probe::plot::{self, BarPanel, HeatmapPanel, Series};
+use acc_probe::plot::{self, BarPanel, HeatmapLabels, HeatmapPanel, Series};
 use acc_probe::probe::pair::{self, cached_routing, Loaded, Source};
 use acc_probe::probe::routing_capture::RoutingCapture;
 use acc_probe::tasks::probe_inputs::{ProbeInput, ProbeTask};
@@ -270,9 +270,11 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
             "Expert co-activation, base vs ACC ({} inputs per task)",
             a.pair.examples
         ),
-        "expert j",
-        "expert i",
-        "CoAct(i, j) = N_ij / N_i",
+        HeatmapLabels {
+            x: "expert j",
+            y: "expert i",
+            value: "CoAct(i, j) = N_ij / N_i",
+        },
         &heat,
         2,
         &co_png,

@@ -11,7 +11,7 @@ use super::draw::{
     PANEL_MARGIN, PANEL_TITLE_SIZE, TEXT, TICK_SIZE,
 };
 use super::output::Figure;
-use super::HeatmapPanel;
+use super::{HeatmapLabels, HeatmapPanel};
 
 /// Width and height of one panel's cell.
 const CELL: u32 = 560;
@@ -54,7 +54,7 @@ pub(super) fn viridis(t: f64) -> RGBColor {
 /// lie in [lo, hi], so each label sits exactly at its value.
 pub(super) fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let span = hi - lo;
-    if !(span > 0.0) || !span.is_finite() {
+    if !span.is_finite() || span <= 0.0 {
         return vec![lo];
     }
     let raw = span / 4.0;
@@ -95,12 +95,16 @@ pub(super) struct HeatmapFigure<'a> {
 impl<'a> HeatmapFigure<'a> {
     pub(super) fn new(
         title: &str,
-        labels: (&'a str, &'a str, &'a str),
+        labels: HeatmapLabels<'a>,
         panels: &'a [HeatmapPanel],
         ncols: usize,
     ) -> Self {
         let ncols = ncols.min(panels.len()).max(1);
-        let (x_label, y_label, value_label) = labels;
+        let HeatmapLabels {
+            x: x_label,
+            y: y_label,
+            value: value_label,
+        } = labels;
         let all = panels.iter().flat_map(|p| p.values.iter().copied());
         let (lo, hi) = all.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))

@@ -172,6 +172,14 @@ pub struct HeatmapPanel {
     pub values: Vec<f64>,
 }
 
+/// The axis names of a heatmap and the name of its colour bar (with units).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeatmapLabels<'a> {
+    pub x: &'a str,
+    pub y: &'a str,
+    pub value: &'a str,
+}
+
 /// The x axis label of every distance panel.
 pub const DISTANCE_X_LABEL: &str = "query–key distance (tokens, log scale; bin lower edge)";
 /// The y axis label of every distance panel.
@@ -362,13 +370,11 @@ pub fn histogram_figure(
 
 /// Draws a grid of matrix panels, `ncols` per row, on one colour scale
 /// shared by every panel (from min(0, smallest value) to the largest), with a
-/// colour bar labelled `value_label`. Row 0 is at the top; matrices up to
+/// colour bar labelled `labels.value`. Row 0 is at the top; matrices up to
 /// 16 × 16 have their values written in the cells.
 pub fn heatmap_figure(
     title: &str,
-    x_label: &str,
-    y_label: &str,
-    value_label: &str,
+    labels: HeatmapLabels<'_>,
     panels: &[HeatmapPanel],
     ncols: usize,
     png: &Path,
@@ -392,7 +398,7 @@ pub fn heatmap_figure(
         }
         check_finite(&ctx, "values", &p.values)?;
     }
-    let fig = heatmap::HeatmapFigure::new(title, (x_label, y_label, value_label), panels, ncols);
+    let fig = heatmap::HeatmapFigure::new(title, labels, panels, ncols);
     output::render(&fig, png, svg)
 }
 

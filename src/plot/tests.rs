@@ -365,6 +365,12 @@ fn histogram_figure_renders_png_and_svg() {
     );
 }
 
+const COACT_LABELS: HeatmapLabels<'static> = HeatmapLabels {
+    x: "expert j",
+    y: "expert i",
+    value: "CoAct(i, j) = N_ij / N_i",
+};
+
 fn heatmap_panels(e: usize) -> Vec<HeatmapPanel> {
     let labels: Vec<String> = (0..e).map(|i| format!("E{i}")).collect();
     ["base", "ACC"]
@@ -394,9 +400,7 @@ fn heatmap_figure_renders_png_and_svg() {
     let (png, svg) = outputs(dir.path(), "heat");
     heatmap_figure(
         "Expert co-activation",
-        "expert j",
-        "expert i",
-        "CoAct(i, j) = N_ij / N_i",
+        COACT_LABELS,
         &heatmap_panels(8),
         2,
         &png,
@@ -424,9 +428,7 @@ fn heatmap_figure_renders_png_and_svg() {
     let (png, svg) = outputs(dir.path(), "heat128");
     heatmap_figure(
         "big",
-        "j",
-        "i",
-        "v",
+        COACT_LABELS,
         &heatmap_panels(128)[..1],
         1,
         &png,
@@ -473,19 +475,19 @@ fn inconsistent_heatmaps_are_rejected() {
     let mut p = heatmap_panels(4);
     p[1].values.pop();
     assert_input_error(
-        heatmap_figure("t", "x", "y", "v", &p, 2, &png, &svg),
+        heatmap_figure("t", COACT_LABELS, &p, 2, &png, &svg),
         "15 values, expected 4 × 4 = 16",
     );
     let mut p = heatmap_panels(4);
     p[0].values[3] = f64::INFINITY;
     assert_input_error(
-        heatmap_figure("t", "x", "y", "v", &p, 2, &png, &svg),
+        heatmap_figure("t", COACT_LABELS, &p, 2, &png, &svg),
         "non-finite",
     );
     let mut p = heatmap_panels(4);
     p[0].row_labels.clear();
     assert_input_error(
-        heatmap_figure("t", "x", "y", "v", &p, 2, &png, &svg),
+        heatmap_figure("t", COACT_LABELS, &p, 2, &png, &svg),
         "0 row and 4 column labels",
     );
     assert!(!png.exists() && !svg.exists());
@@ -704,9 +706,7 @@ fn write_previews() {
     let (png, svg) = outputs(&dir, "heatmap");
     heatmap_figure(
         "Expert co-activation, base vs ACC",
-        "expert j",
-        "expert i",
-        "CoAct(i, j) = N_ij / N_i",
+        COACT_LABELS,
         &heatmap_panels(8),
         2,
         &png,
