@@ -70,7 +70,8 @@ pub struct Preset {
     #[serde(default)]
     pub drills: usize,
     /// Copy drills (`tasks::drills::copy_drill`): the data of the copy stage,
-    /// or part of the LM corpus when there is none.
+    /// and part of the LM corpus, which rehearses them (without them LM
+    /// pretraining erases the copying the copy stage taught).
     #[serde(default)]
     pub copy_drills: usize,
     /// Steps of the copy stage, trained from scratch before LM pretraining with
@@ -421,9 +422,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     let mut copy_rows = Vec::with_capacity(p.copy_drills);
     for i in 0..p.copy_drills {
         let d = drills::copy_drill(seed_for(seed, COPY_DRILL_STREAM, i));
-        if p.copy_steps == 0 {
-            lm.push(json!({"text": template.render(&d, false)?}));
-        }
+        lm.push(json!({"text": template.render(&d, false)?}));
         copy_rows.push(json!({ "messages": d }));
     }
     counts.insert("copy_rows".into(), copy_rows.len());
