@@ -69,14 +69,9 @@ pub(super) fn nice_ticks(lo: f64, hi: f64) -> Vec<f64> {
     (first..=last).map(|k| k as f64 * step).collect()
 }
 
-/// Dark text on light cells, white text on dark ones.
-fn label_colour(c: RGBColor) -> RGBColor {
-    let lum = 0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64;
-    if lum > 140.0 {
-        TEXT
-    } else {
-        WHITE
-    }
+/// Whether a cell of colour `c` is light enough for dark text (else white).
+fn is_light(c: RGBColor) -> bool {
+    0.299 * c.0 as f64 + 0.587 * c.1 as f64 + 0.114 * c.2 as f64 > 140.0
 }
 
 pub(super) struct HeatmapFigure<'a> {
@@ -165,7 +160,9 @@ impl HeatmapFigure<'_> {
             fit_text(&p.title, cell_w.saturating_sub(24), PANEL_TITLE_SIZE, 12.0);
         let plot_w = cell_w.saturating_sub(LABEL_AREA + 2 * PANEL_MARGIN);
         let xs = tick_stride(nc, plot_w, |i| p.col_labels[i].clone());
-        let ys = tick_stride(nr, plot_w, |_| "0".repeat(2));
+        // Row labels stack vertically: a slot must be about one line high,
+        // which is the width of two digits at the tick size.
+        let ys = tick_stride(nr, plot_w, |_| "00".to_string());
         let ticks = |n: usize, stride: usize| (0..n).step_by(stride).map(|i| i as f64).collect();
         // Row 0 is drawn at the top: row i sits at y = nr - 1 - i.
         let mut chart = ChartBuilder::on(cell)
@@ -219,7 +216,7 @@ impl HeatmapFigure<'_> {
                 let (dark, light) = (dark.clone(), light.clone());
                 (0..nc).map(move |c| {
                     let v = at(r, c);
-                    let s = if label_colour(viridis(self.scale(v))) == TEXT {
+                    let s = if is_light(viridis(self.scale(v))) {
                         dark.clone()
                     } else {
                         light.clone()
