@@ -69,7 +69,13 @@ fn reproduce_quick_runs_end_to_end_and_bundles_both_models() {
         assert!(out.join("trajectories").join(f).is_dir(), "{f}");
     }
     // each stage has its metrics and the models are HF directories
-    for (stage, steps) in [("base-copy", 4), ("base-lm", 6), ("base", 6), ("acc", 6)] {
+    for (stage, steps) in [
+        ("base-copy", 4),
+        ("base-copy-long", 2),
+        ("base-lm", 6),
+        ("base", 6),
+        ("acc", 6),
+    ] {
         let m = std::fs::read_to_string(out.join(stage).join("train/metrics.jsonl")).unwrap();
         assert!(m.lines().count() >= steps, "{stage}");
     }

@@ -64,11 +64,22 @@ pub fn graph_drill(seed: u64) -> Vec<Message> {
 
 /// A recall drill (conversation, request and answer), deterministic in `seed`.
 pub fn recall_drill(seed: u64) -> Vec<Message> {
+    recall_drill_sized(seed, 1..=2, 1..=2, 3)
+}
+
+/// A recall drill with `needles` turns of the requested kind among `others`
+/// turns of other kinds, each response cut to its first `lines` lines.
+fn recall_drill_sized(
+    seed: u64,
+    needles: std::ops::RangeInclusive<usize>,
+    others: std::ops::RangeInclusive<usize>,
+    lines: usize,
+) -> Vec<Message> {
     let mut rng = StdRng::seed_from_u64(seed);
     let format = *FORMATS.choose(&mut rng).expect("formats");
     let topic = *TOPICS.choose(&mut rng).expect("topics");
-    let needles = rng.random_range(1..=2usize);
-    let others = rng.random_range(1..=2usize);
+    let needles = rng.random_range(needles);
+    let others = rng.random_range(others);
     // needle turns and distractor turns in a random order
     let mut turns: Vec<Option<(String, String)>> = (0..needles).map(|_| None).collect();
     for _ in 0..others {
@@ -87,8 +98,7 @@ pub fn recall_drill(seed: u64) -> Vec<Message> {
     for t in turns {
         let (f, tp) = t.unwrap_or((format.to_string(), topic.to_string()));
         let mut r = response(&mut rng, &f, &tp);
-        // short responses: the first three lines
-        r = r.lines().take(3).collect::<Vec<_>>().join("\n");
+        r = r.lines().take(lines).collect::<Vec<_>>().join("\n");
         if (f.as_str(), tp.as_str()) == (format, topic) {
             needle_responses.push(r.clone());
         }
@@ -157,6 +167,47 @@ pub fn copy_drill(seed: u64) -> Vec<Message> {
             ]
         }
     }
+}
+
+/// A long copy drill, deterministic in `seed`: the copy drill's operations
+/// at the toy tasks' lengths (500–1,000 tokens), in turn a one-hop lookup
+/// (children or parents, one answer) among 40–90 edges and a recall drill of
+/// 6–16 turns. The copy stage's short drills teach copying; these carry it
+/// to the distances the tasks need.
+pub fn long_copy_drill(seed: u64) -> Vec<Message> {
+    if seed % 2 == 1 {
+        return recall_drill_sized(seed, 1..=4, 5..=12, usize::MAX);
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut used = std::collections::HashSet::new();
+    let n = rng.random_range(40..=90);
+    let nodes: Vec<String> = (0..2 * n).map(|_| hex_id(&mut rng, &mut used)).collect();
+    let mut edges: Vec<String> = (0..n)
+        .map(|i| format!("{} -> {}", nodes[i], nodes[n + i]))
+        .collect();
+    edges.shuffle(&mut rng);
+    let x = rng.random_range(0..n);
+    let (op, answer) = if rng.random_bool(0.5) {
+        (
+            format!("Perform a BFS from node {} with depth 1.", nodes[x]),
+            &nodes[n + x],
+        )
+    } else {
+        (
+            format!("Find the parents of node {}.", nodes[n + x]),
+            &nodes[x],
+        )
+    };
+    vec![
+        msg(
+            "user",
+            format!(
+                "The graph has the following edges:\n{}\nOperation:\n{op}\n",
+                edges.join("\n")
+            ),
+        ),
+        msg("assistant", format!("Final Answer: [{answer}]")),
+    ]
 }
 
 #[cfg(test)]
@@ -228,5 +279,55 @@ mod tests {
             }
         }
         assert_eq!(copy_drill(4), copy_drill(4));
+    }
+
+    #[test]
+    fn long_copy_drills_are_task_length_lookups_with_the_answer_in_the_prompt() {
+        let chars = |d: &[Message]| d.iter().map(|m| m.content.len()).sum::<usize>();
+        for s in 0..40 {
+            let d = long_copy_drill(s);
+            let a = &d.last().expect("answer").content;
+            let q: String = d[..d.len() - 1]
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect();
+            if s % 2 == 0 {
+                let node = a
+                    .strip_prefix("Final Answer: [")
+                    .and_then(|x| x.strip_suffix(']'))
+                    .expect("a one-node answer");
+                let edge = if q.contains("BFS") {
+                    format!(" -> {node}\n")
+                } else {
+                    format!("{node} -> ")
+                };
+                assert!(
+                    q.contains(&edge),
+                    "seed {s}: {a} does not answer the lookup"
+                );
+                assert!(q.matches(" -> ").count() >= 40, "seed {s}: too few edges");
+            } else {
+                // 6–16 turns, then the request; the answer is its hash and a
+                // response copied from an earlier turn
+                assert!(d.len() >= 14, "seed {s}: {} messages", d.len());
+                let request = &d[d.len() - 2].content;
+                let hash = request
+                    .strip_prefix("Prepend ")
+                    .and_then(|r| r.split(' ').next())
+                    .expect("an MRCR request");
+                let copied = a
+                    .strip_prefix(hash)
+                    .expect("the answer starts with the hash");
+                assert!(
+                    d[..d.len() - 2]
+                        .iter()
+                        .any(|m| m.role == "assistant" && m.content == copied),
+                    "seed {s}: the answer copies no earlier response"
+                );
+            }
+            // several times the short drills, around the toy tasks' size
+            assert!(chars(&d) > 1000, "seed {s}: {} chars", chars(&d));
+        }
+        assert_eq!(long_copy_drill(6), long_copy_drill(6));
     }
 }

@@ -18,6 +18,8 @@ pub const GRAPH_DRILL_STREAM: u64 = 4;
 pub const RECALL_DRILL_STREAM: u64 = 5;
 /// Seed stream of the LM curriculum's copy drills.
 pub const COPY_DRILL_STREAM: u64 = 6;
+/// Long copy drills (`drills::long_copy_drill`).
+pub const LONG_COPY_DRILL_STREAM: u64 = 7;
 
 /// The seed of problem `i` of `stream` in a run seeded with `seed`.
 pub fn seed_for(seed: u64, stream: u64, i: usize) -> u64 {

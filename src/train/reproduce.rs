@@ -6,8 +6,9 @@
 //!    trained on the corpus (environment conversations + toy tasks);
 //! 3. the compiler turns them into ACC samples (question + shuffled evidence
 //!    with distractors → reasoning + answer) and agent-SFT conversations;
-//! 4. base = copy drills (loss on the copy only; `copy_steps`), LM
-//!    pretraining on the corpus, then agent SFT;
+//! 4. base = copy drills (loss on the copy only; `copy_steps`), long copy
+//!    drills at the tasks' lengths (`long_copy_steps`), LM pretraining on the
+//!    corpus, then agent SFT;
 //!    ACC = base + ACC SFT (loss on reasoning + answer only);
 //! 5. both are evaluated on held-out toy MRCR and GraphWalks (seeds disjoint
 //!    from every training problem) with 95% bootstrap CIs and paired differences.
@@ -44,8 +45,8 @@ use crate::tasks::drills;
 use crate::tasks::eval::{evaluate, ChatModel, EvalOptions, EvalReport, TaskRow};
 use crate::tasks::score::Task;
 use crate::tasks::toy::{
-    self, seed_for, COPY_DRILL_STREAM, EVAL_STREAM, GRAPH_DRILL_STREAM, RECALL_DRILL_STREAM,
-    TRAIN_STREAM,
+    self, seed_for, COPY_DRILL_STREAM, EVAL_STREAM, GRAPH_DRILL_STREAM, LONG_COPY_DRILL_STREAM,
+    RECALL_DRILL_STREAM, TRAIN_STREAM,
 };
 
 /// Sizes of one reproduction.
@@ -80,6 +81,16 @@ pub struct Preset {
     /// only after a long plateau; short drills reach it in the fewest tokens.
     #[serde(default)]
     pub copy_steps: usize,
+    /// Long copy drills (`tasks::drills::long_copy_drill`, at the toy tasks'
+    /// lengths): the data of the long copy stage, and part of the LM corpus.
+    #[serde(default)]
+    pub long_copy_drills: usize,
+    /// Steps of the long copy stage, between the copy stage and LM
+    /// pretraining, at `seq_len` × `batch`, loss on the answer only (0: none).
+    /// Short drills teach copying within ~200 tokens; the tasks need it over
+    /// 1,000.
+    #[serde(default)]
+    pub long_copy_steps: usize,
     /// Sequence length and batch of the copy stage.
     #[serde(default = "default_copy_seq_len")]
     pub copy_seq_len: usize,
@@ -136,6 +147,8 @@ impl Preset {
             drills: 40,
             copy_drills: 60,
             copy_steps: 4,
+            long_copy_drills: 20,
+            long_copy_steps: 2,
             copy_seq_len: 256,
             copy_batch: 2,
             budget: (300, 900),
@@ -172,6 +185,8 @@ impl Preset {
             drills: 6000,
             copy_drills: 40000,
             copy_steps: 3000,
+            long_copy_drills: 12000,
+            long_copy_steps: 400,
             copy_seq_len: 256,
             copy_batch: 8,
             budget: (300, 900),
@@ -437,6 +452,16 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     if p.copy_steps > 0 {
         write_jsonl(&data.join("copy.jsonl"), &copy_rows)?;
     }
+    let mut long_copy_rows = Vec::with_capacity(p.long_copy_drills);
+    for i in 0..p.long_copy_drills {
+        let d = drills::long_copy_drill(seed_for(seed, LONG_COPY_DRILL_STREAM, i));
+        lm.push(json!({"text": template.render(&d, false)?}));
+        long_copy_rows.push(json!({ "messages": d }));
+    }
+    counts.insert("long_copy_rows".into(), long_copy_rows.len());
+    if p.copy_steps > 0 && p.long_copy_steps > 0 {
+        write_jsonl(&data.join("long_copy.jsonl"), &long_copy_rows)?;
+    }
     counts.insert("lm_rows".into(), lm.len());
     write_jsonl(&data.join("lm.jsonl"), &lm)?;
     counts.insert("agent_sft_rows".into(), sft_rows.len());
@@ -487,8 +512,26 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
             batch: p.copy_batch,
             seq_len: p.copy_seq_len,
         });
+        let mut last = "base-copy";
+        if p.long_copy_steps > 0 {
+            // loss on the last turn only: the copied answer, not the
+            // recall drills' earlier (random) responses
+            stages.push(Stage {
+                name: "base-copy-long",
+                data: data.join("long_copy.jsonl"),
+                init: Init::Model {
+                    dir: out.join("base-copy"),
+                },
+                objective: Objective::Acc,
+                steps: p.long_copy_steps,
+                lr: p.lr,
+                batch: p.batch,
+                seq_len: p.seq_len,
+            });
+            last = "base-copy-long";
+        }
         Init::Model {
-            dir: out.join("base-copy"),
+            dir: out.join(last),
         }
     } else {
         scratch
