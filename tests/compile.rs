@@ -245,6 +245,46 @@ fn budgets_are_never_exceeded_and_outputs_are_deterministic() {
     let other = run("seed.jsonl", &["--seed", "10"]);
     assert_ne!(std::fs::read(t.join("j1.jsonl")).unwrap(), other);
 
+    // the same files in another directory compile to the same samples
+    let moved = t.join("elsewhere/deeper");
+    std::fs::create_dir_all(&moved).unwrap();
+    let src = t.join("search");
+    for e in walk(&src) {
+        let dst = moved.join(e.strip_prefix(&src).unwrap());
+        std::fs::create_dir_all(dst.parent().unwrap()).unwrap();
+        std::fs::copy(&e, &dst).unwrap();
+    }
+    let compile_dir = |dir: &Path, name: &str| -> Vec<Value> {
+        let out = t.join(name);
+        let o = acc(&[
+            "compile",
+            "--input",
+            dir.to_str().unwrap(),
+            "--seed",
+            "9",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut rows = rows_of(&out);
+        // `source` names the file, and so does `id` where the format has none
+        for r in &mut rows {
+            let meta = r["meta"].as_object_mut().unwrap();
+            meta.remove("source");
+            meta.remove("id");
+        }
+        rows
+    };
+    let (here, there) = (
+        compile_dir(&src, "here.jsonl"),
+        compile_dir(&moved, "there.jsonl"),
+    );
+    assert!(!here.is_empty());
+    assert_eq!(
+        here, there,
+        "the input's directory must not change the samples"
+    );
+
     // distractors off
     let out = t.join("nod.jsonl");
     let o = acc(&[
@@ -264,6 +304,20 @@ fn budgets_are_never_exceeded_and_outputs_are_deterministic() {
             .iter()
             .all(|p| p["kind"] != "distractor"));
     }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn rows_of(p: &Path) -> Vec<Value> {

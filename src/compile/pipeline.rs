@@ -176,6 +176,17 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// What a sample's seed is drawn from: the trajectory's file name and record,
+/// not the directory it was read from, so the same files compile to the same
+/// samples wherever they lie.
+fn sample_key(t: &Trajectory) -> String {
+    let name = Path::new(&t.source.file)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{name}:{}", t.source.record)
+}
+
 /// Compiles one trajectory.
 pub fn compile_one(
     t: &Trajectory,
@@ -243,7 +254,7 @@ pub fn compile_one(
             .trim_end_matches(": ")
             .to_string());
     }
-    let seed = opts.seed ^ fnv(&t.source.to_string());
+    let seed = opts.seed ^ fnv(&sample_key(t));
     let mut rng = StdRng::seed_from_u64(seed);
     let budget = opts.budget.draw(&mut rng);
     let context = assemble(
