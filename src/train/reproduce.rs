@@ -106,8 +106,10 @@ pub struct Preset {
     /// Peak learning rate of the copy stage, and of LM pretraining when there
     /// is no copy stage.
     pub lr: f64,
-    /// Peak learning rate of LM pretraining after a copy stage (default `lr`).
-    /// A lower rate keeps the copying: at 4e-3, 500 LM steps erased it.
+    /// Peak learning rate of the stages after a copy stage: the long copy
+    /// stage and LM pretraining (default `lr`). A lower rate keeps the
+    /// copying: at 4e-3, 500 LM steps erased it, and so did the first 100
+    /// steps of the long drills.
     #[serde(default)]
     pub lm_lr: Option<f64>,
     pub sft_lr: f64,
@@ -460,6 +462,10 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     }
     counts.insert("long_copy_rows".into(), long_copy_rows.len());
     if p.copy_steps > 0 && p.long_copy_steps > 0 {
+        // the short drills stay in: the long stage extends the copying
+        // rather than relearning it (alone, the long drills' first steps
+        // wrecked it: loss 9.7 on their answers, then back on the plateau)
+        long_copy_rows.extend(copy_rows.iter().cloned());
         write_jsonl(&data.join("long_copy.jsonl"), &long_copy_rows)?;
     }
     counts.insert("lm_rows".into(), lm.len());
@@ -524,7 +530,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
                 },
                 objective: Objective::Acc,
                 steps: p.long_copy_steps,
-                lr: p.lr,
+                lr: lm_lr,
                 batch: p.batch,
                 seq_len: p.seq_len,
             });
