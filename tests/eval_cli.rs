@@ -61,3 +61,81 @@ fn eval_reports_scores_with_bootstrap_cis() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("eval needs the model's tokenizer.json"));
 }
+
+#[test]
+fn drills_checks_each_kind_short_and_long() {
+    let tmp = tempfile::tempdir().unwrap();
+    model_with_tokenizer(tmp.path());
+    // the long drills need more positions than the tiny model's 1,024
+    let cfg_path = tmp.path().join("config.json");
+    let original = std::fs::read_to_string(&cfg_path).unwrap();
+    let mut cfg: serde_json::Value = serde_json::from_str(&original).unwrap();
+    assert_eq!(cfg["max_position_embeddings"], 1024);
+    cfg["max_position_embeddings"] = 4096.into();
+    std::fs::write(&cfg_path, cfg.to_string()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+        .args(["drills", "--model", tmp.path().to_str().unwrap()])
+        .args(["--n", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kinds = |part: &str| -> Vec<(String, f64)> {
+        r[part]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| {
+                assert_eq!(k["n"], 2);
+                assert_eq!(k["too_long"], 0);
+                assert!(k["exact"].as_u64().unwrap() <= 2);
+                let reference = k["example"][0].as_str().unwrap();
+                assert!(!reference.is_empty());
+                (
+                    k["kind"].as_str().unwrap().to_string(),
+                    k["prompt_tokens"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (short, long) = (kinds("short"), kinds("long"));
+    let names = |v: &[(String, f64)]| v.iter().map(|k| k.0.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&short), ["list", "hash", "one-hop"]);
+    assert_eq!(names(&long), ["lookup", "recall"]);
+    // the long drills are several times the short ones
+    let max_short = short.iter().map(|k| k.1).fold(0.0, f64::max);
+    let min_long = long.iter().map(|k| k.1).fold(f64::INFINITY, f64::min);
+    assert!(min_long > 2.0 * max_short, "{short:?} {long:?}");
+    // at 1,024 positions the long drills that do not fit are counted, not decoded
+    std::fs::write(&cfg_path, original).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+        .args(["drills", "--model", tmp.path().to_str().unwrap()])
+        .args(["--n", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let mut too_long = 0;
+    for k in r["long"].as_array().unwrap() {
+        let (n, t) = (k["n"].as_u64().unwrap(), k["too_long"].as_u64().unwrap());
+        assert_eq!(n + t, 2, "{k}");
+        too_long += t;
+    }
+    assert!(too_long > 0, "{}", r["long"]);
+    // the table form prints every kind
+    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+        .args([
+            "drills",
+            "--model",
+            tmp.path().to_str().unwrap(),
+            "--n",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let text = String::from_utf8_lossy(&o.stdout);
+    for k in ["list", "hash", "one-hop", "lookup", "recall"] {
+        assert!(text.contains(k), "{text}");
+    }
+}

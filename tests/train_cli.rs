@@ -79,6 +79,28 @@ fn reproduce_quick_runs_end_to_end_and_bundles_both_models() {
         let m = std::fs::read_to_string(out.join(stage).join("train/metrics.jsonl")).unwrap();
         assert!(m.lines().count() >= steps, "{stage}");
     }
+    // every stage's model was checked on held-out copy drills
+    let report = json_file(&out.join("results.json"));
+    for stage in ["base-copy", "base-copy-long", "base-lm", "base", "acc"] {
+        let c = &report["drill_checks"][stage];
+        let kinds = |part: &str| -> Vec<String> {
+            c[part]
+                .as_array()
+                .unwrap_or_else(|| panic!("{stage}: no {part} drill check"))
+                .iter()
+                .map(|k| {
+                    assert_eq!(k["n"], 1, "{stage}");
+                    assert!(k["exact"].as_u64().unwrap() <= 1);
+                    k["kind"].as_str().unwrap().to_string()
+                })
+                .collect()
+        };
+        assert_eq!(kinds("short"), ["list", "hash", "one-hop"]);
+        assert_eq!(kinds("long"), ["lookup", "recall"]);
+        assert!(out.join(stage).join("drill_check.json").is_file());
+    }
+    let table = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(table.contains("| base-copy-long | short "), "{table}");
     for m in ["base", "acc"] {
         let d = bundle.join(m);
         assert!(!d.join("train").exists());

@@ -8,6 +8,7 @@ mod bench;
 mod bench_compile;
 mod common;
 mod compile;
+mod drills;
 mod dump;
 mod eval;
 mod figures;
@@ -67,6 +68,8 @@ enum Command {
     Generate(generate::GenerateArgs),
     /// Decode and grade MRCR / GraphWalks with 95% bootstrap CIs.
     Eval(eval::EvalArgs),
+    /// Exact-match copying on held-out copy drills, short and at the toy tasks' lengths.
+    Drills(drills::DrillsArgs),
     /// Generate MRCR or GraphWalks rows (official columns) sized to a token budget.
     Tasks(tasks::TasksArgs),
     /// Score predictions with the official MRCR / GraphWalks graders.
@@ -150,6 +153,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Forward(a) => forward::run(a),
         Command::Generate(a) => generate::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Drills(a) => drills::run(a),
         Command::Tasks(a) => tasks::run_tasks(a),
         Command::Score(a) => tasks::run_score(a),
         Command::Agents(a) => agents::run(a),

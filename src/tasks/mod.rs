@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod difflib;
+pub mod drill_check;
 pub mod drills;
 pub mod eval;
 pub mod grade;

@@ -20,6 +20,9 @@ pub const RECALL_DRILL_STREAM: u64 = 5;
 pub const COPY_DRILL_STREAM: u64 = 6;
 /// Long copy drills (`drills::long_copy_drill`).
 pub const LONG_COPY_DRILL_STREAM: u64 = 7;
+/// Held-out short and long copy drills of the drill check (`drill_check`).
+pub const SHORT_DRILL_CHECK_STREAM: u64 = 8;
+pub const LONG_DRILL_CHECK_STREAM: u64 = 9;
 
 /// The seed of problem `i` of `stream` in a run seeded with `seed`.
 pub fn seed_for(seed: u64, stream: u64, i: usize) -> u64 {

@@ -41,6 +41,7 @@ use crate::io::write_atomic;
 use crate::model::generate::stop_ids;
 use crate::model::{Qwen3Moe, Qwen3MoeConfig};
 use crate::tasks::agents::{self, Domain, Format};
+use crate::tasks::drill_check::{self, DrillCheck};
 use crate::tasks::drills;
 use crate::tasks::eval::{evaluate, ChatModel, EvalOptions, EvalReport, TaskRow};
 use crate::tasks::score::Task;
@@ -113,6 +114,10 @@ pub struct Preset {
     #[serde(default)]
     pub lm_lr: Option<f64>,
     pub sft_lr: f64,
+    /// Held-out copy drills of each kind decoded after every stage
+    /// (`tasks::drill_check`; 0: none).
+    #[serde(default)]
+    pub drill_checks: usize,
     /// Held-out problems per task.
     pub eval_n: usize,
     pub max_new_tokens: usize,
@@ -162,6 +167,7 @@ impl Preset {
             lr: 3e-3,
             lm_lr: Some(1e-3),
             sft_lr: 1e-3,
+            drill_checks: 1,
             eval_n: 6,
             max_new_tokens: 24,
             workers: 1,
@@ -200,6 +206,7 @@ impl Preset {
             lr: 4e-3,
             lm_lr: Some(1e-3),
             sft_lr: 1e-3,
+            drill_checks: 6,
             eval_n: 50,
             max_new_tokens: 100,
             workers: 1,
@@ -284,6 +291,9 @@ pub struct Report {
     pub preset: Preset,
     pub seed: u64,
     pub counts: BTreeMap<String, usize>,
+    /// Every stage's drill check, by stage name.
+    #[serde(default)]
+    pub drill_checks: BTreeMap<String, DrillCheck>,
     pub results: Vec<TaskResult>,
     pub base: PathBuf,
     pub acc: PathBuf,
@@ -576,6 +586,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         batch: p.batch,
         seq_len: p.seq_len,
     });
+    let mut checks = BTreeMap::new();
     for Stage {
         name,
         data: data_path,
@@ -590,6 +601,9 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         let dir = out.join(name);
         if dir.join("train/summary.json").is_file() {
             stage(&format!("{name}: done earlier"));
+            if let Some(c) = stage_drill_check(&dir, p.drill_checks, seed, &mut *stage)? {
+                checks.insert(name.to_string(), c);
+            }
             continue;
         }
         stage(&format!(
@@ -610,6 +624,9 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         let resume = dir.join("train/run.json").is_file();
         let mut on = |m: &StepMetrics| step(name, m);
         train(&cfg, &dir, resume, &mut on)?;
+        if let Some(c) = stage_drill_check(&dir, p.drill_checks, seed, &mut *stage)? {
+            checks.insert(name.to_string(), c);
+        }
     }
 
     // 6. held-out evaluation
@@ -639,6 +656,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         preset: p.clone(),
         seed,
         counts,
+        drill_checks: checks,
         results,
         base: out.join("base"),
         acc: out.join("acc"),
@@ -649,6 +667,46 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     )?;
     write_atomic(&out.join("results.md"), results_table(&report).as_bytes())?;
     Ok(report)
+}
+
+/// The drill check of a stage's model, kept in `<stage>/drill_check.json`
+/// (computed once); `None` when the preset asks for none.
+fn stage_drill_check(
+    dir: &Path,
+    per_kind: usize,
+    seed: u64,
+    stage: &mut dyn FnMut(&str),
+) -> Result<Option<DrillCheck>> {
+    if per_kind == 0 {
+        return Ok(None);
+    }
+    let path = dir.join("drill_check.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(c) = serde_json::from_str::<DrillCheck>(&text) {
+            return Ok(Some(c));
+        }
+        tracing::warn!("{}: unreadable, checking again", path.display());
+    }
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
+    let name = name.unwrap_or_default();
+    stage(&format!("{name}: copy drill check"));
+    let model = Qwen3Moe::from_dir(dir, &Device::Cpu)?;
+    let tok = crate::tokenizer::load(&dir.join("tokenizer.json"))?;
+    let template = ChatTemplate::for_model_dir(dir)?;
+    let stop = stop_ids(dir, Some(&tok));
+    let chat = ChatModel {
+        model: &model,
+        tokenizer: &tok,
+        template: &template,
+        stop: &stop,
+    };
+    let c = drill_check::check(&chat, per_kind, seed)?;
+    stage(&format!("{name}: copy drills {}", c.summary()));
+    write_atomic(
+        &path,
+        &serde_json::to_vec_pretty(&c).expect("drill check serialises"),
+    )?;
+    Ok(Some(c))
 }
 
 /// Both models' scores on the same problems, and the paired comparison.
@@ -715,7 +773,19 @@ fn ci(m: &MeanCi) -> String {
 
 /// The results as a markdown table.
 pub fn results_table(r: &Report) -> String {
-    task_table(&r.results)
+    let mut s = task_table(&r.results);
+    if !r.drill_checks.is_empty() {
+        s.push_str("\n| stage | copy drills, exact |\n|---|---|\n");
+        // in curriculum order
+        let order = ["base-copy", "base-copy-long", "base-lm", "base", "acc"];
+        let mut names: Vec<&String> = r.drill_checks.keys().collect();
+        names.sort_by_key(|n| order.iter().position(|o| o == n));
+        for name in names {
+            let c = &r.drill_checks[name];
+            s.push_str(&format!("| {name} | {} |\n", c.summary()));
+        }
+    }
+    s
 }
 
 /// Per-task results as a markdown table (base, ACC, paired difference, with CIs).

@@ -1,0 +1,63 @@
+//! `acc-probe drills`: exact-match copying on held-out copy drills, short and
+//! at the toy tasks' lengths.
+
+use std::path::PathBuf;
+
+use acc_probe::chat::ChatTemplate;
+use acc_probe::model::generate::stop_ids;
+use acc_probe::model::Qwen3Moe;
+use acc_probe::tasks::drill_check::{check, DrillCheck};
+use acc_probe::tasks::eval::ChatModel;
+use acc_probe::tokenizer;
+use candle_core::Device;
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct DrillsArgs {
+    /// Hugging Face model directory.
+    #[arg(long)]
+    model: PathBuf,
+    /// Drills of each kind (short: list, hash, one-hop; long: lookup, recall).
+    #[arg(long, default_value_t = 6)]
+    n: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Print the scores as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: DrillsArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(a.n > 0, "--n must be at least 1");
+    let model = Qwen3Moe::from_dir(&a.model, &Device::Cpu)?;
+    let tok = tokenizer::load(&a.model.join("tokenizer.json"))?;
+    let template = ChatTemplate::for_model_dir(&a.model)?;
+    let stop = stop_ids(&a.model, Some(&tok));
+    let chat = ChatModel {
+        model: &model,
+        tokenizer: &tok,
+        template: &template,
+        stop: &stop,
+    };
+    let c = check(&chat, a.n, a.seed)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(());
+    }
+    println!("copy drills of {} (exact match)", a.model.display());
+    println!(
+        "{:<6} {:<8} {:>7} {:>14} {:>9}  first: reference → response",
+        "set", "kind", "exact", "prompt tokens", "too long"
+    );
+    for (set, scores) in [("short", &c.short), ("long", &c.long)] {
+        for k in scores {
+            println!(
+                "{:<6} {:<8} {:>3}/{:<3} {:>14.0} {:>9}  {:?} → {:?}",
+                set, k.kind, k.exact, k.n, k.prompt_tokens, k.too_long, k.example.0, k.example.1
+            );
+        }
+        let (e, n) = DrillCheck::total(scores);
+        println!("{set:<6} {:<8} {e:>3}/{n:<3}", "all");
+    }
+    Ok(())
+}
