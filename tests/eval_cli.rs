@@ -73,13 +73,16 @@ fn drills_checks_each_kind_short_and_long() {
     assert_eq!(cfg["max_position_embeddings"], 1024);
     cfg["max_position_embeddings"] = 4096.into();
     std::fs::write(&cfg_path, cfg.to_string()).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
-        .args(["drills", "--model", tmp.path().to_str().unwrap()])
-        .args(["--n", "2", "--json"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let drills_json = || -> serde_json::Value {
+        let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+            .args(["drills", "--model", tmp.path().to_str().unwrap()])
+            .args(["--n", "2", "--json"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let r = drills_json();
     let kinds = |part: &str| -> Vec<(String, f64)> {
         r[part]
             .as_array()
@@ -108,13 +111,7 @@ fn drills_checks_each_kind_short_and_long() {
     assert!(min_long > 2.0 * max_short, "{short:?} {long:?}");
     // at 1,024 positions the long drills that do not fit are counted, not decoded
     std::fs::write(&cfg_path, original).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
-        .args(["drills", "--model", tmp.path().to_str().unwrap()])
-        .args(["--n", "2", "--json"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let r = drills_json();
     let mut too_long = 0;
     for k in r["long"].as_array().unwrap() {
         let (n, t) = (k["n"].as_u64().unwrap(), k["too_long"].as_u64().unwrap());

@@ -3,13 +3,8 @@
 
 use std::path::PathBuf;
 
-use acc_probe::chat::ChatTemplate;
-use acc_probe::model::generate::stop_ids;
-use acc_probe::model::Qwen3Moe;
 use acc_probe::tasks::drill_check::{check, DrillCheck};
-use acc_probe::tasks::eval::ChatModel;
-use acc_probe::tokenizer;
-use candle_core::Device;
+use acc_probe::tasks::eval::ChatDir;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -29,17 +24,7 @@ pub struct DrillsArgs {
 
 pub fn run(a: DrillsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.n > 0, "--n must be at least 1");
-    let model = Qwen3Moe::from_dir(&a.model, &Device::Cpu)?;
-    let tok = tokenizer::load(&a.model.join("tokenizer.json"))?;
-    let template = ChatTemplate::for_model_dir(&a.model)?;
-    let stop = stop_ids(&a.model, Some(&tok));
-    let chat = ChatModel {
-        model: &model,
-        tokenizer: &tok,
-        template: &template,
-        stop: &stop,
-    };
-    let c = check(&chat, a.n, a.seed)?;
+    let c = check(&ChatDir::open(&a.model)?.chat(), a.n, a.seed)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&c)?);
         return Ok(());

@@ -148,29 +148,42 @@ pub fn copy_drill(seed: u64) -> Vec<Message> {
         }
         _ => {
             let n = rng.random_range(3..=12);
-            let nodes: Vec<String> = (0..2 * n).map(|_| hex_id(&mut rng, &mut used)).collect();
-            let mut edges: Vec<String> = (0..n)
-                .map(|i| format!("{} -> {}", nodes[i], nodes[n + i]))
-                .collect();
-            edges.shuffle(&mut rng);
+            let (nodes, edges) = one_to_one_edges(&mut rng, &mut used, n);
             let x = rng.random_range(0..n);
-            vec![
-                msg(
-                    "user",
-                    format!(
-                        "The graph has the following edges:\n{}\nOperation:\nPerform a BFS from node {} with depth 1.\n",
-                        edges.join("\n"),
-                        nodes[x]
-                    ),
-                ),
-                msg("assistant", format!("Final Answer: [{}]", nodes[n + x])),
-            ]
+            let op = format!("Perform a BFS from node {} with depth 1.", nodes[x]);
+            lookup(&edges, &op, &nodes[n + x])
         }
     }
 }
 
+/// `n` edges `nodes[i] -> nodes[n + i]` (each parent has one child, each
+/// child one parent) in a shuffled order, one per line.
+fn one_to_one_edges(
+    rng: &mut StdRng,
+    used: &mut std::collections::HashSet<String>,
+    n: usize,
+) -> (Vec<String>, String) {
+    let nodes: Vec<String> = (0..2 * n).map(|_| hex_id(rng, used)).collect();
+    let mut edges: Vec<String> = (0..n)
+        .map(|i| format!("{} -> {}", nodes[i], nodes[n + i]))
+        .collect();
+    edges.shuffle(rng);
+    (nodes, edges.join("\n"))
+}
+
+/// A lookup drill's prompt and its one-node answer.
+fn lookup(edges: &str, op: &str, answer: &str) -> Vec<Message> {
+    vec![
+        msg(
+            "user",
+            format!("The graph has the following edges:\n{edges}\nOperation:\n{op}\n"),
+        ),
+        msg("assistant", format!("Final Answer: [{answer}]")),
+    ]
+}
+
 /// A long copy drill, deterministic in `seed`: the copy drill's operations
-/// at the toy tasks' lengths (500–1,000 tokens), in turn a one-hop lookup
+/// at the toy tasks' lengths (about 400–1,400 tokens), in turn a one-hop lookup
 /// (children or parents, one answer) among 40–90 edges and a recall drill of
 /// 6–16 turns. The copy stage's short drills teach copying; these carry it
 /// to the distances the tasks need.
@@ -181,11 +194,7 @@ pub fn long_copy_drill(seed: u64) -> Vec<Message> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut used = std::collections::HashSet::new();
     let n = rng.random_range(40..=90);
-    let nodes: Vec<String> = (0..2 * n).map(|_| hex_id(&mut rng, &mut used)).collect();
-    let mut edges: Vec<String> = (0..n)
-        .map(|i| format!("{} -> {}", nodes[i], nodes[n + i]))
-        .collect();
-    edges.shuffle(&mut rng);
+    let (nodes, edges) = one_to_one_edges(&mut rng, &mut used, n);
     let x = rng.random_range(0..n);
     let (op, answer) = if rng.random_bool(0.5) {
         (
@@ -198,16 +207,7 @@ pub fn long_copy_drill(seed: u64) -> Vec<Message> {
             &nodes[x],
         )
     };
-    vec![
-        msg(
-            "user",
-            format!(
-                "The graph has the following edges:\n{}\nOperation:\n{op}\n",
-                edges.join("\n")
-            ),
-        ),
-        msg("assistant", format!("Final Answer: [{answer}]")),
-    ]
+    lookup(&edges, &op, answer)
 }
 
 #[cfg(test)]

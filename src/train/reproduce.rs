@@ -23,7 +23,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -38,12 +37,11 @@ use crate::compile::trajectory::Trajectory;
 use crate::compile::writers::{row as acc_row, Writer};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
-use crate::model::generate::stop_ids;
-use crate::model::{Qwen3Moe, Qwen3MoeConfig};
+use crate::model::Qwen3MoeConfig;
 use crate::tasks::agents::{self, Domain, Format};
 use crate::tasks::drill_check::{self, DrillCheck};
 use crate::tasks::drills;
-use crate::tasks::eval::{evaluate, ChatModel, EvalOptions, EvalReport, TaskRow};
+use crate::tasks::eval::{evaluate, ChatDir, EvalOptions, EvalReport, TaskRow};
 use crate::tasks::score::Task;
 use crate::tasks::toy::{
     self, seed_for, COPY_DRILL_STREAM, EVAL_STREAM, GRAPH_DRILL_STREAM, LONG_COPY_DRILL_STREAM,
@@ -601,7 +599,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         let dir = out.join(name);
         if dir.join("train/summary.json").is_file() {
             stage(&format!("{name}: done earlier"));
-            if let Some(c) = stage_drill_check(&dir, p.drill_checks, seed, &mut *stage)? {
+            if let Some(c) = stage_drill_check(name, &dir, p.drill_checks, seed, &mut *stage)? {
                 checks.insert(name.to_string(), c);
             }
             continue;
@@ -624,7 +622,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         let resume = dir.join("train/run.json").is_file();
         let mut on = |m: &StepMetrics| step(name, m);
         train(&cfg, &dir, resume, &mut on)?;
-        if let Some(c) = stage_drill_check(&dir, p.drill_checks, seed, &mut *stage)? {
+        if let Some(c) = stage_drill_check(name, &dir, p.drill_checks, seed, &mut *stage)? {
             checks.insert(name.to_string(), c);
         }
     }
@@ -672,6 +670,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
 /// The drill check of a stage's model, kept in `<stage>/drill_check.json`
 /// (computed once); `None` when the preset asks for none.
 fn stage_drill_check(
+    name: &str,
     dir: &Path,
     per_kind: usize,
     seed: u64,
@@ -687,20 +686,8 @@ fn stage_drill_check(
         }
         tracing::warn!("{}: unreadable, checking again", path.display());
     }
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned());
-    let name = name.unwrap_or_default();
     stage(&format!("{name}: copy drill check"));
-    let model = Qwen3Moe::from_dir(dir, &Device::Cpu)?;
-    let tok = crate::tokenizer::load(&dir.join("tokenizer.json"))?;
-    let template = ChatTemplate::for_model_dir(dir)?;
-    let stop = stop_ids(dir, Some(&tok));
-    let chat = ChatModel {
-        model: &model,
-        tokenizer: &tok,
-        template: &template,
-        stop: &stop,
-    };
-    let c = drill_check::check(&chat, per_kind, seed)?;
+    let c = drill_check::check(&ChatDir::open(dir)?.chat(), per_kind, seed)?;
     stage(&format!("{name}: copy drills {}", c.summary()));
     write_atomic(
         &path,
@@ -729,16 +716,8 @@ pub fn evaluate_pair(
 ) -> Result<PairScores> {
     let mut reports: BTreeMap<(String, String), EvalReport> = BTreeMap::new();
     for (name, dir) in [("base", base), ("acc", acc)] {
-        let model = Qwen3Moe::from_dir(dir, &Device::Cpu)?;
-        let tok = crate::tokenizer::load(&dir.join("tokenizer.json"))?;
-        let template = ChatTemplate::for_model_dir(dir)?;
-        let stop = stop_ids(dir, Some(&tok));
-        let chat = ChatModel {
-            model: &model,
-            tokenizer: &tok,
-            template: &template,
-            stop: &stop,
-        };
+        let loaded = ChatDir::open(dir)?;
+        let chat = loaded.chat();
         for (task, rows) in tasks {
             let label = format!("{task:?}").to_lowercase();
             progress(name, &label);
