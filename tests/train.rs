@@ -83,6 +83,7 @@ fn config_for(s: &Setup, data: PathBuf, objective: Objective, steps: usize) -> T
             config: s.config.clone(),
             tokenizer: s.tokenizer.clone(),
             init_std: 0.05,
+            qk_norm_init: 1.0,
         },
         objective,
     );
@@ -503,5 +504,46 @@ fn every_weight_gets_a_gradient() {
             missing.is_empty(),
             "fused={fused}: no gradient for {missing:?}"
         );
+    }
+}
+
+#[test]
+fn the_qk_norm_init_sets_the_q_and_k_norm_weights_of_a_scratch_model() {
+    let s = setup();
+    let data = s.root.join("chat.jsonl");
+    write_rows(&data, &chat_rows(4));
+    let mut cfg = config_for(&s, data, Objective::Acc, 1);
+    cfg.lr = 1e-9;
+    if let Init::Config { qk_norm_init, .. } = &mut cfg.init {
+        *qk_norm_init = 2.5;
+    }
+    let out = s.root.join("model");
+    train(&cfg, &out, false, &mut |_| {}).unwrap();
+    let st = candle_core::safetensors::load(out.join("model.safetensors"), &Device::Cpu).unwrap();
+    let layers = tiny_config(8).num_hidden_layers;
+    for l in 0..layers {
+        for n in ["q_norm", "k_norm"] {
+            let w = vec_f32(&st[&format!("model.layers.{l}.self_attn.{n}.weight")]);
+            assert!(
+                w.iter().all(|v| (v - 2.5).abs() < 1e-3),
+                "layer {l} {n}: {w:?}"
+            );
+        }
+        let w = vec_f32(&st[&format!("model.layers.{l}.input_layernorm.weight")]);
+        assert!(
+            w.iter().all(|v| (v - 1.0).abs() < 1e-3),
+            "layer {l} input_layernorm"
+        );
+    }
+    // a run.json written before the field existed reads as 1.0 (resume keeps working)
+    let mut old = serde_json::to_value(&cfg).unwrap();
+    old["init"]["config"]
+        .as_object_mut()
+        .unwrap()
+        .remove("qk_norm_init");
+    let back: TrainConfig = serde_json::from_value(old).unwrap();
+    match back.init {
+        Init::Config { qk_norm_init, .. } => assert_eq!(qk_norm_init, 1.0),
+        other => panic!("expected a config init, got {other:?}"),
     }
 }

@@ -60,6 +60,10 @@ pub struct TrainArgs {
     /// Standard deviation of random initial weights (with --config).
     #[arg(long, default_value_t = 0.02)]
     init_std: f32,
+    /// Initial q_norm/k_norm weight (with --config): the attention logit is
+    /// at most its square × sqrt(head_dim), so >1 allows sharper attention.
+    #[arg(long, default_value_t = 1.0)]
+    qk_norm_init: f32,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Write a checkpoint every N steps (0: at the end only).
@@ -93,6 +97,7 @@ pub fn config_from(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
             config: config.clone(),
             tokenizer: tokenizer.clone(),
             init_std: a.init_std,
+            qk_norm_init: a.qk_norm_init,
         },
         _ => bail!("give --model DIR, or --config FILE with --tokenizer FILE"),
     };

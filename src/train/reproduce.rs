@@ -112,6 +112,10 @@ pub struct Preset {
     #[serde(default)]
     pub lm_lr: Option<f64>,
     pub sft_lr: f64,
+    /// Initial q_norm/k_norm weight of the scratch model (see
+    /// `Init::Config::qk_norm_init`).
+    #[serde(default = "default_qk_norm_init")]
+    pub qk_norm_init: f32,
     /// Held-out copy drills of each kind decoded after every stage
     /// (`tasks::drill_check`; 0: none).
     #[serde(default)]
@@ -122,6 +126,10 @@ pub struct Preset {
     /// Packs computed in parallel in training (not part of the results).
     #[serde(skip)]
     pub workers: usize,
+}
+
+fn default_qk_norm_init() -> f32 {
+    1.0
 }
 
 fn default_copy_seq_len() -> usize {
@@ -165,6 +173,7 @@ impl Preset {
             lr: 3e-3,
             lm_lr: Some(1e-3),
             sft_lr: 1e-3,
+            qk_norm_init: 1.0,
             drill_checks: 1,
             eval_n: 6,
             max_new_tokens: 24,
@@ -204,6 +213,7 @@ impl Preset {
             lr: 4e-3,
             lm_lr: Some(1e-3),
             sft_lr: 1e-3,
+            qk_norm_init: 1.0,
             drill_checks: 6,
             eval_n: 50,
             max_new_tokens: 100,
@@ -509,6 +519,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         config: cfg_path.clone(),
         tokenizer: tok_path.clone(),
         init_std: 0.02,
+        qk_norm_init: p.qk_norm_init,
     };
     let mut stages: Vec<Stage> = Vec::new();
     let lm_lr = match p.copy_steps {

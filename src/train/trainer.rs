@@ -39,7 +39,18 @@ pub enum Init {
         config: PathBuf,
         tokenizer: PathBuf,
         init_std: f32,
+        /// Initial value of the q_norm/k_norm weights. With QK-norm the
+        /// attention logit is at most `g_q·g_k·sqrt(head_dim)`, so at 1.0 a
+        /// head cannot put more than ~e^5.7 : L on one key; a larger value
+        /// lets attention be sharp over long contexts (the learnable QK-norm
+        /// scale of Henry et al. 2020, initialised from the length).
+        #[serde(default = "one")]
+        qk_norm_init: f32,
     },
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 /// Everything that determines a run (saved as `train/run.json`).
@@ -174,10 +185,12 @@ fn initial(
             config,
             tokenizer,
             init_std,
+            qk_norm_init,
         } => {
             let cfg = Qwen3MoeConfig::from_file(config)?;
             let init = RandomInit {
                 std: *init_std,
+                qk_gain: *qk_norm_init,
                 ..RandomInit::default()
             };
             let weights = random_weights(&cfg, seed, init, &Device::Cpu)?;
