@@ -40,8 +40,8 @@ pub enum Init {
         tokenizer: PathBuf,
         init_std: f32,
         /// Initial value of the q_norm/k_norm weights. With QK-norm the
-        /// attention logit is at most `g_q·g_k·sqrt(head_dim)`, so at 1.0 a
-        /// head cannot put more than ~e^5.7 : L on one key; a larger value
+        /// attention logit is at most `g_q·g_k·sqrt(head_dim)`, so at 1.0 one
+        /// key gets at most e^5.7 times the weight of a key at logit 0; a larger value
         /// lets attention be sharp over long contexts (the learnable QK-norm
         /// scale of Henry et al. 2020, initialised from the length).
         #[serde(default = "one")]
