@@ -547,3 +547,90 @@ fn the_qk_norm_init_sets_the_q_and_k_norm_weights_of_a_scratch_model() {
         other => panic!("expected a config init, got {other:?}"),
     }
 }
+
+#[test]
+fn a_grown_model_computes_the_same_logits_and_its_new_layers_train() {
+    use acc_probe::train::grow::{grow_depth, grow_model_dir};
+    let s = setup();
+    let data = s.root.join("chat.jsonl");
+    write_rows(&data, &chat_rows(6));
+    let mut cfg = config_for(&s, data.clone(), Objective::Acc, 3);
+    cfg.init = Init::Config {
+        config: s.config.clone(),
+        tokenizer: s.tokenizer.clone(),
+        init_std: 0.2,
+        qk_norm_init: 2.0,
+    };
+    let small = s.root.join("small");
+    train(&cfg, &small, false, &mut |_| {}).unwrap();
+    let layers = tiny_config(8).num_hidden_layers;
+    let grown = s.root.join("grown");
+    let report = grow_model_dir(
+        &small,
+        layers + 3,
+        5,
+        RandomInit::default(),
+        DType::F32,
+        &grown,
+    )
+    .unwrap();
+    assert_eq!(report.layers_after, layers + 3);
+    assert_eq!(report.old_layer_positions.len(), layers);
+    // same logits (the new layers add exactly zero to the residual stream)
+    let opts = ForwardOptions {
+        path: AttnPath::Materialized,
+        logits: LogitsRequest::All,
+        ..Default::default()
+    };
+    let ids: Vec<u32> = (0..60).map(|i| (i * 37 % 300) as u32 + 3).collect();
+    let logits = |dir: &Path| {
+        let m = Qwen3Moe::from_dir(dir, &Device::Cpu).unwrap();
+        vec_f32(
+            &m.forward(&ids, &mut acc_probe::probe::NoProbe, opts)
+                .unwrap()
+                .logits
+                .unwrap(),
+        )
+    };
+    let (before, after) = (logits(&small), logits(&grown));
+    assert_eq!(before, after, "growing changed the logits");
+    let gcfg = Qwen3MoeConfig::from_file(grown.join("config.json")).unwrap();
+    assert_eq!(gcfg.num_hidden_layers, layers + 3);
+    assert!(grown.join("tokenizer_config.json").is_file());
+    // a new layer: zero output projections, random elsewhere; it trains from there
+    let new_layer = (0..layers + 3)
+        .find(|l| !report.old_layer_positions.contains(l))
+        .unwrap();
+    let st = |dir: &Path| {
+        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap()
+    };
+    let w = st(&grown);
+    let o = format!("model.layers.{new_layer}.self_attn.o_proj.weight");
+    let q = format!("model.layers.{new_layer}.self_attn.q_proj.weight");
+    assert!(vec_f32(&w[&o]).iter().all(|&v| v == 0.0));
+    assert!(vec_f32(&w[&q]).iter().any(|&v| v != 0.0));
+    let mut ft = TrainConfig::new(data, Init::Model { dir: grown.clone() }, Objective::Acc);
+    ft.steps = 1;
+    ft.seq_len = 256;
+    ft.lr = 1e-3;
+    let tuned = s.root.join("tuned");
+    train(&ft, &tuned, false, &mut |_| {}).unwrap();
+    let t = st(&tuned);
+    assert!(
+        vec_f32(&t[&o]).iter().any(|&v| v != 0.0),
+        "o_proj got no gradient"
+    );
+    // growing to fewer layers, or a missing tensor, is an error naming it
+    let mut weights: std::collections::HashMap<String, candle_core::Tensor> =
+        st(&small).into_iter().collect();
+    let scfg = Qwen3MoeConfig::from_file(small.join("config.json")).unwrap();
+    let e = grow_depth(&weights, &scfg, layers, 0, RandomInit::default()).unwrap_err();
+    assert!(e.to_string().contains("already has"), "{e}");
+    weights.remove("model.layers.0.self_attn.q_norm.weight");
+    let e = grow_depth(&weights, &scfg, layers + 1, 0, RandomInit::default()).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("model.layers.0.self_attn.q_norm.weight"),
+        "{e}"
+    );
+}

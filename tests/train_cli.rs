@@ -79,6 +79,39 @@ fn reproduce_quick_runs_end_to_end_and_bundles_both_models() {
         let m = std::fs::read_to_string(out.join(stage).join("train/metrics.jsonl")).unwrap();
         assert!(m.lines().count() >= steps, "{stage}");
     }
+    // the copy stage trained a 2-layer model, grown to the preset's 4 layers
+    // (same logits) for the stages after it
+    let layers = |d: &str| json_file(&out.join(d).join("config.json"))["num_hidden_layers"].clone();
+    assert_eq!(layers("base-copy"), 2);
+    assert_eq!(layers("base-copy-grown"), 4);
+    assert_eq!(layers("base-copy-long"), 4);
+    assert_eq!(layers("acc"), 4);
+    let long_run = json_file(&out.join("base-copy-long/train/run.json"));
+    assert!(long_run["init"]["model"]["dir"]
+        .as_str()
+        .unwrap()
+        .ends_with("base-copy-grown"));
+    let ids: Vec<u32> = (0..40).map(|i| (i * 31 % 500) as u32 + 5).collect();
+    let logits = |d: &str| {
+        let m =
+            acc_probe::model::Qwen3Moe::from_dir(out.join(d), &candle_core::Device::Cpu).unwrap();
+        let opts = acc_probe::model::ForwardOptions {
+            logits: acc_probe::model::LogitsRequest::All,
+            ..Default::default()
+        };
+        let l = m
+            .forward(&ids, &mut acc_probe::probe::NoProbe, opts)
+            .unwrap()
+            .logits
+            .unwrap();
+        l.flatten_all()
+            .unwrap()
+            .to_dtype(candle_core::DType::F32)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+    };
+    assert_eq!(logits("base-copy"), logits("base-copy-grown"));
     // every stage's model was checked on held-out copy drills
     let report = json_file(&out.join("results.json"));
     for stage in ["base-copy", "base-copy-long", "base-lm", "base", "acc"] {

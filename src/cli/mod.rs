@@ -16,6 +16,7 @@ mod forward;
 mod generate;
 #[cfg(feature = "cuda-kernels")]
 mod gpu;
+mod grow;
 mod lengths;
 mod merge;
 mod pair_args;
@@ -80,6 +81,8 @@ enum Command {
     Agents(agents::AgentsArgs),
     /// Train or fine-tune a Qwen3-MoE (objectives lm, agent-sft, acc).
     Train(Box<train::TrainArgs>),
+    /// Grow a model in depth, computing the same function (new layers start as identities).
+    Grow(grow::GrowArgs),
     /// The recipe end to end: environments → compile → base and ACC models → toy MRCR / GraphWalks.
     Reproduce(reproduce::ReproduceArgs),
     /// Benchmarks that print a table.
@@ -159,6 +162,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Agents(a) => agents::run(a),
         Command::Compile(a) => compile::run(*a),
         Command::Train(a) => train::run(*a),
+        Command::Grow(a) => grow::run(a),
         Command::Reproduce(a) => reproduce::run(a),
         Command::Bench(b) => bench::run(b),
         #[cfg(feature = "cuda-kernels")]

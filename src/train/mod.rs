@@ -9,10 +9,12 @@
 //! - [`checkpoint`]: run-directory checkpoints;
 //! - [`hf`]: the model directory transformers loads;
 //! - [`trainer`]: the loop;
+//! - [`grow`]: depth growth that keeps the model's function;
 //! - [`reproduce`]: environments → trajectories → compile → base and ACC models → evaluation.
 
 pub mod checkpoint;
 pub mod data;
+pub mod grow;
 pub mod hf;
 pub mod loss;
 pub mod optim;

@@ -26,7 +26,10 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use candle_core::DType;
+
 use super::data::Objective;
+use super::grow::grow_model_dir;
 use super::trainer::{train, Init, StepMetrics, TrainConfig};
 use crate::analysis::bootstrap::{mean_ci, MeanCi};
 use crate::chat::{ChatTemplate, Message};
@@ -37,6 +40,7 @@ use crate::compile::trajectory::Trajectory;
 use crate::compile::writers::{row as acc_row, Writer};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::model::random::RandomInit;
 use crate::model::Qwen3MoeConfig;
 use crate::tasks::agents::{self, Domain, Format};
 use crate::tasks::drill_check::{self, DrillCheck};
@@ -90,6 +94,11 @@ pub struct Preset {
     /// 1,000.
     #[serde(default)]
     pub long_copy_steps: usize,
+    /// Layers of the copy stage's model (0: `layers`). A shallower model
+    /// trains several times faster per step; it is then grown to `layers`
+    /// with the same function (`train::grow`) for the stages after it.
+    #[serde(default)]
+    pub copy_layers: usize,
     /// Sequence length and batch of the copy stage.
     #[serde(default = "default_copy_seq_len")]
     pub copy_seq_len: usize,
@@ -162,6 +171,7 @@ impl Preset {
             copy_steps: 4,
             long_copy_drills: 20,
             long_copy_steps: 2,
+            copy_layers: 2,
             copy_seq_len: 256,
             copy_batch: 2,
             budget: (300, 900),
@@ -202,6 +212,7 @@ impl Preset {
             copy_steps: 3000,
             long_copy_drills: 12000,
             long_copy_steps: 400,
+            copy_layers: 4,
             copy_seq_len: 256,
             copy_batch: 8,
             budget: (300, 900),
@@ -210,7 +221,7 @@ impl Preset {
             lm_steps: 600,
             sft_steps: 100,
             acc_steps: 160,
-            lr: 4e-3,
+            lr: 1e-2,
             lm_lr: Some(1e-3),
             sft_lr: 1e-3,
             qk_norm_init: 1.0,
@@ -291,6 +302,9 @@ struct Stage {
     lr: f64,
     batch: usize,
     seq_len: usize,
+    /// A model directory to grow to the preset's depth into `init`'s
+    /// directory before the stage (the shallow copy model).
+    grow_from: Option<PathBuf>,
 }
 
 /// What `reproduce` reports.
@@ -526,40 +540,72 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         0 => p.lr,
         _ => p.lm_lr.unwrap_or(p.lr),
     };
-    let lm_init = if p.copy_steps > 0 {
+    let copy_layers = match p.copy_layers {
+        0 => p.layers,
+        n => n,
+    };
+    if copy_layers > p.layers {
+        return Err(Error::Input(format!(
+            "preset {}: copy_layers {copy_layers} is more than layers {}",
+            p.name, p.layers
+        )));
+    }
+    let copy_init = if copy_layers < p.layers {
+        let mut c = mcfg.clone();
+        c.num_hidden_layers = copy_layers;
+        let path = out.join("model-config-copy.json");
+        write_atomic(
+            &path,
+            &serde_json::to_vec_pretty(&c.to_hf_json()).expect("config serialises"),
+        )?;
+        Init::Config {
+            config: path,
+            tokenizer: tok_path.clone(),
+            init_std: 0.02,
+            qk_norm_init: p.qk_norm_init,
+        }
+    } else {
+        scratch.clone()
+    };
+    let (lm_init, lm_grow_from) = if p.copy_steps > 0 {
         stages.push(Stage {
             name: "base-copy",
             data: data.join("copy.jsonl"),
-            init: scratch,
+            init: copy_init,
             objective: Objective::AgentSft,
             steps: p.copy_steps,
             lr: p.lr,
             batch: p.copy_batch,
             seq_len: p.copy_seq_len,
+            grow_from: None,
         });
-        let mut last = "base-copy";
+        // the stage after the copy stage starts from the copy model, grown
+        // to the full depth when it is shallower
+        let (after_copy, mut grow_from) = if copy_layers < p.layers {
+            (out.join("base-copy-grown"), Some(out.join("base-copy")))
+        } else {
+            (out.join("base-copy"), None)
+        };
+        let mut last = after_copy;
         if p.long_copy_steps > 0 {
             // loss on the last turn only: the copied answer, not the
             // recall drills' earlier (random) responses
             stages.push(Stage {
                 name: "base-copy-long",
                 data: data.join("long_copy.jsonl"),
-                init: Init::Model {
-                    dir: out.join("base-copy"),
-                },
+                init: Init::Model { dir: last },
                 objective: Objective::Acc,
                 steps: p.long_copy_steps,
                 lr: lm_lr,
                 batch: p.batch,
                 seq_len: p.seq_len,
+                grow_from: grow_from.take(),
             });
-            last = "base-copy-long";
+            last = out.join("base-copy-long");
         }
-        Init::Model {
-            dir: out.join(last),
-        }
+        (Init::Model { dir: last }, grow_from)
     } else {
-        scratch
+        (scratch, None)
     };
     stages.push(Stage {
         name: "base-lm",
@@ -570,6 +616,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         lr: lm_lr,
         batch: p.batch,
         seq_len: p.seq_len,
+        grow_from: lm_grow_from,
     });
     stages.push(Stage {
         name: "base",
@@ -582,6 +629,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         lr: p.sft_lr,
         batch: p.batch,
         seq_len: p.seq_len,
+        grow_from: None,
     });
     stages.push(Stage {
         name: "acc",
@@ -594,6 +642,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         lr: p.sft_lr,
         batch: p.batch,
         seq_len: p.seq_len,
+        grow_from: None,
     });
     let mut checks = BTreeMap::new();
     for Stage {
@@ -605,9 +654,29 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         lr,
         batch,
         seq_len,
+        grow_from,
     } in stages
     {
         let dir = out.join(name);
+        if let (Some(src), Init::Model { dir: dst }) = (&grow_from, &init) {
+            if !dst.join("model.safetensors").is_file() {
+                stage(&format!("growing {} to {} layers", src.display(), p.layers));
+                let tmp = dst.with_extension("partial");
+                if tmp.exists() {
+                    std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+                }
+                let init = RandomInit {
+                    std: 0.02,
+                    qk_gain: p.qk_norm_init,
+                    ..RandomInit::default()
+                };
+                grow_model_dir(src, p.layers, seed, init, DType::F32, &tmp)?;
+                if dst.exists() {
+                    std::fs::remove_dir_all(dst).map_err(|e| Error::io(dst, e))?;
+                }
+                std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))?;
+            }
+        }
         if dir.join("train/summary.json").is_file() {
             stage(&format!("{name}: done earlier"));
             if let Some(c) = stage_drill_check(name, &dir, p.drill_checks, seed, &mut *stage)? {
