@@ -245,3 +245,24 @@ fn generate_matches_the_library_decoder() {
     let expected = acc_probe::model::generate::greedy_uncached(&model, &prompt, 6, &[]).unwrap();
     assert_eq!(v["ids"], serde_json::json!(expected));
 }
+
+#[test]
+fn an_io_error_names_the_file_and_its_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("grown");
+    let o = acc_probe(&[
+        "grow",
+        "--model",
+        tmp.path().to_str().unwrap(),
+        "--layers",
+        "4",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    let config = tmp.path().join("config.json");
+    assert!(err.contains(&*config.to_string_lossy()), "{err}");
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert!(!out.exists());
+}
