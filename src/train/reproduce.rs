@@ -23,10 +23,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use candle_core::DType;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-
-use candle_core::DType;
 
 use super::data::Objective;
 use super::grow::grow_model_dir;
@@ -550,7 +549,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
             p.name, p.layers
         )));
     }
-    let copy_init = if copy_layers < p.layers {
+    let copy_init = if copy_layers < p.layers && p.copy_steps > 0 {
         let mut c = mcfg.clone();
         c.num_hidden_layers = copy_layers;
         let path = out.join("model-config-copy.json");
