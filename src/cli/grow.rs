@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use acc_probe::model::random::RandomInit;
 use acc_probe::train::grow::grow_model_dir;
-use candle_core::DType;
+use acc_probe::train::trainer::save_dtype;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -41,11 +41,7 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
         qk_gain: a.qk_norm_init,
         ..RandomInit::default()
     };
-    let dtype = if a.dtype == "bf16" {
-        DType::BF16
-    } else {
-        DType::F32
-    };
+    let dtype = save_dtype(&a.dtype)?;
     let r = grow_model_dir(&a.model, a.layers, a.seed, init, dtype, &a.out)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);

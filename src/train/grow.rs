@@ -19,13 +19,13 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
-use crate::model::loader::{expected_tensors, Checkpoint};
+use crate::model::loader::expected_tensors;
 use crate::model::random::{random_weights, RandomInit};
 use crate::model::Qwen3MoeConfig;
 
 use super::hf;
+use super::trainer::load_model_dir;
 
 /// Where layer `i` of `old` layers goes among `new` layers.
 pub fn grown_positions(old: usize, new: usize) -> Vec<usize> {
@@ -131,21 +131,13 @@ pub fn grow_model_dir(
     dtype: DType,
     out: &Path,
 ) -> Result<GrowReport> {
-    let ckpt = Checkpoint::open(src)?;
-    let mut weights = HashMap::new();
-    for f in &ckpt.files {
-        for (n, t) in candle_core::safetensors::load(f, &Device::Cpu)? {
-            weights.insert(n, t.to_dtype(DType::F32)?);
-        }
-    }
-    let tok = crate::tokenizer::load(&src.join("tokenizer.json"))?;
-    let template = ChatTemplate::for_model_dir(src)?;
-    let (grown, cfg) = grow_depth(&weights, &ckpt.config, layers, seed, init)?;
-    hf::write_model_dir(out, &cfg, &grown, dtype, &tok, &template.source)?;
+    let (weights, cfg, tok, template) = load_model_dir(src)?;
+    let (grown, grown_cfg) = grow_depth(&weights, &cfg, layers, seed, init)?;
+    hf::write_model_dir(out, &grown_cfg, &grown, dtype, &tok, &template.source)?;
     Ok(GrowReport {
-        layers_before: ckpt.config.num_hidden_layers,
+        layers_before: cfg.num_hidden_layers,
         layers_after: layers,
-        old_layer_positions: grown_positions(ckpt.config.num_hidden_layers, layers),
+        old_layer_positions: grown_positions(cfg.num_hidden_layers, layers),
         parameters: grown.values().map(|t| t.elem_count()).sum(),
     })
 }

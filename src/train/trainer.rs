@@ -147,7 +147,8 @@ pub struct TrainSummary {
     pub final_loss: Option<f64>,
 }
 
-fn save_dtype(s: &str) -> Result<DType> {
+/// The dtype named `f32` or `bf16` (checkpoint output).
+pub fn save_dtype(s: &str) -> Result<DType> {
     match s {
         "f32" => Ok(DType::F32),
         "bf16" => Ok(DType::BF16),
@@ -155,6 +156,27 @@ fn save_dtype(s: &str) -> Result<DType> {
             "unknown save dtype `{s}` (expected f32 or bf16)"
         ))),
     }
+}
+
+/// A model directory's weights (f32, host), config, tokenizer and chat template.
+pub(crate) fn load_model_dir(
+    dir: &Path,
+) -> Result<(
+    HashMap<String, Tensor>,
+    Qwen3MoeConfig,
+    tokenizers::Tokenizer,
+    ChatTemplate,
+)> {
+    let ckpt = Checkpoint::open(dir)?;
+    let mut weights = HashMap::new();
+    for f in &ckpt.files {
+        for (n, t) in candle_core::safetensors::load(f, &Device::Cpu)? {
+            weights.insert(n, t.to_dtype(DType::F32)?);
+        }
+    }
+    let tok = crate::tokenizer::load(&dir.join("tokenizer.json"))?;
+    let template = ChatTemplate::for_model_dir(dir)?;
+    Ok((weights, ckpt.config, tok, template))
 }
 
 /// Initial weights (f32, host), the config, the tokenizer and the template.
@@ -168,19 +190,7 @@ fn initial(
     ChatTemplate,
 )> {
     match init {
-        Init::Model { dir } => {
-            let ckpt = Checkpoint::open(dir)?;
-            let mut weights = HashMap::new();
-            for f in &ckpt.files {
-                for (n, t) in candle_core::safetensors::load(f, &Device::Cpu)? {
-                    weights.insert(n, t.to_dtype(DType::F32)?);
-                }
-            }
-            let tp = dir.join("tokenizer.json");
-            let tok = crate::tokenizer::load(&tp)?;
-            let template = ChatTemplate::for_model_dir(dir)?;
-            Ok((weights, ckpt.config, tok, template))
-        }
+        Init::Model { dir } => load_model_dir(dir),
         Init::Config {
             config,
             tokenizer,
