@@ -145,6 +145,12 @@ impl Attention {
         let k = rope.apply(&k.contiguous()?, true)?;
         // 3. causal attention per segment [h, len, d], concatenated over positions
         let scale = 1.0 / (hd as f64).sqrt();
+        if fused && super::ops::fused_ok(&q) {
+            // one op: no [h, len, len] tensor in the graph
+            let ctx = super::attention_fused::packed_causal_attention(&q, &k, &v, segments, scale)?;
+            let ctx = ctx.transpose(0, 1)?.reshape((t, nh * hd))?;
+            return self.o_proj.forward(&ctx);
+        }
         let rep = nh / nkv;
         let mut ctxs = Vec::with_capacity(segments.len());
         let mut start = 0;

@@ -2,9 +2,11 @@
 //! equal the checkpoint's tensor names.
 
 pub mod attention;
+pub mod attention_fused;
 pub mod attention_stream;
 pub mod config;
 pub mod decoder;
+pub mod fastmath;
 pub mod generate;
 pub mod intervene;
 pub mod linear;

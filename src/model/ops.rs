@@ -10,6 +10,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, DType, Device, Layout, Shape, Tensor, D};
 use rayon::prelude::*;
 
+use super::fastmath;
+
 use crate::error::Result;
 
 fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
@@ -58,18 +60,12 @@ impl CustomOp1 for SoftmaxLastDim {
         let mut out = vec![0f32; x.len()];
         for_rows(&mut out, n, |r, o| {
             let row = &x[r * n..(r + 1) * n];
-            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            if m == f32::NEG_INFINITY {
+            if fastmath::max(row) == f32::NEG_INFINITY {
                 o.fill(0.0);
                 return;
             }
-            let mut sum = 0f32;
-            for (o, &v) in o.iter_mut().zip(row) {
-                *o = (v - m).exp();
-                sum += *o;
-            }
-            let inv = 1.0 / sum;
-            o.iter_mut().for_each(|o| *o *= inv);
+            o.copy_from_slice(row);
+            fastmath::softmax_in_place(o, 1.0);
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -114,15 +110,8 @@ impl CustomOp1 for CausalSoftmax {
         let mut out = vec![0f32; x.len()];
         for_rows(&mut out, n, |r, o| {
             let i = r % tq + offset;
-            let row = &x[r * n..r * n + i + 1];
-            let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) * scale;
-            let mut sum = 0f32;
-            for (o, &v) in o[..=i].iter_mut().zip(row) {
-                *o = (v * scale - m).exp();
-                sum += *o;
-            }
-            let inv = 1.0 / sum;
-            o[..=i].iter_mut().for_each(|o| *o *= inv);
+            o[..=i].copy_from_slice(&x[r * n..r * n + i + 1]);
+            fastmath::softmax_in_place(&mut o[..=i], scale);
         });
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
@@ -228,8 +217,7 @@ impl CustomOp2 for RmsNormOp {
 struct CrossEntropyOp;
 
 fn row_logsumexp(row: &[f32]) -> f32 {
-    let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    m + row.iter().map(|v| (v - m).exp()).sum::<f32>().ln()
+    fastmath::logsumexp(row)
 }
 
 impl CustomOp2 for CrossEntropyOp {
@@ -285,7 +273,7 @@ impl CustomOp2 for CrossEntropyOp {
             let row = &zv[r * v..(r + 1) * v];
             let lse = row_logsumexp(row);
             for (o, &x) in o.iter_mut().zip(row) {
-                *o = gv[r] * (x - lse).exp();
+                *o = gv[r] * fastmath::exp(x - lse);
             }
             o[tv[r] as usize] -= gv[r];
         });
@@ -307,7 +295,8 @@ pub fn cross_entropy_rows(logits: &Tensor, targets: &Tensor) -> Result<Tensor> {
     }
 }
 
-fn fused_ok(x: &Tensor) -> bool {
+/// Whether the fused CPU ops apply to `x` (CPU, f32).
+pub fn fused_ok(x: &Tensor) -> bool {
     matches!(x.device(), Device::Cpu) && x.dtype() == DType::F32
 }
 
