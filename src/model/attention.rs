@@ -123,7 +123,8 @@ impl Attention {
     /// of lengths `segments` back to back; each attends causally within
     /// itself (attention runs per segment, so the cost is Σ len², not t²).
     /// Every op has a backward; `fused` selects the custom CPU ops of
-    /// [`super::ops`] over candle's composed ones.
+    /// [`super::ops`] and, on CPU in f32, the one-op attention of
+    /// [`super::attention_fused`] over candle's composed ones (the reference).
     pub fn forward_train(
         &self,
         x: &Tensor,
