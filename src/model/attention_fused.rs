@@ -15,9 +15,10 @@
 //!
 //! Work is split into (head, segment) tasks in the forward pass and
 //! (key/value head, segment) tasks in the backward pass, each summing in a
-//! fixed order, so the result does not depend on the thread count. The
-//! composed path ([`super::attention::Attention::forward_train`] with
-//! `fused = false`) is the reference it is tested against.
+//! fixed order, so the result does not depend on the thread count (the
+//! backward pass has one task per kv head and segment, so a single sequence
+//! uses at most kv_heads threads). The reference it is tested against is the
+//! composed attention (below, and through the whole model in tests/train.rs).
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
@@ -57,9 +58,15 @@ impl<'a> Mat<'a> {
 
     /// Panics unless an r × c matrix with these strides lies in the slice.
     fn check(&self, r: usize, c: usize) {
+        let limit = isize::MAX as usize;
+        assert!(self.rs <= limit && self.cs <= limit, "stride out of range");
         if r > 0 && c > 0 {
+            let last = (r - 1)
+                .checked_mul(self.rs)
+                .zip((c - 1).checked_mul(self.cs))
+                .and_then(|(a, b)| a.checked_add(b));
             assert!(
-                (r - 1) * self.rs + (c - 1) * self.cs < self.data.len(),
+                last.is_some_and(|l| l < self.data.len()),
                 "matrix {r}×{c} outside its slice of {}",
                 self.data.len()
             );
@@ -84,8 +91,10 @@ fn matmul(
     if m == 0 || n == 0 {
         return;
     }
+    assert!(ldc >= n, "output row stride {ldc} below its {n} columns");
+    let end = (m - 1).checked_mul(ldc).and_then(|x| x.checked_add(n));
     assert!(
-        (m - 1) * ldc + n <= c.len(),
+        end.is_some_and(|e| e <= c.len()),
         "output {m}×{n} outside its slice"
     );
     a.check(m, k);
@@ -252,6 +261,9 @@ impl CustomOp3 for PackedCausalAttention {
         lv: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let Dims { nh, nkv, t, d } = self.dims(lq, lk, lv)?;
+        if t * d == 0 {
+            return Ok((CpuStorage::F32(Vec::new()), lq.shape().clone()));
+        }
         let (q, k, v) = (slice_f32(sq, lq)?, slice_f32(sk, lk)?, slice_f32(sv, lv)?);
         let rep = nh / nkv;
         let spans = self.spans();
@@ -303,6 +315,13 @@ impl CustomOp3 for PackedCausalAttention {
         go: &Tensor,
     ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let Dims { nh, nkv, t, d } = self.dims(q.layout(), k.layout(), v.layout())?;
+        if t * d == 0 {
+            return Ok((
+                Some(q.zeros_like()?),
+                Some(k.zeros_like()?),
+                Some(v.zeros_like()?),
+            ));
+        }
         let (qv, kv, vv, ov, gv) = (host(q)?, host(k)?, host(v)?, host(o)?, host(go)?);
         let rep = nh / nkv;
         let spans = self.spans();
@@ -409,6 +428,11 @@ pub fn packed_causal_attention(
     segments: &[usize],
     scale: f64,
 ) -> crate::error::Result<Tensor> {
+    if !(scale > 0.0 && scale.is_finite()) {
+        return Err(crate::error::Error::Input(format!(
+            "causal attention: the score scale must be positive and finite, got {scale}"
+        )));
+    }
     let op = PackedCausalAttention {
         segments: segments.to_vec(),
         scale: scale as f32,
@@ -468,17 +492,17 @@ mod tests {
         Tensor::cat(&outs, 1).unwrap()
     }
 
+    /// The largest |a − b|, infinite where either side is NaN.
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b)
-            .unwrap()
-            .abs()
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .max(0)
-            .unwrap()
-            .to_scalar::<f32>()
-            .unwrap()
+        let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        flat(a)
+            .iter()
+            .zip(flat(b))
+            .map(|(x, y)| match (x - y).abs() {
+                d if d.is_nan() => f32::INFINITY,
+                d => d,
+            })
+            .fold(0.0, f32::max)
     }
 
     /// Forward and q, k, v gradients of the fused op and the composed
@@ -523,7 +547,7 @@ mod tests {
         // segments across block boundaries (64), MHA and 4:1 GQA, sharp scores
         compare(2, 2, &[70, 3, 130], 16, 3.0);
         compare(4, 1, &[65, 64, 1], 8, 1.0);
-        // an empty segment is skipped
+        // with an empty segment among them
         compare(2, 1, &[5, 0, 9], 4, 1.0);
     }
 
@@ -587,6 +611,51 @@ mod tests {
     }
 
     #[test]
+    fn results_do_not_depend_on_the_thread_count() {
+        // large enough for the tasks to run in parallel
+        let (nh, nkv, d, segments) = (4, 2, 16, [300usize, 200, 100]);
+        let t = 600;
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let q = Var::from_tensor(&tensor((nh, t, d), 1, 2.0)).unwrap();
+                let k = Var::from_tensor(&tensor((nkv, t, d), 2, 2.0)).unwrap();
+                let v = Var::from_tensor(&tensor((nkv, t, d), 3, 1.0)).unwrap();
+                let c = tensor((nh, t, d), 4, 1.0);
+                let o = packed_causal_attention(&q, &k, &v, &segments, 0.25).unwrap();
+                let g = (&o * &c).unwrap().sum_all().unwrap().backward().unwrap();
+                let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let mut all = flat(&o);
+                for x in [&q, &k, &v] {
+                    all.extend(flat(g.get(x).unwrap()));
+                }
+                all
+            })
+        };
+        let (one, four) = (run(1), run(4));
+        assert!(one.iter().all(|x| x.is_finite()));
+        assert!(one
+            .iter()
+            .zip(&four)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+    }
+
+    #[test]
+    fn empty_input_and_a_bad_scale() {
+        let q = Tensor::zeros((2, 0, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let k = Tensor::zeros((1, 0, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
+        let o = packed_causal_attention(&q, &k, &k, &[], 0.5).unwrap();
+        assert_eq!(o.dims(), &[2, 0, 4]);
+        let q = tensor((2, 3, 4), 1, 1.0);
+        let k = tensor((1, 3, 4), 2, 1.0);
+        let e = packed_causal_attention(&q, &k, &k, &[3], -1.0).unwrap_err();
+        assert!(e.to_string().contains("positive and finite"), "{e}");
+    }
+
+    #[test]
     fn bad_shapes_are_refused() {
         let q = tensor((3, 5, 4), 1, 1.0);
         let k = tensor((2, 5, 4), 2, 1.0);
@@ -595,5 +664,8 @@ mod tests {
         let k = tensor((1, 5, 4), 2, 1.0);
         let e = packed_causal_attention(&q, &k, &k, &[2, 2], 1.0).unwrap_err();
         assert!(e.to_string().contains("segments sum to 4"), "{e}");
+        let v = tensor((1, 5, 3), 3, 1.0);
+        let e = packed_causal_attention(&q, &k, &v, &[5], 1.0).unwrap_err();
+        assert!(e.to_string().contains("kv_heads dividing heads"), "{e}");
     }
 }

@@ -159,6 +159,19 @@ mod tests {
                 "{p} vs {want}"
             );
         }
+        // the portable code gives the same bits as the dispatched one
+        let mut portable = xs.clone();
+        softmax_portable(&mut portable, 0.7);
+        assert!(portable
+            .iter()
+            .zip(&row)
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        // masked entries (−∞) get 0, the rest still sum to 1
+        let mut masked = vec![1.0, f32::NEG_INFINITY, 2.0, f32::NEG_INFINITY];
+        softmax_in_place(&mut masked, 1.0);
+        assert_eq!((masked[1], masked[3]), (0.0, 0.0));
+        assert!((masked[0] + masked[2] - 1.0).abs() < 1e-6);
+        assert!(exp(f32::NAN).is_nan());
         let lse = logsumexp(&xs) as f64;
         let want = m as f64 + xs.iter().map(|&v| ((v - m) as f64).exp()).sum::<f64>().ln();
         assert!((lse - want).abs() < 1e-5, "{lse} vs {want}");

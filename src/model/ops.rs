@@ -320,6 +320,11 @@ pub fn causal_softmax(x: &Tensor, scale: f64) -> Result<Tensor> {
             "causal softmax: {tq} queries against {tk} keys"
         )));
     }
+    if !(scale > 0.0 && scale.is_finite()) {
+        return Err(crate::error::Error::Input(format!(
+            "causal softmax: the scale must be positive and finite, got {scale}"
+        )));
+    }
     if fused_ok(x) {
         return Ok(x.contiguous()?.apply_op1(CausalSoftmax {
             scale: scale as f32,

@@ -30,11 +30,16 @@ pub fn vec_f32(t: &Tensor) -> Vec<f32> {
 }
 
 /// Largest absolute difference; panics on length mismatch.
+/// The largest |a − b|; infinite where either side is NaN (so a NaN never
+/// passes a tolerance check).
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
     a.iter()
         .zip(b)
-        .map(|(x, y)| (x - y).abs())
+        .map(|(x, y)| match (x - y).abs() {
+            d if d.is_nan() => f32::INFINITY,
+            d => d,
+        })
         .fold(0.0, f32::max)
 }
 
