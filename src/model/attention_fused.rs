@@ -24,6 +24,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::fastmath;
+use super::ops::{contiguous_f32, host};
 
 /// Queries per block: a block's scores are [BLOCK, keys].
 const BLOCK: usize = 64;
@@ -201,18 +202,6 @@ impl PackedCausalAttention {
     }
 }
 
-fn slice_f32<'a>(s: &'a CpuStorage, l: &Layout) -> candle_core::Result<&'a [f32]> {
-    let data = s.as_slice::<f32>()?;
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&data[a..b]),
-        None => candle_core::bail!("acc-causal-attention: the inputs must be contiguous"),
-    }
-}
-
-fn host(t: &Tensor) -> candle_core::Result<Vec<f32>> {
-    t.contiguous()?.flatten_all()?.to_vec1::<f32>()
-}
-
 /// Splits `rows` ([heads, t, d] flattened) into one mutable slice per
 /// (head, span): out[h][i] covers the rows of spans[i] in head h.
 fn split_spans<'a>(
@@ -264,7 +253,12 @@ impl CustomOp3 for PackedCausalAttention {
         if t * d == 0 {
             return Ok((CpuStorage::F32(Vec::new()), lq.shape().clone()));
         }
-        let (q, k, v) = (slice_f32(sq, lq)?, slice_f32(sk, lk)?, slice_f32(sv, lv)?);
+        let name = self.name();
+        let (q, k, v) = (
+            contiguous_f32(sq, lq, name)?,
+            contiguous_f32(sk, lk, name)?,
+            contiguous_f32(sv, lv, name)?,
+        );
         let rep = nh / nkv;
         let spans = self.spans();
         let mut out = vec![0f32; nh * t * d];
@@ -444,19 +438,8 @@ pub fn packed_causal_attention(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::ops::tests::seeded;
     use candle_core::{Device, Var};
-
-    fn seeded(n: usize, seed: u64) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 33) as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     fn tensor(shape: (usize, usize, usize), seed: u64, gain: f32) -> Tensor {
         let n = shape.0 * shape.1 * shape.2;

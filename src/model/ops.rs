@@ -14,7 +14,12 @@ use super::fastmath;
 
 use crate::error::Result;
 
-fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::Result<&'a [f32]> {
+/// The f32 elements of a contiguous CPU storage (an error naming `op` otherwise).
+pub(super) fn contiguous_f32<'a>(
+    s: &'a CpuStorage,
+    l: &Layout,
+    op: &str,
+) -> candle_core::Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&data[a..b]),
@@ -22,7 +27,8 @@ fn contiguous_f32<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::R
     }
 }
 
-fn host(t: &Tensor) -> candle_core::Result<Vec<f32>> {
+/// A tensor's elements in row-major order, copied to the host.
+pub(super) fn host(t: &Tensor) -> candle_core::Result<Vec<f32>> {
     t.contiguous()?.flatten_all()?.to_vec1::<f32>()
 }
 
@@ -359,11 +365,12 @@ pub fn rms_norm(x: &Tensor, w: &Tensor, eps: f64) -> Result<Tensor> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use candle_core::Var;
 
-    fn seeded(n: usize, seed: u64) -> Vec<f32> {
+    /// n reproducible values in [-1, 1) (an LCG), for the ops' tests.
+    pub(crate) fn seeded(n: usize, seed: u64) -> Vec<f32> {
         let mut s = seed;
         (0..n)
             .map(|_| {
