@@ -152,49 +152,7 @@ impl Attention {
             let ctx = ctx.transpose(0, 1)?.reshape((t, nh * hd))?;
             return self.o_proj.forward(&ctx);
         }
-        let rep = nh / nkv;
-        let mut ctxs = Vec::with_capacity(segments.len());
-        let mut start = 0;
-        for &len in segments {
-            let qs = q.narrow(1, start, len)?;
-            let expand = |x: &Tensor| -> Result<Tensor> {
-                let xs = x.narrow(1, start, len)?;
-                if rep == 1 {
-                    return Ok(xs.contiguous()?);
-                }
-                Ok(xs
-                    .unsqueeze(1)?
-                    .broadcast_as((nkv, rep, len, hd))?
-                    .reshape((nh, len, hd))?)
-            };
-            let (ks, vs) = (expand(&k)?, expand(&v)?);
-            // query blocks see keys up to their end only (the causal triangle)
-            let mut qb = 0;
-            while qb < len {
-                let n = TRAIN_QUERY_BLOCK.min(len - qb);
-                let end = qb + n;
-                let qblk = qs.narrow(1, qb, n)?;
-                let (kb, vb) = if end == len {
-                    (ks.clone(), vs.clone())
-                } else {
-                    (ks.narrow(1, 0, end)?, vs.narrow(1, 0, end)?)
-                };
-                let scores = qblk.matmul(&kb.t()?)?;
-                let probs = if fused {
-                    super::ops::causal_softmax(&scores, scale)?
-                } else {
-                    super::ops::causal_softmax_composed(&scores, scale)?
-                };
-                ctxs.push(probs.matmul(&vb)?);
-                qb = end;
-            }
-            start += len;
-        }
-        let ctx = if ctxs.len() == 1 {
-            ctxs.pop().expect("one segment")
-        } else {
-            Tensor::cat(&ctxs, 1)?
-        };
+        let ctx = composed_causal_attention(&q, &k, &v, segments, scale, fused)?;
         let ctx = ctx.transpose(0, 1)?.reshape((t, nh * hd))?;
         // 4. output projection
         self.o_proj.forward(&ctx)
@@ -406,4 +364,64 @@ pub fn attend(
     let ctx = probs.matmul(&v.contiguous()?)?;
     let ctx = ctx.transpose(0, 1)?.reshape((tq, nh * hd))?;
     Ok((ctx, probs))
+}
+
+/// Causal attention within each of `segments` from candle's differentiable
+/// ops: q [heads, t, d], k and v [kv_heads, t, d] → [heads, t, d]. Per
+/// segment the kv heads are repeated for GQA and each query block meets the
+/// keys up to its end; `fused_softmax` picks `ops::causal_softmax` over
+/// `ops::causal_softmax_composed`. The training path off CPU, and the
+/// reference of [`super::attention_fused`].
+pub(crate) fn composed_causal_attention(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    segments: &[usize],
+    scale: f64,
+    fused_softmax: bool,
+) -> Result<Tensor> {
+    let (nh, _, hd) = q.dims3()?;
+    let nkv = k.dim(0)?;
+    let rep = nh / nkv;
+    let mut ctxs = Vec::with_capacity(segments.len());
+    let mut start = 0;
+    for &len in segments {
+        let qs = q.narrow(1, start, len)?;
+        let expand = |x: &Tensor| -> Result<Tensor> {
+            let xs = x.narrow(1, start, len)?;
+            if rep == 1 {
+                return Ok(xs.contiguous()?);
+            }
+            Ok(xs
+                .unsqueeze(1)?
+                .broadcast_as((nkv, rep, len, hd))?
+                .reshape((nh, len, hd))?)
+        };
+        let (ks, vs) = (expand(k)?, expand(v)?);
+        // query blocks see keys up to their end only (the causal triangle)
+        let mut qb = 0;
+        while qb < len {
+            let n = TRAIN_QUERY_BLOCK.min(len - qb);
+            let end = qb + n;
+            let qblk = qs.narrow(1, qb, n)?;
+            let (kb, vb) = if end == len {
+                (ks.clone(), vs.clone())
+            } else {
+                (ks.narrow(1, 0, end)?, vs.narrow(1, 0, end)?)
+            };
+            let scores = qblk.matmul(&kb.t()?)?;
+            let probs = if fused_softmax {
+                super::ops::causal_softmax(&scores, scale)?
+            } else {
+                super::ops::causal_softmax_composed(&scores, scale)?
+            };
+            ctxs.push(probs.matmul(&vb)?);
+            qb = end;
+        }
+        start += len;
+    }
+    if ctxs.len() == 1 {
+        return Ok(ctxs.pop().expect("one segment"));
+    }
+    Ok(Tensor::cat(&ctxs, 1)?)
 }

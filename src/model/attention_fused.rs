@@ -75,7 +75,7 @@ impl<'a> Mat<'a> {
     }
 }
 
-/// c[m × n] = scale · a[m × k] · b[k × n] (+ c when `accumulate`); c is row-major
+/// c[m × n] = a[m × k] · b[k × n] (+ c when `accumulate`); c is row-major
 /// with row stride `ldc`. Single-threaded: the callers split the work.
 #[allow(clippy::too_many_arguments)]
 fn matmul(
@@ -87,7 +87,6 @@ fn matmul(
     accumulate: bool,
     a: Mat<'_>,
     b: Mat<'_>,
-    scale: f32,
 ) {
     if m == 0 || n == 0 {
         return;
@@ -127,7 +126,7 @@ fn matmul(
             b.cs as isize,
             b.rs as isize,
             1.0,
-            scale,
+            1.0,
             false,
             false,
             false,
@@ -136,11 +135,15 @@ fn matmul(
     }
 }
 
-/// Rows of scores s [n × m] for queries at positions first.. (row r sees
-/// keys 0..=first + r) → softmax(scale · s) in place, 0 beyond the diagonal.
-fn causal_softmax_rows(s: &mut [f32], n: usize, m: usize, first: usize, scale: f32) {
+/// The probabilities of the query block q[first..first + n] against keys
+/// k[0..m] (m = first + n; row-major, head dim d) into p [n × m]:
+/// softmax(scale · q kᵀ) over keys 0..=first + r for row r, 0 beyond.
+fn block_probs(p: &mut [f32], q: &[f32], k: &[f32], first: usize, n: usize, d: usize, scale: f32) {
+    let m = first + n;
+    let qb = Mat::rows(&q[first * d..m * d], d);
+    matmul(n, m, d, p, m, false, qb, Mat::transposed(k, d));
     for r in 0..n {
-        let row = &mut s[r * m..(r + 1) * m];
+        let row = &mut p[r * m..(r + 1) * m];
         let (live, dead) = row.split_at_mut(first + r + 1);
         fastmath::softmax_in_place(live, scale);
         dead.fill(0.0);
@@ -165,7 +168,7 @@ struct Dims {
 
 impl PackedCausalAttention {
     fn dims(&self, lq: &Layout, lk: &Layout, lv: &Layout) -> candle_core::Result<Dims> {
-        let name = "acc-causal-attention";
+        let name = self.name();
         let (nh, t, d) = lq.shape().dims3()?;
         let (nkv, tk, dk) = lk.shape().dims3()?;
         if lv.shape() != lk.shape() || (tk, dk) != (t, d) || nkv == 0 || nh % nkv != 0 {
@@ -280,9 +283,7 @@ impl CustomOp3 for PackedCausalAttention {
                 let n = BLOCK.min(len - b0);
                 let m = b0 + n;
                 let s = &mut s[..n * m];
-                let qb = Mat::rows(&qh[b0 * d..m * d], d);
-                matmul(n, m, d, s, m, false, qb, Mat::transposed(kg, d), 1.0);
-                causal_softmax_rows(s, n, m, b0, scale);
+                block_probs(s, qh, kg, b0, n, d, scale);
                 let p = Mat::rows(s, m);
                 matmul(
                     n,
@@ -293,7 +294,6 @@ impl CustomOp3 for PackedCausalAttention {
                     false,
                     p,
                     Mat::rows(vg, d),
-                    1.0,
                 );
             }
         });
@@ -359,8 +359,7 @@ impl CustomOp3 for PackedCausalAttention {
                     let qb = Mat::rows(&qh[b0 * d..m * d], d);
                     let gb = Mat::rows(&gh[b0 * d..m * d], d);
                     // P, recomputed
-                    matmul(n, m, d, p, m, false, qb, Mat::transposed(kg, d), 1.0);
-                    causal_softmax_rows(p, n, m, b0, scale);
+                    block_probs(p, qh, kg, b0, n, d, scale);
                     // dV[0..m] += Pᵀ dO
                     matmul(
                         m,
@@ -371,10 +370,9 @@ impl CustomOp3 for PackedCausalAttention {
                         true,
                         Mat::transposed(p, m),
                         gb,
-                        1.0,
                     );
                     // dS = scale · P ∘ (dO Vᵀ − rowsum(dO ∘ O))
-                    matmul(n, m, d, ds, m, false, gb, Mat::transposed(vg, d), 1.0);
+                    matmul(n, m, d, ds, m, false, gb, Mat::transposed(vg, d));
                     for i in 0..n {
                         let (go_i, o_i) = (&gh[(b0 + i) * d..][..d], &oh[(b0 + i) * d..][..d]);
                         let dot: f32 = go_i.iter().zip(o_i).map(|(a, b)| a * b).sum();
@@ -396,10 +394,9 @@ impl CustomOp3 for PackedCausalAttention {
                         false,
                         ds,
                         Mat::rows(kg, d),
-                        1.0,
                     );
                     let dst = Mat::transposed(ds.data, m);
-                    matmul(m, d, n, &mut dks[..m * d], d, true, dst, qb, 1.0);
+                    matmul(m, d, n, &mut dks[..m * d], d, true, dst, qb);
                 }
             }
         });
@@ -447,34 +444,6 @@ mod tests {
         Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
     }
 
-    /// The composed reference: per segment, kv heads repeated, q kᵀ, the
-    /// composed causal softmax, probs v.
-    fn reference(q: &Tensor, k: &Tensor, v: &Tensor, segments: &[usize], scale: f64) -> Tensor {
-        let (nh, _, d) = q.dims3().unwrap();
-        let nkv = k.dim(0).unwrap();
-        let rep = nh / nkv;
-        let mut outs = Vec::new();
-        let mut start = 0;
-        for &len in segments.iter().filter(|&&l| l > 0) {
-            let expand = |x: &Tensor| {
-                x.narrow(1, start, len)
-                    .unwrap()
-                    .unsqueeze(1)
-                    .unwrap()
-                    .broadcast_as((nkv, rep, len, d))
-                    .unwrap()
-                    .reshape((nh, len, d))
-                    .unwrap()
-            };
-            let qs = q.narrow(1, start, len).unwrap();
-            let scores = qs.matmul(&expand(k).t().unwrap()).unwrap();
-            let p = crate::model::ops::causal_softmax_composed(&scores, scale).unwrap();
-            outs.push(p.matmul(&expand(v)).unwrap());
-            start += len;
-        }
-        Tensor::cat(&outs, 1).unwrap()
-    }
-
     /// The largest |a − b|, infinite where either side is NaN.
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
         let flat = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
@@ -498,7 +467,10 @@ mod tests {
         let v = Var::from_tensor(&tensor((nkv, t, d), 3, 1.0)).unwrap();
         let c = tensor((nh, t, d), 4, 1.0);
         let fused = packed_causal_attention(&q, &k, &v, segments, scale).unwrap();
-        let composed = reference(&q, &k, &v, segments, scale);
+        // the reference: candle's differentiable ops, as in training off CPU
+        let composed =
+            crate::model::attention::composed_causal_attention(&q, &k, &v, segments, scale, false)
+                .unwrap();
         assert!(max_diff(&fused, &composed) < 1e-5, "forward");
         let gf = (&fused * &c)
             .unwrap()

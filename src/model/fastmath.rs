@@ -68,8 +68,8 @@ pub fn sum(xs: &[f32]) -> f32 {
     lanes.iter().sum::<f32>() + rest.iter().sum::<f32>()
 }
 
-/// row ← softmax(scale · row) in place, for scale > 0 (the row must hold a
-/// finite element). On x86-64 with AVX2 and FMA (detected at run time) the
+/// row ← softmax(scale · row) in place, for scale > 0; a row of −∞ (every
+/// entry masked) becomes zeros. On x86-64 with AVX2 and FMA (detected at run time) the
 /// same code is compiled for eight lanes instead of SSE2's four.
 pub fn softmax_in_place(row: &mut [f32], scale: f32) {
     #[cfg(target_arch = "x86_64")]
@@ -88,7 +88,12 @@ unsafe fn softmax_avx2(row: &mut [f32], scale: f32) {
 
 #[inline(always)]
 fn softmax_portable(row: &mut [f32], scale: f32) {
-    let m = max(row) * scale;
+    let m = max(row);
+    if m == f32::NEG_INFINITY {
+        row.fill(0.0);
+        return;
+    }
+    let m = m * scale;
     for v in row.iter_mut() {
         *v = exp(*v * scale - m);
     }
