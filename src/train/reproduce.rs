@@ -94,10 +94,17 @@ pub struct Preset {
     #[serde(default)]
     pub long_copy_steps: usize,
     /// Layers of the copy stage's model (0: `layers`). A shallower model
-    /// trains several times faster per step; it is then grown to `layers`
-    /// with the same function (`train::grow`) for the stages after it.
+    /// trains several times faster per step; it is grown to `layers` with
+    /// the same function (`train::grow`) before the stage `grow_before`.
     #[serde(default)]
     pub copy_layers: usize,
+    /// The first base stage trained at the full depth when `copy_layers` is
+    /// shallower: `base-copy-long` (only the copy stage is shallow),
+    /// `base-lm` (the long copy stage too) or `base` (LM pretraining too, so
+    /// only agent SFT and ACC SFT train all `layers`). When that stage has no
+    /// steps the model is grown before the next one.
+    #[serde(default = "default_grow_before")]
+    pub grow_before: String,
     /// Sequence length and batch of the copy stage.
     #[serde(default = "default_copy_seq_len")]
     pub copy_seq_len: usize,
@@ -136,6 +143,13 @@ pub struct Preset {
     pub workers: usize,
 }
 
+fn default_grow_before() -> String {
+    "base-copy-long".into()
+}
+
+/// The base stages after the copy stage, in curriculum order.
+const AFTER_COPY: [&str; 3] = ["base-copy-long", "base-lm", "base"];
+
 fn default_qk_norm_init() -> f32 {
     1.0
 }
@@ -171,6 +185,7 @@ impl Preset {
             long_copy_drills: 20,
             long_copy_steps: 2,
             copy_layers: 2,
+            grow_before: default_grow_before(),
             copy_seq_len: 256,
             copy_batch: 2,
             budget: (300, 900),
@@ -196,8 +211,8 @@ impl Preset {
             name: "full".into(),
             layers: 24,
             hidden: 64,
-            heads: 4,
-            kv_heads: 2,
+            heads: 8,
+            kv_heads: 4,
             head_dim: 32,
             experts: 8,
             top_k: 2,
@@ -210,14 +225,15 @@ impl Preset {
             copy_drills: 40000,
             copy_steps: 3000,
             long_copy_drills: 12000,
-            long_copy_steps: 400,
+            long_copy_steps: 600,
             copy_layers: 4,
+            grow_before: "base".into(),
             copy_seq_len: 256,
             copy_batch: 8,
             budget: (300, 900),
             seq_len: 1536,
             batch: 4,
-            lm_steps: 600,
+            lm_steps: 900,
             sft_steps: 100,
             acc_steps: 160,
             lr: 1e-2,
@@ -534,11 +550,6 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         init_std: 0.02,
         qk_norm_init: p.qk_norm_init,
     };
-    let mut stages: Vec<Stage> = Vec::new();
-    let lm_lr = match p.copy_steps {
-        0 => p.lr,
-        _ => p.lm_lr.unwrap_or(p.lr),
-    };
     let copy_layers = match p.copy_layers {
         0 => p.layers,
         n => n,
@@ -566,83 +577,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     } else {
         scratch.clone()
     };
-    let (lm_init, lm_grow_from) = if p.copy_steps > 0 {
-        stages.push(Stage {
-            name: "base-copy",
-            data: data.join("copy.jsonl"),
-            init: copy_init,
-            objective: Objective::AgentSft,
-            steps: p.copy_steps,
-            lr: p.lr,
-            batch: p.copy_batch,
-            seq_len: p.copy_seq_len,
-            grow_from: None,
-        });
-        // the stage after the copy stage starts from the copy model, grown
-        // to the full depth when it is shallower
-        let (after_copy, mut grow_from) = if copy_layers < p.layers {
-            (out.join("base-copy-grown"), Some(out.join("base-copy")))
-        } else {
-            (out.join("base-copy"), None)
-        };
-        let mut last = after_copy;
-        if p.long_copy_steps > 0 {
-            // loss on the last turn only: the copied answer, not the
-            // recall drills' earlier (random) responses
-            stages.push(Stage {
-                name: "base-copy-long",
-                data: data.join("long_copy.jsonl"),
-                init: Init::Model { dir: last },
-                objective: Objective::Acc,
-                steps: p.long_copy_steps,
-                lr: lm_lr,
-                batch: p.batch,
-                seq_len: p.seq_len,
-                grow_from: grow_from.take(),
-            });
-            last = out.join("base-copy-long");
-        }
-        (Init::Model { dir: last }, grow_from)
-    } else {
-        (scratch, None)
-    };
-    stages.push(Stage {
-        name: "base-lm",
-        data: data.join("lm.jsonl"),
-        init: lm_init,
-        objective: Objective::Lm,
-        steps: p.lm_steps,
-        lr: lm_lr,
-        batch: p.batch,
-        seq_len: p.seq_len,
-        grow_from: lm_grow_from,
-    });
-    stages.push(Stage {
-        name: "base",
-        data: data.join("agent_sft.jsonl"),
-        init: Init::Model {
-            dir: out.join("base-lm"),
-        },
-        objective: Objective::AgentSft,
-        steps: p.sft_steps,
-        lr: p.sft_lr,
-        batch: p.batch,
-        seq_len: p.seq_len,
-        grow_from: None,
-    });
-    stages.push(Stage {
-        name: "acc",
-        data: data.join("acc.jsonl"),
-        init: Init::Model {
-            dir: out.join("base"),
-        },
-        objective: Objective::Acc,
-        steps: p.acc_steps,
-        lr: p.sft_lr,
-        batch: p.batch,
-        seq_len: p.seq_len,
-        grow_from: None,
-    });
+    let stages = plan_stages(p, out, &data, scratch, copy_init, copy_layers)?;
     let mut checks = BTreeMap::new();
     for Stage {
         name,
@@ -744,6 +679,128 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     )?;
     write_atomic(&out.join("results.md"), results_table(&report).as_bytes())?;
     Ok(report)
+}
+
+/// The training stages of a reproduction, in order: the copy stages (when
+/// `copy_steps` > 0), LM pretraining, agent SFT (`base`) and ACC SFT (`acc`),
+/// each starting from the previous stage's model in `out`. `copy_init` is
+/// the copy stage's scratch model of `copy_layers` layers; when that is
+/// shallower than the preset, the stage `grow_before` grows it first.
+fn plan_stages(
+    p: &Preset,
+    out: &Path,
+    data: &Path,
+    scratch: Init,
+    copy_init: Init,
+    copy_layers: usize,
+) -> Result<Vec<Stage>> {
+    let mut stages: Vec<Stage> = Vec::new();
+    let lm_lr = match p.copy_steps {
+        0 => p.lr,
+        _ => p.lm_lr.unwrap_or(p.lr),
+    };
+    if !AFTER_COPY.contains(&p.grow_before.as_str()) {
+        return Err(Error::Input(format!(
+            "preset {}: grow_before `{}` is not a stage after the copy stage (expected one of {})",
+            p.name,
+            p.grow_before,
+            AFTER_COPY.join(", ")
+        )));
+    }
+    // the previous stage's model directory (None: train from scratch)
+    let mut last: Option<PathBuf> = None;
+    if p.copy_steps > 0 {
+        stages.push(Stage {
+            name: "base-copy",
+            data: data.join("copy.jsonl"),
+            init: copy_init,
+            objective: Objective::AgentSft,
+            steps: p.copy_steps,
+            lr: p.lr,
+            batch: p.copy_batch,
+            seq_len: p.copy_seq_len,
+            grow_from: None,
+        });
+        last = Some(out.join("base-copy"));
+        if p.long_copy_steps > 0 {
+            // loss on the last turn only: the copied answer, not the
+            // recall drills' earlier (random) responses
+            stages.push(Stage {
+                name: "base-copy-long",
+                data: data.join("long_copy.jsonl"),
+                init: Init::Model {
+                    dir: out.join("base-copy"),
+                },
+                objective: Objective::Acc,
+                steps: p.long_copy_steps,
+                lr: lm_lr,
+                batch: p.batch,
+                seq_len: p.seq_len,
+                grow_from: None,
+            });
+            last = Some(out.join("base-copy-long"));
+        }
+    }
+    stages.push(Stage {
+        name: "base-lm",
+        data: data.join("lm.jsonl"),
+        init: last.map_or(scratch, |dir| Init::Model { dir }),
+        objective: Objective::Lm,
+        steps: p.lm_steps,
+        lr: lm_lr,
+        batch: p.batch,
+        seq_len: p.seq_len,
+        grow_from: None,
+    });
+    stages.push(Stage {
+        name: "base",
+        data: data.join("agent_sft.jsonl"),
+        init: Init::Model {
+            dir: out.join("base-lm"),
+        },
+        objective: Objective::AgentSft,
+        steps: p.sft_steps,
+        lr: p.sft_lr,
+        batch: p.batch,
+        seq_len: p.seq_len,
+        grow_from: None,
+    });
+    stages.push(Stage {
+        name: "acc",
+        data: data.join("acc.jsonl"),
+        init: Init::Model {
+            dir: out.join("base"),
+        },
+        objective: Objective::Acc,
+        steps: p.acc_steps,
+        lr: p.sft_lr,
+        batch: p.batch,
+        seq_len: p.seq_len,
+        grow_from: None,
+    });
+    // a shallow copy model is grown to the full depth before the stage
+    // `grow_before` (the first one after it that exists): that stage starts
+    // from `<previous stage>-grown`
+    if p.copy_steps > 0 && copy_layers < p.layers {
+        let from = AFTER_COPY
+            .iter()
+            .position(|n| *n == p.grow_before)
+            .expect("checked above");
+        let at = stages
+            .iter()
+            .position(|s| AFTER_COPY[from..].contains(&s.name))
+            .expect("the base stage is always there");
+        let Init::Model { dir: prev } = stages[at].init.clone() else {
+            unreachable!("a stage after the copy stage starts from a model")
+        };
+        let grown = prev.with_file_name(format!(
+            "{}-grown",
+            prev.file_name().expect("a stage dir").to_string_lossy()
+        ));
+        stages[at].init = Init::Model { dir: grown };
+        stages[at].grow_from = Some(prev);
+    }
+    Ok(stages)
 }
 
 /// The drill check of a stage's model, kept in `<stage>/drill_check.json`
@@ -866,6 +923,90 @@ pub fn task_table(results: &[TaskResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// (stage name, its init model dir's file name, the dir it is grown from)
+    fn plan(p: &Preset) -> Result<Vec<(String, String, Option<String>)>> {
+        let out = Path::new("/run");
+        let cfg = |name: &str| Init::Config {
+            config: out.join(name),
+            tokenizer: out.join("tokenizer.json"),
+            init_std: 0.02,
+            qk_norm_init: 1.0,
+        };
+        let file = |d: &Path| d.file_name().unwrap().to_string_lossy().into_owned();
+        let stages = plan_stages(
+            p,
+            out,
+            &out.join("data"),
+            cfg("model-config.json"),
+            cfg("model-config-copy.json"),
+            p.copy_layers,
+        )?;
+        Ok(stages
+            .iter()
+            .map(|s| {
+                let init = match &s.init {
+                    Init::Model { dir } => file(dir),
+                    Init::Config { config, .. } => file(config),
+                };
+                (s.name.to_string(), init, s.grow_from.as_deref().map(file))
+            })
+            .collect())
+    }
+
+    #[test]
+    fn the_shallow_copy_model_is_grown_before_the_chosen_stage() {
+        let row = |n: &str, i: &str, g: Option<&str>| (n.into(), i.into(), g.map(String::from));
+        let mut p = Preset::full();
+        assert_eq!((p.copy_layers, p.layers), (4, 24));
+        p.grow_before = "base-copy-long".into();
+        assert_eq!(
+            plan(&p).unwrap(),
+            vec![
+                row("base-copy", "model-config-copy.json", None),
+                row("base-copy-long", "base-copy-grown", Some("base-copy")),
+                row("base-lm", "base-copy-long", None),
+                row("base", "base-lm", None),
+                row("acc", "base", None),
+            ]
+        );
+        p.grow_before = "base-lm".into();
+        let stages = plan(&p).unwrap();
+        assert_eq!(stages[1], row("base-copy-long", "base-copy", None));
+        assert_eq!(
+            stages[2],
+            row("base-lm", "base-copy-long-grown", Some("base-copy-long"))
+        );
+        p.grow_before = "base".into();
+        let stages = plan(&p).unwrap();
+        assert_eq!(stages[2], row("base-lm", "base-copy-long", None));
+        assert_eq!(stages[3], row("base", "base-lm-grown", Some("base-lm")));
+        assert_eq!(stages[4], row("acc", "base", None));
+        // without a long copy stage the growth moves to the next stage
+        p.grow_before = "base-copy-long".into();
+        p.long_copy_steps = 0;
+        let stages = plan(&p).unwrap();
+        assert_eq!(stages.len(), 4);
+        assert_eq!(
+            stages[1],
+            row("base-lm", "base-copy-grown", Some("base-copy"))
+        );
+        // no copy stage: from scratch at full depth, nothing grown
+        p.copy_steps = 0;
+        let stages = plan(&p).unwrap();
+        assert_eq!(stages[0], row("base-lm", "model-config.json", None));
+        assert!(stages.iter().all(|s| s.2.is_none()));
+        // a copy model as deep as the preset is not grown
+        let mut p = Preset::full();
+        p.copy_layers = 24;
+        assert!(plan(&p).unwrap().iter().all(|s| s.2.is_none()));
+        p.grow_before = "acc".into();
+        let e = plan(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("grow_before `acc`") && e.contains("base-lm"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn preset_overrides_replace_named_fields_only() {
