@@ -126,7 +126,15 @@ pub struct Preset {
     /// steps of the long drills.
     #[serde(default)]
     pub lm_lr: Option<f64>,
+    /// Peak learning rate of agent SFT and ACC SFT. One epoch of agent SFT
+    /// at 1e-3 erased the copy drills (hash 5/6 → 0/6, 4 layers); at 1e-4
+    /// the drill check stayed as it was.
     pub sft_lr: f64,
+    /// Copy drills mixed into both SFT sets (agent SFT and ACC), short and
+    /// long in turn (0: none). The same rows go to both, so the comparison
+    /// stays fair; they keep the copying that narrow SFT data wears away.
+    #[serde(default)]
+    pub sft_rehearsal: usize,
     /// Initial q_norm/k_norm weight of the scratch model (see
     /// `Init::Config::qk_norm_init`).
     #[serde(default = "default_qk_norm_init")]
@@ -197,6 +205,7 @@ impl Preset {
             lr: 3e-3,
             lm_lr: Some(1e-3),
             sft_lr: 1e-3,
+            sft_rehearsal: 8,
             qk_norm_init: 1.0,
             drill_checks: 1,
             eval_n: 6,
@@ -220,12 +229,12 @@ impl Preset {
             vocab: 4096,
             episodes_per_domain: 300,
             task_problems: 1200,
-            task_tokens: 1200,
+            task_tokens: 800,
             drills: 6000,
             copy_drills: 40000,
             copy_steps: 3000,
             long_copy_drills: 12000,
-            long_copy_steps: 600,
+            long_copy_steps: 1000,
             copy_layers: 4,
             grow_before: "base".into(),
             copy_seq_len: 256,
@@ -238,7 +247,8 @@ impl Preset {
             acc_steps: 160,
             lr: 1e-2,
             lm_lr: Some(1e-3),
-            sft_lr: 1e-3,
+            sft_lr: 3e-4,
+            sft_rehearsal: 800,
             qk_norm_init: 1.0,
             drill_checks: 6,
             eval_n: 50,
@@ -508,6 +518,8 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         long_copy_rows.push(json!({ "messages": d }));
     }
     counts.insert("long_copy_rows".into(), long_copy_rows.len());
+    let rehearsal = rehearsal_rows(&copy_rows, &long_copy_rows, p.sft_rehearsal);
+    counts.insert("sft_rehearsal_rows".into(), rehearsal.len());
     if p.copy_steps > 0 && p.long_copy_steps > 0 {
         // the short drills stay in: the long stage extends the copying
         // rather than relearning it (alone, the long drills' first steps
@@ -518,7 +530,9 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     counts.insert("lm_rows".into(), lm.len());
     write_jsonl(&data.join("lm.jsonl"), &lm)?;
     counts.insert("agent_sft_rows".into(), sft_rows.len());
-    write_jsonl(&data.join("agent_sft.jsonl"), &sft_rows)?;
+    let mut agent_rows = sft_rows.clone();
+    agent_rows.extend(rehearsal.iter().cloned());
+    write_jsonl(&data.join("agent_sft.jsonl"), &agent_rows)?;
     let copts = CompileOptions {
         format: None,
         domain: None,
@@ -541,6 +555,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     }
     counts.insert("acc_rows".into(), acc_rows.len());
     counts.insert("acc_rejected".into(), acc_rejected);
+    acc_rows.extend(rehearsal);
     write_jsonl(&data.join("acc.jsonl"), &acc_rows)?;
 
     // 5. training: base = (copy drills, then) LM then agent SFT; ACC = base + ACC SFT
@@ -679,6 +694,23 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     )?;
     write_atomic(&out.join("results.md"), results_table(&report).as_bytes())?;
     Ok(report)
+}
+
+/// `n` rehearsal rows for the SFT sets: short and long copy drills in turn
+/// (the short ones alone once the long ones run out, and the other way round).
+fn rehearsal_rows(short: &[Value], long: &[Value], n: usize) -> Vec<Value> {
+    let mut out = Vec::with_capacity(n);
+    let (mut s, mut l) = (short.iter().peekable(), long.iter().peekable());
+    while out.len() < n {
+        let short_turn = out.len() % 2 == 0;
+        let next = match (short_turn, s.peek().is_some(), l.peek().is_some()) {
+            (_, false, false) => break,
+            (true, true, _) | (false, true, false) => s.next(),
+            _ => l.next(),
+        };
+        out.extend(next.cloned());
+    }
+    out
 }
 
 /// The training stages of a reproduction, in order: the copy stages (when
@@ -1006,6 +1038,22 @@ mod tests {
             e.contains("grow_before `acc`") && e.contains("base-lm"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn rehearsal_alternates_short_and_long_drills_and_stops_when_both_run_out() {
+        let rows = |tag: &str, n: usize| -> Vec<Value> {
+            (0..n).map(|i| json!(format!("{tag}{i}"))).collect()
+        };
+        let (s, l) = (rows("s", 3), rows("l", 1));
+        let got: Vec<Value> = rehearsal_rows(&s, &l, 4);
+        assert_eq!(
+            got,
+            vec![json!("s0"), json!("l0"), json!("s1"), json!("s2")]
+        );
+        assert_eq!(rehearsal_rows(&s, &l, 10).len(), 4);
+        assert!(rehearsal_rows(&s, &l, 0).is_empty());
+        assert_eq!(rehearsal_rows(&[], &l, 2), vec![json!("l0")]);
     }
 
     #[test]
