@@ -63,6 +63,34 @@ fn eval_reports_scores_with_bootstrap_cis() {
 }
 
 #[test]
+fn eval_mrcr_draws_the_held_out_stream_with_fewer_needles_where_eight_do_not_fit() {
+    let tmp = tempfile::tempdir().unwrap();
+    model_with_tokenizer(tmp.path());
+    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+        .args([
+            "eval",
+            "--model",
+            tmp.path().to_str().unwrap(),
+            "--task",
+            "mrcr",
+            "--n",
+            "3",
+            "--tokens",
+            "600",
+        ])
+        .args(["--max-new-tokens", "3", "--resamples", "100", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["overall"]["n"], 3);
+    let kinds = r["by_kind"].as_object().unwrap();
+    // problem 2 asks for 8 needles, which do not fit 600 tokens: it has fewer
+    assert!(!kinds.contains_key("8 needles"), "{kinds:?}");
+    assert!(kinds.contains_key("2 needles"), "{kinds:?}");
+}
+
+#[test]
 fn drills_checks_each_kind_short_and_long() {
     let tmp = tempfile::tempdir().unwrap();
     model_with_tokenizer(tmp.path());

@@ -7,7 +7,7 @@ use acc_probe::model::generate::stop_ids;
 use acc_probe::model::{Checkpoint, Qwen3Moe};
 use acc_probe::tasks::eval::{evaluate, ChatModel, EvalOptions, TaskRow};
 use acc_probe::tasks::score::{read_slots, Task};
-use acc_probe::tasks::{graphwalks, mrcr};
+use acc_probe::tasks::toy::{self, EVAL_STREAM};
 use anyhow::{bail, Context};
 use candle_core::{DType, Device};
 use clap::Args;
@@ -21,7 +21,9 @@ pub struct EvalArgs {
     model: PathBuf,
     #[arg(long, value_enum)]
     task: TaskArg,
-    /// Generate this many problems (with --tokens).
+    /// Generate this many problems (with --tokens): the held-out problems of
+    /// `reproduce` and `scores` (MRCR with 2, 4, 8 needles in turn, fewer
+    /// where they do not fit; GraphWalks BFS and parents in turn).
     #[arg(long, conflicts_with = "input", required_unless_present = "input")]
     n: Option<usize>,
     /// Prompt length of generated problems, in the model's tokens.
@@ -73,20 +75,13 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             let Some(tokens) = a.tokens else {
                 bail!("--n needs --tokens")
             };
+            // the held-out stream of `reproduce` and `scores`
             (0..n)
-                .map(|i| {
-                    let seed = a.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
-                    Ok(match task {
-                        Task::Mrcr => {
-                            TaskRow::Mrcr(mrcr::generate(seed, tokens, [2, 4, 8][i % 3], &tok)?)
-                        }
-                        Task::Graphwalks => {
-                            let p = [graphwalks::Problem::Bfs, graphwalks::Problem::Parents][i % 2];
-                            TaskRow::Graphwalks(graphwalks::generate(seed, tokens, p, &tok)?)
-                        }
-                    })
+                .map(|i| match task {
+                    Task::Mrcr => toy::mrcr_row(a.seed, EVAL_STREAM, i, tokens, &tok),
+                    Task::Graphwalks => toy::graphwalks_row(a.seed, EVAL_STREAM, i, tokens, &tok),
                 })
-                .collect::<anyhow::Result<_>>()?
+                .collect::<acc_probe::Result<_>>()?
         }
         (None, None) => bail!("give --n N --tokens T or --input FILE"),
     };
