@@ -8,25 +8,33 @@ use std::process::Command;
 
 use common::*;
 
+/// `acc-probe eval --model DIR --task TASK --n N --tokens T` plus `extra`.
+fn eval(
+    model: &std::path::Path,
+    task: &str,
+    n: &str,
+    tokens: &str,
+    extra: &[&str],
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+        .args(["eval", "--model", model.to_str().unwrap(), "--task", task])
+        .args(["--n", n, "--tokens", tokens])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn eval_reports_scores_with_bootstrap_cis() {
     let tmp = tempfile::tempdir().unwrap();
     model_with_tokenizer(tmp.path());
-    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
-        .args([
-            "eval",
-            "--model",
-            tmp.path().to_str().unwrap(),
-            "--task",
-            "graphwalks",
-            "--n",
-            "4",
-            "--tokens",
-            "700",
-        ])
-        .args(["--max-new-tokens", "5", "--resamples", "200", "--json"])
-        .output()
-        .unwrap();
+    let o = eval(
+        tmp.path(),
+        "graphwalks",
+        "4",
+        "700",
+        &["--max-new-tokens", "5", "--resamples", "200", "--json"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["overall"]["n"], 4);
@@ -44,20 +52,7 @@ fn eval_reports_scores_with_bootstrap_cis() {
         assert!((600..=720).contains(&t), "prompt of {t} tokens");
     }
     // the model has no tokenizer.json → a clear error
-    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
-        .args([
-            "eval",
-            "--model",
-            fixture("tiny-qwen3-moe/model").to_str().unwrap(),
-            "--task",
-            "mrcr",
-            "--n",
-            "1",
-            "--tokens",
-            "500",
-        ])
-        .output()
-        .unwrap();
+    let o = eval(&fixture("tiny-qwen3-moe/model"), "mrcr", "1", "500", &[]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("eval needs the model's tokenizer.json"));
 }
@@ -66,21 +61,13 @@ fn eval_reports_scores_with_bootstrap_cis() {
 fn eval_mrcr_draws_the_held_out_stream_with_fewer_needles_where_eight_do_not_fit() {
     let tmp = tempfile::tempdir().unwrap();
     model_with_tokenizer(tmp.path());
-    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
-        .args([
-            "eval",
-            "--model",
-            tmp.path().to_str().unwrap(),
-            "--task",
-            "mrcr",
-            "--n",
-            "3",
-            "--tokens",
-            "600",
-        ])
-        .args(["--max-new-tokens", "3", "--resamples", "100", "--json"])
-        .output()
-        .unwrap();
+    let o = eval(
+        tmp.path(),
+        "mrcr",
+        "3",
+        "600",
+        &["--max-new-tokens", "3", "--resamples", "100", "--json"],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["overall"]["n"], 3);
