@@ -24,19 +24,30 @@ fn eval(
         .unwrap()
 }
 
+/// [`eval`] that must succeed with `--json`: its report.
+fn eval_json(
+    model: &std::path::Path,
+    task: &str,
+    n: &str,
+    tokens: &str,
+    extra: &[&str],
+) -> serde_json::Value {
+    let o = eval(model, task, n, tokens, &[extra, &["--json"]].concat());
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
 #[test]
 fn eval_reports_scores_with_bootstrap_cis() {
     let tmp = tempfile::tempdir().unwrap();
     model_with_tokenizer(tmp.path());
-    let o = eval(
+    let r = eval_json(
         tmp.path(),
         "graphwalks",
         "4",
         "700",
-        &["--max-new-tokens", "5", "--resamples", "200", "--json"],
+        &["--max-new-tokens", "5", "--resamples", "200"],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["overall"]["n"], 4);
     let (mean, lo, hi) = (
         r["overall"]["mean"].as_f64().unwrap(),
@@ -61,15 +72,13 @@ fn eval_reports_scores_with_bootstrap_cis() {
 fn eval_mrcr_draws_the_held_out_stream_with_fewer_needles_where_eight_do_not_fit() {
     let tmp = tempfile::tempdir().unwrap();
     model_with_tokenizer(tmp.path());
-    let o = eval(
+    let r = eval_json(
         tmp.path(),
         "mrcr",
         "3",
         "600",
-        &["--max-new-tokens", "3", "--resamples", "100", "--json"],
+        &["--max-new-tokens", "3", "--resamples", "100"],
     );
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(r["overall"]["n"], 3);
     let kinds = r["by_kind"].as_object().unwrap();
     // problem 2 asks for 8 needles, which do not fit 600 tokens: it has fewer

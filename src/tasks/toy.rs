@@ -41,8 +41,10 @@ pub fn mrcr_row(
     counter: &dyn TokenCounter,
 ) -> Result<TaskRow> {
     let s = seed_for(seed, stream, i);
-    [[2, 4, 8][i % 3], 4, 2]
+    // the turn's needle count, then fewer
+    [2, 4, 8][..=i % 3]
         .iter()
+        .rev()
         .find_map(|&needles| mrcr::generate(s, tokens, needles, counter).ok())
         .map(TaskRow::Mrcr)
         .ok_or_else(|| {
