@@ -17,6 +17,10 @@ pub struct DrillsArgs {
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The lookups' references carry their edge trace (for a model trained
+    /// with the preset's `edge_trace`).
+    #[arg(long)]
+    edge_trace: bool,
     /// Print the scores as JSON.
     #[arg(long)]
     json: bool,
@@ -24,7 +28,7 @@ pub struct DrillsArgs {
 
 pub fn run(a: DrillsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.n > 0, "--n must be at least 1");
-    let c = check(&ChatDir::open(&a.model)?.chat(), a.n, a.seed)?;
+    let c = check(&ChatDir::open(&a.model)?.chat(), a.n, a.seed, a.edge_trace)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&c)?);
         return Ok(());

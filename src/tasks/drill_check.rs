@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::drills::{copy_drill, long_copy_drill};
 use super::eval::ChatModel;
+use super::graphwalks::with_edge_trace;
 use super::toy::{seed_for, LONG_DRILL_CHECK_STREAM, SHORT_DRILL_CHECK_STREAM};
 use crate::chat::Message;
 use crate::error::{Error, Result};
@@ -163,8 +164,15 @@ fn score(
     Ok(scores)
 }
 
-/// Decodes `per_kind` held-out drills of each kind, short and long.
-pub fn check(chat: &ChatModel<'_>, per_kind: usize, seed: u64) -> Result<DrillCheck> {
+/// Decodes `per_kind` held-out drills of each kind, short and long. With
+/// `edge_trace` the lookups' references carry their edge trace
+/// (`graphwalks::with_edge_trace`), as the drills of a run trained with it do.
+pub fn check(
+    chat: &ChatModel<'_>,
+    per_kind: usize,
+    seed: u64,
+    edge_trace: bool,
+) -> Result<DrillCheck> {
     const SHORT: [&str; 3] = ["list", "hash", "one-hop"];
     const LONG: [&str; 2] = ["lookup", "recall"];
     let short = drills(
@@ -183,6 +191,16 @@ pub fn check(chat: &ChatModel<'_>, per_kind: usize, seed: u64) -> Result<DrillCh
         long_kind,
         long_copy_drill,
     );
+    let traced = |set: Vec<(&'static str, Vec<Message>)>| -> Vec<(&'static str, Vec<Message>)> {
+        match edge_trace {
+            false => set,
+            true => set
+                .into_iter()
+                .map(|(k, d)| (k, with_edge_trace(d)))
+                .collect(),
+        }
+    };
+    let (short, long) = (traced(short), traced(long));
     Ok(DrillCheck {
         short: score(chat, short, &SHORT)?,
         long: score(chat, long, &LONG)?,

@@ -188,12 +188,31 @@ fn lookup(edges: &str, op: &str, answer: &str) -> Vec<Message> {
 /// 6–16 turns. The copy stage's short drills teach copying; these carry it
 /// to the distances the tasks need.
 pub fn long_copy_drill(seed: u64) -> Vec<Message> {
+    copy_drill_spanning(seed, 40..=90, 5..=12)
+}
+
+/// A copy drill of the long kinds at any length from the short drills' to
+/// the toy tasks': a one-hop lookup among 8–90 edges or a recall drill of
+/// 2–16 turns (about 120–1,400 tokens). The `base-copy-long` stage trains on
+/// these: with only short (≤ 130 tokens) and task-length (≥ 420 tokens)
+/// drills, nothing bridges the distances in between.
+pub fn ramp_copy_drill(seed: u64) -> Vec<Message> {
+    copy_drill_spanning(seed, 8..=90, 1..=12)
+}
+
+/// A lookup among `edge_count` edges (even seeds) or a recall drill with
+/// `others` distractor turns (odd seeds).
+fn copy_drill_spanning(
+    seed: u64,
+    edge_count: std::ops::RangeInclusive<usize>,
+    others: std::ops::RangeInclusive<usize>,
+) -> Vec<Message> {
     if seed % 2 == 1 {
-        return recall_drill_sized(seed, 1..=4, 5..=12, usize::MAX);
+        return recall_drill_sized(seed, 1..=4, others, usize::MAX);
     }
     let mut rng = StdRng::seed_from_u64(seed);
     let mut used = std::collections::HashSet::new();
-    let n = rng.random_range(40..=90);
+    let n = rng.random_range(edge_count);
     let (nodes, edges) = one_to_one_edges(&mut rng, &mut used, n);
     let x = rng.random_range(0..n);
     let (op, answer) = if rng.random_bool(0.5) {
@@ -329,5 +348,36 @@ mod tests {
             assert!(chars(&d) > 1000, "seed {s}: {} chars", chars(&d));
         }
         assert_eq!(long_copy_drill(6), long_copy_drill(6));
+    }
+
+    #[test]
+    fn ramp_copy_drills_span_the_short_to_the_task_lengths() {
+        let chars = |d: &[Message]| d.iter().map(|m| m.content.len()).sum::<usize>();
+        let (mut short, mut long) = (0, 0);
+        for s in 0..200 {
+            let d = ramp_copy_drill(s);
+            let a = &d.last().expect("answer").content;
+            let q: String = d[..d.len() - 1]
+                .iter()
+                .map(|m| m.content.as_str())
+                .collect();
+            if s % 2 == 0 {
+                let node = a
+                    .strip_prefix("Final Answer: [")
+                    .and_then(|x| x.strip_suffix(']'))
+                    .expect("a one-node answer");
+                assert!(q.contains(node), "seed {s}");
+                assert!(q.matches(" -> ").count() >= 8, "seed {s}");
+            }
+            match chars(&d) {
+                c if c < 1000 => short += 1,
+                c if c > 2500 => long += 1,
+                _ => {}
+            }
+        }
+        // lookups among 8 edges are shorter than any task-length drill
+        assert!(short >= 20 && long >= 20, "{short} short, {long} long");
+        assert_eq!(ramp_copy_drill(8), ramp_copy_drill(8));
+        assert_ne!(ramp_copy_drill(8), long_copy_drill(8));
     }
 }

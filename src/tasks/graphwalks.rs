@@ -242,3 +242,208 @@ pub fn generate(
         problem_type: problem.name().to_string(),
     })
 }
+
+/// The reasoning trace of a GraphWalks-style problem: the edges the
+/// operation follows, one `a -> b` line each, copied from the graph. For
+/// "Find the parents of node X." the edges `p -> X` in prompt order; for a
+/// BFS of depth N, the edges that first reach each node, level by level, up
+/// to depth N. Each line is a lookup in the edge's own context (`X -> ` is
+/// written, then the child copied from the line that starts with it), which
+/// is what a small model copies best; the answer is the nodes of the last
+/// level (BFS) or the parents.
+///
+/// `prompt` is a problem or drill prompt: the last "The graph has the
+/// following edges:" block and the "Operation:" line after it. `None` when
+/// the prompt has no such graph or operation.
+pub fn edge_trace(prompt: &str) -> Option<(Vec<String>, Vec<String>)> {
+    const HEADER: &str = "The graph has the following edges:\n";
+    let graph = &prompt[prompt.rfind(HEADER)? + HEADER.len()..];
+    let mut edges: Vec<(&str, &str)> = Vec::new();
+    let mut lines = graph.lines();
+    for line in lines.by_ref() {
+        match line.split_once(" -> ") {
+            Some((a, b)) => edges.push((a.trim(), b.trim())),
+            None => break,
+        }
+    }
+    let op = lines.find(|l| !l.trim().is_empty() && *l != "Operation:")?;
+    if let Some(x) = op
+        .strip_prefix("Find the parents of node ")
+        .and_then(|r| r.strip_suffix('.'))
+    {
+        let trace: Vec<String> = edges
+            .iter()
+            .filter(|(_, b)| *b == x)
+            .map(|(a, b)| format!("{a} -> {b}"))
+            .collect();
+        let mut answer: Vec<String> = edges
+            .iter()
+            .filter(|(_, b)| *b == x)
+            .map(|(a, _)| a.to_string())
+            .collect();
+        answer.sort();
+        answer.dedup();
+        return Some((trace, answer));
+    }
+    let rest = op.strip_prefix("Perform a BFS from node ")?;
+    let (x, depth) = rest.split_once(" with depth ")?;
+    let depth: usize = depth.strip_suffix('.')?.parse().ok()?;
+    let mut seen: HashSet<&str> = HashSet::from([x]);
+    let mut frontier = vec![x];
+    let mut trace = Vec::new();
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for u in &frontier {
+            for (a, b) in &edges {
+                if a == u && seen.insert(*b) {
+                    trace.push(format!("{a} -> {b}"));
+                    next.push(*b);
+                }
+            }
+        }
+        frontier = next;
+    }
+    let mut answer: Vec<String> = frontier.iter().map(|s| s.to_string()).collect();
+    answer.sort();
+    Some((trace, answer))
+}
+
+/// `messages` with a final `Final Answer: [...]` turn after a graph prompt
+/// rewritten to carry its [`edge_trace`] as reasoning first
+/// (`<think>\na -> b\n…\n</think>\n\nFinal Answer: [...]`). Anything else,
+/// or an answer that the trace does not reproduce, is returned unchanged.
+pub fn with_edge_trace(mut messages: Vec<crate::chat::Message>) -> Vec<crate::chat::Message> {
+    let n = messages.len();
+    if n < 2 || messages[n - 1].role != "assistant" {
+        return messages;
+    }
+    let Some(given) = messages[n - 1]
+        .content
+        .strip_prefix("Final Answer: [")
+        .and_then(|r| r.strip_suffix(']'))
+    else {
+        return messages;
+    };
+    let Some((trace, answer)) = edge_trace(&messages[n - 2].content) else {
+        return messages;
+    };
+    let mut given: Vec<&str> = given.split(", ").filter(|s| !s.is_empty()).collect();
+    given.sort();
+    if given != answer.iter().map(String::as_str).collect::<Vec<_>>() {
+        return messages;
+    }
+    let answer_line = messages[n - 1].content.clone();
+    messages[n - 1].content = format!("<think>\n{}\n</think>\n\n{answer_line}", trace.join("\n"));
+    messages
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::Message;
+
+    fn turn(role: &str, content: &str) -> Message {
+        Message {
+            role: role.into(),
+            content: content.into(),
+        }
+    }
+
+    #[test]
+    fn edge_traces_follow_the_operation_and_reproduce_the_answer() {
+        let counter = crate::tasks::approx_tokens;
+        for (i, p) in [Problem::Bfs, Problem::Parents]
+            .iter()
+            .cycle()
+            .take(40)
+            .enumerate()
+        {
+            let row = generate(i as u64, 900, *p, &counter).unwrap();
+            let (trace, answer) = edge_trace(&row.prompt).expect("a graph prompt");
+            assert_eq!(answer, row.answer_nodes, "problem {i}");
+            // every line is an edge of the graph to operate on, not the example's
+            let graph = &row.prompt[row.prompt.rfind("following edges:\n").unwrap()..];
+            for line in &trace {
+                assert!(graph.contains(&format!("{line}\n")), "{line} not an edge");
+            }
+            let op = row
+                .prompt
+                .lines()
+                .rev()
+                .find(|l| l.starts_with("Perform") || l.starts_with("Find"))
+                .unwrap();
+            let x = &op[op.find("node ").unwrap() + 5..][..10];
+            match p {
+                Problem::Parents => {
+                    assert!(trace.iter().all(|l| l.ends_with(&format!("-> {x}"))));
+                    assert_eq!(trace.len(), answer.len());
+                }
+                Problem::Bfs => {
+                    assert!(trace[0].starts_with(x), "a BFS starts at its node");
+                    // each line's parent was reached before it (or is the start)
+                    let mut reached = vec![x.to_string()];
+                    for l in &trace {
+                        let (a, b) = l.split_once(" -> ").unwrap();
+                        assert!(reached.iter().any(|r| r == a), "{l}");
+                        reached.push(b.to_string());
+                    }
+                    for a in &answer {
+                        assert!(reached.contains(a));
+                    }
+                }
+            }
+            let msgs = vec![
+                turn("user", &row.prompt),
+                turn(
+                    "assistant",
+                    &format!("Final Answer: [{}]", row.answer_nodes.join(", ")),
+                ),
+            ];
+            let traced = with_edge_trace(msgs.clone());
+            let content = &traced[1].content;
+            assert!(content.starts_with("<think>\n"), "{content}");
+            assert_eq!(
+                crate::tasks::eval::answer_part(content),
+                msgs[1].content,
+                "the answer line is kept"
+            );
+            assert_eq!(content.matches(" -> ").count(), trace.len());
+        }
+    }
+
+    #[test]
+    fn turns_without_a_graph_answer_are_left_alone() {
+        let graph = "The graph has the following edges:\naa11 -> bb22\nbb22 -> cc33\nOperation:\nPerform a BFS from node aa11 with depth 2.\n";
+        let ok = vec![
+            turn("user", graph),
+            turn("assistant", "Final Answer: [cc33]"),
+        ];
+        assert_eq!(
+            with_edge_trace(ok)[1].content,
+            "<think>\naa11 -> bb22\nbb22 -> cc33\n</think>\n\nFinal Answer: [cc33]"
+        );
+        // a wrong answer, a non-graph prompt, a non-answer turn: unchanged
+        for msgs in [
+            vec![
+                turn("user", graph),
+                turn("assistant", "Final Answer: [bb22]"),
+            ],
+            vec![
+                turn("user", "Prepend x1 to it."),
+                turn("assistant", "Final Answer: [x1]"),
+            ],
+            vec![turn("user", graph), turn("assistant", "cc33")],
+            vec![turn("assistant", "Final Answer: [cc33]")],
+        ] {
+            assert_eq!(with_edge_trace(msgs.clone()), msgs);
+        }
+        let parents = "The graph has the following edges:\naa11 -> cc33\nbb22 -> cc33\ncc33 -> aa11\nOperation:\nFind the parents of node cc33.\n";
+        assert_eq!(
+            edge_trace(parents),
+            Some((
+                vec!["aa11 -> cc33".to_string(), "bb22 -> cc33".to_string()],
+                vec!["aa11".to_string(), "bb22".to_string()]
+            ))
+        );
+    }
+}

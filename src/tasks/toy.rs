@@ -18,7 +18,7 @@ pub const GRAPH_DRILL_STREAM: u64 = 4;
 pub const RECALL_DRILL_STREAM: u64 = 5;
 /// Seed stream of the LM curriculum's copy drills.
 pub const COPY_DRILL_STREAM: u64 = 6;
-/// Long copy drills (`drills::long_copy_drill`).
+/// Long copy drills (`drills::ramp_copy_drill`).
 pub const LONG_COPY_DRILL_STREAM: u64 = 7;
 /// Held-out short and long copy drills of the drill check (`drill_check`).
 pub const SHORT_DRILL_CHECK_STREAM: u64 = 8;

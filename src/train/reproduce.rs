@@ -45,6 +45,7 @@ use crate::tasks::agents::{self, Domain, Format};
 use crate::tasks::drill_check::{self, DrillCheck};
 use crate::tasks::drills;
 use crate::tasks::eval::{evaluate, ChatDir, EvalOptions, EvalReport, TaskRow};
+use crate::tasks::graphwalks;
 use crate::tasks::score::Task;
 use crate::tasks::toy::{
     self, seed_for, COPY_DRILL_STREAM, EVAL_STREAM, GRAPH_DRILL_STREAM, LONG_COPY_DRILL_STREAM,
@@ -83,8 +84,9 @@ pub struct Preset {
     /// only after a long plateau; short drills reach it in the fewest tokens.
     #[serde(default)]
     pub copy_steps: usize,
-    /// Long copy drills (`tasks::drills::long_copy_drill`, at the toy tasks'
-    /// lengths): the data of the long copy stage, and part of the LM corpus.
+    /// Long copy drills (`tasks::drills::ramp_copy_drill`, from the short
+    /// drills' length to the toy tasks'): the data of the long copy stage,
+    /// and part of the LM corpus.
     #[serde(default)]
     pub long_copy_drills: usize,
     /// Steps of the long copy stage, between the copy stage and LM
@@ -143,6 +145,13 @@ pub struct Preset {
     /// (`tasks::drill_check`; 0: none).
     #[serde(default)]
     pub drill_checks: usize,
+    /// Graph answers (toy GraphWalks, graph and lookup drills, in every
+    /// stage's data and in the drill check) carry the edges they follow as
+    /// reasoning first (`tasks::graphwalks::with_edge_trace`): each lookup is
+    /// then made in the edge's own context (`X -> ` written, the child
+    /// copied), instead of from the question's node name far away.
+    #[serde(default)]
+    pub edge_trace: bool,
     /// Held-out problems per task.
     pub eval_n: usize,
     pub max_new_tokens: usize,
@@ -208,6 +217,7 @@ impl Preset {
             sft_rehearsal: 8,
             qk_norm_init: 1.0,
             drill_checks: 1,
+            edge_trace: false,
             eval_n: 6,
             max_new_tokens: 24,
             workers: 1,
@@ -251,6 +261,7 @@ impl Preset {
             sft_rehearsal: 800,
             qk_norm_init: 1.0,
             drill_checks: 6,
+            edge_trace: false,
             eval_n: 50,
             max_new_tokens: 100,
             workers: 1,
@@ -489,13 +500,18 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     stage("compiling training data");
     let data = out.join("data");
     let (m, g) = toy::rows(p.task_problems, p.task_tokens, seed, TRAIN_STREAM, &tok)?;
+    // graph answers with or without their edge trace
+    let traced = |d: Vec<Message>| match p.edge_trace {
+        true => graphwalks::with_edge_trace(d),
+        false => d,
+    };
     let mut lm: Vec<Value> = conversations.iter().map(|c| json!({"text": c})).collect();
     for r in m.iter().chain(&g) {
-        lm.push(json!({"text": template.render(&with_answer(r)?, false)?}));
+        lm.push(json!({"text": template.render(&traced(with_answer(r)?), false)?}));
     }
     for i in 0..p.drills {
         for d in [
-            drills::graph_drill(seed_for(seed, GRAPH_DRILL_STREAM, i)),
+            traced(drills::graph_drill(seed_for(seed, GRAPH_DRILL_STREAM, i))),
             drills::recall_drill(seed_for(seed, RECALL_DRILL_STREAM, i)),
         ] {
             lm.push(json!({"text": template.render(&d, false)?}));
@@ -503,7 +519,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     }
     let mut copy_rows = Vec::with_capacity(p.copy_drills);
     for i in 0..p.copy_drills {
-        let d = drills::copy_drill(seed_for(seed, COPY_DRILL_STREAM, i));
+        let d = traced(drills::copy_drill(seed_for(seed, COPY_DRILL_STREAM, i)));
         lm.push(json!({"text": template.render(&d, false)?}));
         copy_rows.push(json!({ "messages": d }));
     }
@@ -513,7 +529,11 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     }
     let mut long_copy_rows = Vec::with_capacity(p.long_copy_drills);
     for i in 0..p.long_copy_drills {
-        let d = drills::long_copy_drill(seed_for(seed, LONG_COPY_DRILL_STREAM, i));
+        let d = traced(drills::ramp_copy_drill(seed_for(
+            seed,
+            LONG_COPY_DRILL_STREAM,
+            i,
+        )));
         lm.push(json!({"text": template.render(&d, false)?}));
         long_copy_rows.push(json!({ "messages": d }));
     }
@@ -628,7 +648,9 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         }
         if dir.join("train/summary.json").is_file() {
             stage(&format!("{name}: done earlier"));
-            if let Some(c) = stage_drill_check(name, &dir, p.drill_checks, seed, &mut *stage)? {
+            if let Some(c) =
+                stage_drill_check(name, &dir, p.drill_checks, seed, p.edge_trace, &mut *stage)?
+            {
                 checks.insert(name.to_string(), c);
             }
             continue;
@@ -651,7 +673,9 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         let resume = dir.join("train/run.json").is_file();
         let mut on = |m: &StepMetrics| step(name, m);
         train(&cfg, &dir, resume, &mut on)?;
-        if let Some(c) = stage_drill_check(name, &dir, p.drill_checks, seed, &mut *stage)? {
+        if let Some(c) =
+            stage_drill_check(name, &dir, p.drill_checks, seed, p.edge_trace, &mut *stage)?
+        {
             checks.insert(name.to_string(), c);
         }
     }
@@ -842,6 +866,7 @@ fn stage_drill_check(
     dir: &Path,
     per_kind: usize,
     seed: u64,
+    edge_trace: bool,
     stage: &mut dyn FnMut(&str),
 ) -> Result<Option<DrillCheck>> {
     if per_kind == 0 {
@@ -855,7 +880,7 @@ fn stage_drill_check(
         tracing::warn!("{}: unreadable, checking again", path.display());
     }
     stage(&format!("{name}: copy drill check"));
-    let c = drill_check::check(&ChatDir::open(dir)?.chat(), per_kind, seed)?;
+    let c = drill_check::check(&ChatDir::open(dir)?.chat(), per_kind, seed, edge_trace)?;
     stage(&format!("{name}: copy drills {}", c.summary()));
     write_atomic(
         &path,
