@@ -300,49 +300,63 @@ mod tests {
         assert_eq!(copy_drill(4), copy_drill(4));
     }
 
+    fn chars(d: &[Message]) -> usize {
+        d.iter().map(|m| m.content.len()).sum()
+    }
+
+    /// Checks a long-kind drill (lookup on even seeds, recall on odd ones)
+    /// and returns its edge count (0 for a recall drill).
+    fn check_long_kind(s: u64, d: &[Message]) -> usize {
+        let a = &d.last().expect("answer").content;
+        let q: String = d[..d.len() - 1]
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect();
+        if s.is_multiple_of(2) {
+            let node = a
+                .strip_prefix("Final Answer: [")
+                .and_then(|x| x.strip_suffix(']'))
+                .expect("a one-node answer");
+            let edge = if q.contains("BFS") {
+                format!(" -> {node}\n")
+            } else {
+                format!("{node} -> ")
+            };
+            assert!(
+                q.contains(&edge),
+                "seed {s}: {a} does not answer the lookup"
+            );
+            q.matches(" -> ").count()
+        } else {
+            // turns, then the request; the answer is its hash and a
+            // response copied from an earlier turn
+            let request = &d[d.len() - 2].content;
+            let hash = request
+                .strip_prefix("Prepend ")
+                .and_then(|r| r.split(' ').next())
+                .expect("an MRCR request");
+            let copied = a
+                .strip_prefix(hash)
+                .expect("the answer starts with the hash");
+            assert!(
+                d[..d.len() - 2]
+                    .iter()
+                    .any(|m| m.role == "assistant" && m.content == copied),
+                "seed {s}: the answer copies no earlier response"
+            );
+            0
+        }
+    }
+
     #[test]
     fn long_copy_drills_are_task_length_lookups_with_the_answer_in_the_prompt() {
-        let chars = |d: &[Message]| d.iter().map(|m| m.content.len()).sum::<usize>();
         for s in 0..40 {
             let d = long_copy_drill(s);
-            let a = &d.last().expect("answer").content;
-            let q: String = d[..d.len() - 1]
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect();
-            if s % 2 == 0 {
-                let node = a
-                    .strip_prefix("Final Answer: [")
-                    .and_then(|x| x.strip_suffix(']'))
-                    .expect("a one-node answer");
-                let edge = if q.contains("BFS") {
-                    format!(" -> {node}\n")
-                } else {
-                    format!("{node} -> ")
-                };
-                assert!(
-                    q.contains(&edge),
-                    "seed {s}: {a} does not answer the lookup"
-                );
-                assert!(q.matches(" -> ").count() >= 40, "seed {s}: too few edges");
-            } else {
-                // 6–16 turns, then the request; the answer is its hash and a
-                // response copied from an earlier turn
+            if check_long_kind(s, &d) == 0 {
+                // 6–16 turns, then the request and its answer
                 assert!(d.len() >= 14, "seed {s}: {} messages", d.len());
-                let request = &d[d.len() - 2].content;
-                let hash = request
-                    .strip_prefix("Prepend ")
-                    .and_then(|r| r.split(' ').next())
-                    .expect("an MRCR request");
-                let copied = a
-                    .strip_prefix(hash)
-                    .expect("the answer starts with the hash");
-                assert!(
-                    d[..d.len() - 2]
-                        .iter()
-                        .any(|m| m.role == "assistant" && m.content == copied),
-                    "seed {s}: the answer copies no earlier response"
-                );
+            } else {
+                assert!(check_long_kind(s, &d) >= 40, "seed {s}: too few edges");
             }
             // several times the short drills, around the toy tasks' size
             assert!(chars(&d) > 1000, "seed {s}: {} chars", chars(&d));
@@ -352,22 +366,15 @@ mod tests {
 
     #[test]
     fn ramp_copy_drills_span_the_short_to_the_task_lengths() {
-        let chars = |d: &[Message]| d.iter().map(|m| m.content.len()).sum::<usize>();
-        let (mut short, mut long) = (0, 0);
+        let (mut short, mut long, mut few_edges) = (0, 0, 0);
         for s in 0..200 {
             let d = ramp_copy_drill(s);
-            let a = &d.last().expect("answer").content;
-            let q: String = d[..d.len() - 1]
-                .iter()
-                .map(|m| m.content.as_str())
-                .collect();
-            if s % 2 == 0 {
-                let node = a
-                    .strip_prefix("Final Answer: [")
-                    .and_then(|x| x.strip_suffix(']'))
-                    .expect("a one-node answer");
-                assert!(q.contains(node), "seed {s}");
-                assert!(q.matches(" -> ").count() >= 8, "seed {s}");
+            match check_long_kind(s, &d) {
+                0 => assert!(d.len() >= 4, "seed {s}: {} messages", d.len()),
+                n => {
+                    assert!((8..=90).contains(&n), "seed {s}: {n} edges");
+                    few_edges += usize::from(n < 40);
+                }
             }
             match chars(&d) {
                 c if c < 1000 => short += 1,
@@ -375,7 +382,9 @@ mod tests {
                 _ => {}
             }
         }
-        // lookups among 8 edges are shorter than any task-length drill
+        // lookups among fewer edges than any task-length drill, and drills
+        // shorter and longer than the short drills and the tasks' middle
+        assert!(few_edges >= 20, "{few_edges} lookups among < 40 edges");
         assert!(short >= 20 && long >= 20, "{short} short, {long} long");
         assert_eq!(ramp_copy_drill(8), ramp_copy_drill(8));
         assert_ne!(ramp_copy_drill(8), long_copy_drill(8));
