@@ -191,16 +191,16 @@ pub fn check(
         long_kind,
         long_copy_drill,
     );
-    let traced = |set: Vec<(&'static str, Vec<Message>)>| -> Vec<(&'static str, Vec<Message>)> {
-        match edge_trace {
-            false => set,
-            true => set
-                .into_iter()
+    let (short, long) = if edge_trace {
+        let traced = |set: Vec<(&'static str, Vec<Message>)>| {
+            set.into_iter()
                 .map(|(k, d)| (k, with_edge_trace(d)))
-                .collect(),
-        }
+                .collect()
+        };
+        (traced(short), traced(long))
+    } else {
+        (short, long)
     };
-    let (short, long) = (traced(short), traced(long));
     Ok(DrillCheck {
         short: score(chat, short, &SHORT)?,
         long: score(chat, long, &LONG)?,

@@ -352,11 +352,10 @@ mod tests {
     fn long_copy_drills_are_task_length_lookups_with_the_answer_in_the_prompt() {
         for s in 0..40 {
             let d = long_copy_drill(s);
-            if check_long_kind(s, &d) == 0 {
+            match check_long_kind(s, &d) {
                 // 6–16 turns, then the request and its answer
-                assert!(d.len() >= 14, "seed {s}: {} messages", d.len());
-            } else {
-                assert!(check_long_kind(s, &d) >= 40, "seed {s}: too few edges");
+                0 => assert!(d.len() >= 14, "seed {s}: {} messages", d.len()),
+                edges => assert!(edges >= 40, "seed {s}: too few edges"),
             }
             // several times the short drills, around the toy tasks' size
             assert!(chars(&d) > 1000, "seed {s}: {} chars", chars(&d));

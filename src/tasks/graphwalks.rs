@@ -104,14 +104,17 @@ pub(crate) fn render_edges(g: &Graph) -> String {
     s
 }
 
-/// Nodes at shortest distance exactly `depth` from `start`.
-fn bfs_exact(g: &Graph, start: usize, depth: usize) -> BTreeSet<usize> {
+/// A BFS from `start` over `depth` levels: the edges that first reach each
+/// node, in the order the search takes them (level by level, a node's edges
+/// in prompt order), and the nodes at shortest distance exactly `depth`.
+fn bfs_tree(g: &Graph, start: usize, depth: usize) -> (Vec<(usize, usize)>, BTreeSet<usize>) {
     let mut adj: HashMap<usize, Vec<usize>> = HashMap::new();
     for &(a, b) in &g.edges {
         adj.entry(a).or_default().push(b);
     }
     let mut dist = HashMap::from([(start, 0usize)]);
     let mut queue = VecDeque::from([start]);
+    let mut tree = Vec::new();
     while let Some(u) = queue.pop_front() {
         let du = dist[&u];
         if du == depth {
@@ -121,13 +124,16 @@ fn bfs_exact(g: &Graph, start: usize, depth: usize) -> BTreeSet<usize> {
             if let std::collections::hash_map::Entry::Vacant(e) = dist.entry(v) {
                 e.insert(du + 1);
                 queue.push_back(v);
+                tree.push((u, v));
             }
         }
     }
-    dist.into_iter()
+    let at_depth = dist
+        .into_iter()
         .filter(|&(_, d)| d == depth)
         .map(|(v, _)| v)
-        .collect()
+        .collect();
+    (tree, at_depth)
 }
 
 fn parents(g: &Graph, node: usize) -> BTreeSet<usize> {
@@ -151,7 +157,7 @@ pub(crate) fn choose_operation(
                 let depth = rng.random_range(1..=3usize);
                 (
                     format!("Perform a BFS from node {} with depth {depth}.", g.nodes[x]),
-                    bfs_exact(g, x, depth),
+                    bfs_tree(g, x, depth).1,
                 )
             }
             Problem::Parents => (
@@ -249,63 +255,59 @@ pub fn generate(
 /// BFS of depth N, the edges that first reach each node, level by level, up
 /// to depth N. Each line is a lookup in the edge's own context (`X -> ` is
 /// written, then the child copied from the line that starts with it), which
-/// is what a small model copies best; the answer is the nodes of the last
-/// level (BFS) or the parents.
+/// is what a small model copies best. Returns the lines and the sorted
+/// answer (the parents, or the nodes at exactly depth N), computed as
+/// [`generate`] computes them.
 ///
 /// `prompt` is a problem or drill prompt: the last "The graph has the
 /// following edges:" block and the "Operation:" line after it. `None` when
-/// the prompt has no such graph or operation.
+/// the prompt has no such graph or operation, or the operation's node is
+/// not in the graph.
 pub fn edge_trace(prompt: &str) -> Option<(Vec<String>, Vec<String>)> {
     const HEADER: &str = "The graph has the following edges:\n";
-    let graph = &prompt[prompt.rfind(HEADER)? + HEADER.len()..];
-    let mut edges: Vec<(&str, &str)> = Vec::new();
-    let mut lines = graph.lines();
+    let mut lines = prompt[prompt.rfind(HEADER)? + HEADER.len()..].lines();
+    // the edge lines back into a graph
+    let mut g = Graph {
+        nodes: Vec::new(),
+        edges: Vec::new(),
+    };
+    let mut index: HashMap<&str, usize> = HashMap::new();
     for line in lines.by_ref() {
-        match line.split_once(" -> ") {
-            Some((a, b)) => edges.push((a.trim(), b.trim())),
-            None => break,
-        }
+        let Some((a, b)) = line.split_once(" -> ") else {
+            break;
+        };
+        let [a, b] = [a.trim(), b.trim()].map(|name| {
+            *index.entry(name).or_insert_with(|| {
+                g.nodes.push(name.to_string());
+                g.nodes.len() - 1
+            })
+        });
+        g.edges.push((a, b));
     }
     let op = lines.find(|l| !l.trim().is_empty() && *l != "Operation:")?;
-    if let Some(x) = op
+    let (tree, answer): (Vec<(usize, usize)>, BTreeSet<usize>) = match op
         .strip_prefix("Find the parents of node ")
         .and_then(|r| r.strip_suffix('.'))
     {
-        let trace: Vec<String> = edges
-            .iter()
-            .filter(|(_, b)| *b == x)
-            .map(|(a, b)| format!("{a} -> {b}"))
-            .collect();
-        let mut answer: Vec<String> = edges
-            .iter()
-            .filter(|(_, b)| *b == x)
-            .map(|(a, _)| a.to_string())
-            .collect();
-        answer.sort();
-        answer.dedup();
-        return Some((trace, answer));
-    }
-    let rest = op.strip_prefix("Perform a BFS from node ")?;
-    let (x, depth) = rest.split_once(" with depth ")?;
-    let depth: usize = depth.strip_suffix('.')?.parse().ok()?;
-    let mut seen: HashSet<&str> = HashSet::from([x]);
-    let mut frontier = vec![x];
-    let mut trace = Vec::new();
-    for _ in 0..depth {
-        let mut next = Vec::new();
-        for u in &frontier {
-            for (a, b) in &edges {
-                if a == u && seen.insert(*b) {
-                    trace.push(format!("{a} -> {b}"));
-                    next.push(*b);
-                }
-            }
+        Some(x) => {
+            let x = *index.get(x)?;
+            let into_x = g.edges.iter().filter(|&&(_, b)| b == x).copied().collect();
+            (into_x, parents(&g, x))
         }
-        frontier = next;
-    }
-    let mut answer: Vec<String> = frontier.iter().map(|s| s.to_string()).collect();
-    answer.sort();
-    Some((trace, answer))
+        None => {
+            let rest = op.strip_prefix("Perform a BFS from node ")?;
+            let (x, depth) = rest.split_once(" with depth ")?;
+            let depth: usize = depth.strip_suffix('.')?.parse().ok()?;
+            bfs_tree(&g, *index.get(x)?, depth)
+        }
+    };
+    let trace = tree
+        .iter()
+        .map(|&(a, b)| format!("{} -> {}", g.nodes[a], g.nodes[b]))
+        .collect();
+    let mut names: Vec<String> = answer.into_iter().map(|i| g.nodes[i].clone()).collect();
+    names.sort();
+    Some((trace, names))
 }
 
 /// `messages` with a final `Final Answer: [...]` turn after a graph prompt
