@@ -128,10 +128,18 @@ pub struct Preset {
     /// steps of the long drills.
     #[serde(default)]
     pub lm_lr: Option<f64>,
+    /// Peak learning rate of the long copy stage (default: the rate of LM
+    /// pretraining after a copy stage, `lm_lr`).
+    #[serde(default)]
+    pub long_lr: Option<f64>,
     /// Peak learning rate of agent SFT and ACC SFT. One epoch of agent SFT
     /// at 1e-3 erased the copy drills (hash 5/6 → 0/6, 4 layers); at 1e-4
     /// the drill check stayed as it was.
     pub sft_lr: f64,
+    /// Peak learning rate of ACC SFT (default `sft_lr`). Agent SFT keeps
+    /// `sft_lr`, so a different rate here changes only the ACC model.
+    #[serde(default)]
+    pub acc_lr: Option<f64>,
     /// Copy drills mixed into both SFT sets (agent SFT and ACC), short and
     /// long in turn (0: none). The same rows go to both, so the comparison
     /// stays fair; they keep the copying that narrow SFT data wears away.
@@ -213,7 +221,9 @@ impl Preset {
             acc_steps: 6,
             lr: 3e-3,
             lm_lr: Some(1e-3),
+            long_lr: None,
             sft_lr: 1e-3,
+            acc_lr: None,
             sft_rehearsal: 8,
             qk_norm_init: 1.0,
             drill_checks: 1,
@@ -257,7 +267,9 @@ impl Preset {
             acc_steps: 160,
             lr: 1e-2,
             lm_lr: Some(1e-3),
+            long_lr: None,
             sft_lr: 3e-4,
+            acc_lr: None,
             sft_rehearsal: 800,
             qk_norm_init: 1.0,
             drill_checks: 6,
@@ -789,7 +801,7 @@ fn plan_stages(
                 },
                 objective: Objective::Acc,
                 steps: p.long_copy_steps,
-                lr: lm_lr,
+                lr: p.long_lr.unwrap_or(lm_lr),
                 batch: p.batch,
                 seq_len: p.seq_len,
                 grow_from: None,
@@ -829,7 +841,7 @@ fn plan_stages(
         },
         objective: Objective::Acc,
         steps: p.acc_steps,
-        lr: p.sft_lr,
+        lr: p.acc_lr.unwrap_or(p.sft_lr),
         batch: p.batch,
         seq_len: p.seq_len,
         grow_from: None,
@@ -1079,6 +1091,46 @@ mod tests {
         assert_eq!(rehearsal_rows(&s, &l, 10).len(), 4);
         assert!(rehearsal_rows(&s, &l, 0).is_empty());
         assert_eq!(rehearsal_rows(&[], &l, 2), vec![json!("l0")]);
+    }
+
+    #[test]
+    fn each_stage_takes_its_own_learning_rate() {
+        let lrs = |p: &Preset| -> Vec<(&'static str, f64)> {
+            let out = Path::new("/run");
+            let cfg = Init::Config {
+                config: out.join("c.json"),
+                tokenizer: out.join("tokenizer.json"),
+                init_std: 0.02,
+                qk_norm_init: 1.0,
+            };
+            plan_stages(p, out, out, cfg.clone(), cfg, p.copy_layers)
+                .unwrap()
+                .iter()
+                .map(|s| (s.name, s.lr))
+                .collect()
+        };
+        let mut p = Preset::full();
+        let (lr, lm, sft) = (p.lr, p.lm_lr.unwrap(), p.sft_lr);
+        let defaults = vec![
+            ("base-copy", lr),
+            ("base-copy-long", lm),
+            ("base-lm", lm),
+            ("base", sft),
+            ("acc", sft),
+        ];
+        assert_eq!(lrs(&p), defaults);
+        p.long_lr = Some(3e-3);
+        p.acc_lr = Some(1e-3);
+        assert_eq!(
+            lrs(&p),
+            vec![
+                ("base-copy", lr),
+                ("base-copy-long", 3e-3),
+                ("base-lm", lm),
+                ("base", sft),
+                ("acc", 1e-3),
+            ]
+        );
     }
 
     #[test]
