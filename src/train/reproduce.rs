@@ -122,8 +122,8 @@ pub struct Preset {
     /// Peak learning rate of the copy stage, and of LM pretraining when there
     /// is no copy stage.
     pub lr: f64,
-    /// Peak learning rate of the stages after a copy stage: the long copy
-    /// stage and LM pretraining (default `lr`). A lower rate keeps the
+    /// Peak learning rate of the stages after a copy stage: LM pretraining
+    /// and (unless `long_lr`) the long copy stage (default `lr`). A lower rate keeps the
     /// copying: at 4e-3, 500 LM steps erased it, and so did the first 100
     /// steps of the long drills.
     #[serde(default)]
@@ -132,7 +132,7 @@ pub struct Preset {
     /// pretraining after a copy stage, `lm_lr`).
     #[serde(default)]
     pub long_lr: Option<f64>,
-    /// Peak learning rate of agent SFT and ACC SFT. One epoch of agent SFT
+    /// Peak learning rate of agent SFT, and of ACC SFT unless `acc_lr`. One epoch of agent SFT
     /// at 1e-3 erased the copy drills (hash 5/6 → 0/6, 4 layers); at 1e-4
     /// the drill check stayed as it was.
     pub sft_lr: f64,
@@ -993,8 +993,8 @@ pub fn task_table(results: &[TaskResult]) -> String {
 mod tests {
     use super::*;
 
-    /// (stage name, its init model dir's file name, the dir it is grown from)
-    fn plan(p: &Preset) -> Result<Vec<(String, String, Option<String>)>> {
+    /// The stages of `p` in a run directory `/run`.
+    fn stages(p: &Preset) -> Result<Vec<Stage>> {
         let out = Path::new("/run");
         let cfg = |name: &str| Init::Config {
             config: out.join(name),
@@ -1002,16 +1002,20 @@ mod tests {
             init_std: 0.02,
             qk_norm_init: 1.0,
         };
-        let file = |d: &Path| d.file_name().unwrap().to_string_lossy().into_owned();
-        let stages = plan_stages(
+        plan_stages(
             p,
             out,
             &out.join("data"),
             cfg("model-config.json"),
             cfg("model-config-copy.json"),
             p.copy_layers,
-        )?;
-        Ok(stages
+        )
+    }
+
+    /// (stage name, its init model dir's file name, the dir it is grown from)
+    fn plan(p: &Preset) -> Result<Vec<(String, String, Option<String>)>> {
+        let file = |d: &Path| d.file_name().unwrap().to_string_lossy().into_owned();
+        Ok(stages(p)?
             .iter()
             .map(|s| {
                 let init = match &s.init {
@@ -1096,18 +1100,7 @@ mod tests {
     #[test]
     fn each_stage_takes_its_own_learning_rate() {
         let lrs = |p: &Preset| -> Vec<(&'static str, f64)> {
-            let out = Path::new("/run");
-            let cfg = Init::Config {
-                config: out.join("c.json"),
-                tokenizer: out.join("tokenizer.json"),
-                init_std: 0.02,
-                qk_norm_init: 1.0,
-            };
-            plan_stages(p, out, out, cfg.clone(), cfg, p.copy_layers)
-                .unwrap()
-                .iter()
-                .map(|s| (s.name, s.lr))
-                .collect()
+            stages(p).unwrap().iter().map(|s| (s.name, s.lr)).collect()
         };
         let mut p = Preset::full();
         let (lr, lm, sft) = (p.lr, p.lm_lr.unwrap(), p.sft_lr);
