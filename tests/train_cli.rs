@@ -124,6 +124,19 @@ fn reproduce_quick_runs_end_to_end_and_bundles_both_models() {
                 .map(|k| {
                     assert_eq!(k["n"], 1, "{stage}");
                     assert!(k["exact"].as_u64().unwrap() <= 1);
+                    // every kind copies a node name or hash: tokens of
+                    // each role, with probabilities
+                    // (a hash drill's answer is the hash alone: no rest)
+                    let f = &k["forced"];
+                    for (i, role) in ["start", "inside", "rest"].iter().enumerate() {
+                        if k["kind"] == "hash" && *role == "rest" {
+                            assert_eq!(f["tokens"][i], 0);
+                            continue;
+                        }
+                        assert!(f["tokens"][i].as_u64().unwrap() > 0, "{stage} {k}");
+                        let p = f[role].as_f64().unwrap();
+                        assert!(p > 0.0 && p <= 1.0, "{stage} {role} {p}");
+                    }
                     k["kind"].as_str().unwrap().to_string()
                 })
                 .collect()

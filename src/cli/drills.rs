@@ -33,16 +33,31 @@ pub fn run(a: DrillsArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&c)?);
         return Ok(());
     }
-    println!("copy drills of {} (exact match)", a.model.display());
     println!(
-        "{:<6} {:<8} {:>7} {:>14} {:>9}  first: reference → response",
-        "set", "kind", "exact", "prompt tokens", "too long"
+        "copy drills of {} (exact match; teacher-forced probability of the reference's tokens: \
+         the first token of each copied name or hash, its other tokens, the rest)",
+        a.model.display()
     );
+    println!(
+        "{:<6} {:<8} {:>7} {:>14} {:>9} {:>8} {:>8} {:>8}  first: reference → response",
+        "set", "kind", "exact", "prompt tokens", "too long", "p(start)", "p(in)", "p(rest)"
+    );
+    let p = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
     for (set, scores) in [("short", &c.short), ("long", &c.long)] {
         for k in scores {
             println!(
-                "{:<6} {:<8} {:>3}/{:<3} {:>14.0} {:>9}  {:?} → {:?}",
-                set, k.kind, k.exact, k.n, k.prompt_tokens, k.too_long, k.example.0, k.example.1
+                "{:<6} {:<8} {:>3}/{:<3} {:>14.0} {:>9} {:>8} {:>8} {:>8}  {:?} → {:?}",
+                set,
+                k.kind,
+                k.exact,
+                k.n,
+                k.prompt_tokens,
+                k.too_long,
+                p(k.forced.start),
+                p(k.forced.inside),
+                p(k.forced.rest),
+                k.example.0,
+                k.example.1
             );
         }
         let (e, n) = DrillCheck::total(scores);

@@ -6,6 +6,13 @@
 //! A drill counts when the response, stop tokens removed and trimmed, equals
 //! the reference answer exactly. Prompts come from seed streams of their own,
 //! disjoint from every training drill.
+//!
+//! Exact match stays at 0 until a model copies every token, so each kind also
+//! gets the teacher-forced probability of its reference tokens by role
+//! ([`RoleProbs`]): the first token of each copied string (a node name or
+//! hash from the prompt: choosing what to copy; in a lookup, finding the
+//! edge), its other tokens (continuing the copy), and the rest. It moves before exact match
+//! does, and says which step fails.
 
 use serde::{Deserialize, Serialize};
 
@@ -16,6 +23,8 @@ use super::toy::{seed_for, LONG_DRILL_CHECK_STREAM, SHORT_DRILL_CHECK_STREAM};
 use crate::chat::Message;
 use crate::error::{Error, Result};
 use crate::model::generate::greedy;
+use crate::model::{ForwardOptions, LogitsRequest};
+use crate::probe::NoProbe;
 
 /// Exact matches of one kind of drill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +42,155 @@ pub struct KindScore {
     pub example: (String, String),
     /// Mean prompt length in tokens.
     pub prompt_tokens: f64,
+    /// Teacher-forced probabilities of the reference tokens, by role.
+    #[serde(default)]
+    pub forced: RoleProbs,
+}
+
+/// Mean teacher-forced probability of reference answer tokens, by role
+/// (`None`: no token of that role). A copied string is one of the prompt's
+/// node names or hashes (runs of 10 letters and digits with a digit or
+/// capital in them) where the answer first writes it; a later repeat
+/// (the traced lookup's `Final Answer: [child]`) counts as rest. In a
+/// traced lookup (`X -> child`) the copies are the question's node, from a
+/// few tokens back, and the child, the lookup itself.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoleProbs {
+    /// The first token of each copied string: choosing what to copy.
+    pub start: Option<f64>,
+    /// The other tokens of copied strings: continuing a copy once started.
+    pub inside: Option<f64>,
+    /// Every other answer token (format, trace punctuation, repeats,
+    /// recalled text).
+    pub rest: Option<f64>,
+    /// Tokens of each role: start, inside, rest.
+    pub tokens: [usize; 3],
+}
+
+/// Role of an answer token: 0 start, 1 inside, 2 rest.
+fn token_role(offsets: (usize, usize), spans: &[(usize, usize)]) -> usize {
+    let (s, e) = offsets;
+    for &(a, b) in spans {
+        if s <= a && a < e {
+            return 0;
+        }
+        if a < s && s < b {
+            return 1;
+        }
+    }
+    2
+}
+
+/// Char spans of the copied strings in `answer`: the first place where it
+/// contains each of the prompt's names, i.e. maximal runs of exactly 10 ASCII
+/// letters and digits with a digit or capital in them (node names, hashes).
+/// An MRCR answer's hash runs into the recalled text (`pCTTb8bqu9Here`),
+/// so the answer is searched, not split into runs. Overlaps keep the first.
+fn copied_spans(answer: &str, prompt: &str) -> Vec<(usize, usize)> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = prompt.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if !bytes[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let run = &prompt[start..i];
+        let marked = run
+            .bytes()
+            .any(|c| c.is_ascii_digit() || c.is_ascii_uppercase());
+        if run.len() == 10 && marked {
+            names.insert(run);
+        }
+    }
+    let mut spans: Vec<(usize, usize)> = names
+        .iter()
+        .flat_map(|name| answer.match_indices(name))
+        .map(|(byte, name)| {
+            let start = answer[..byte].chars().count();
+            (start, start + name.len())
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    let mut written = std::collections::BTreeSet::new();
+    for s in spans {
+        if kept.last().is_none_or(|&(_, end)| s.0 >= end) {
+            // a name the answer already wrote is repeated from there, not
+            // copied from the prompt
+            let name: String = answer.chars().skip(s.0).take(s.1 - s.0).collect();
+            if written.insert(name) {
+                kept.push(s);
+            }
+        }
+    }
+    kept
+}
+
+/// Running sums of [`RoleProbs`].
+#[derive(Default)]
+struct RoleSums {
+    sum: [f64; 3],
+    n: [usize; 3],
+}
+
+impl RoleSums {
+    fn finish(&self) -> RoleProbs {
+        let mean = |r: usize| (self.n[r] > 0).then(|| self.sum[r] / self.n[r] as f64);
+        RoleProbs {
+            start: mean(0),
+            inside: mean(1),
+            rest: mean(2),
+            tokens: self.n,
+        }
+    }
+}
+
+/// Adds the teacher-forced probabilities of `answer`'s tokens after `prompt_ids`.
+fn add_forced(
+    chat: &ChatModel<'_>,
+    prompt_ids: &[u32],
+    prompt_text: &str,
+    answer: &str,
+    sums: &mut RoleSums,
+) -> Result<()> {
+    let enc = chat
+        .tokenizer
+        .encode_char_offsets(answer, false)
+        .map_err(|e| Error::Input(format!("tokenizer: {e}")))?;
+    let answer_ids = enc.get_ids();
+    if answer_ids.is_empty() || prompt_ids.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<u32> = prompt_ids.iter().chain(answer_ids).copied().collect();
+    let logits = chat
+        .model
+        .forward(
+            &ids,
+            &mut NoProbe,
+            ForwardOptions {
+                logits: LogitsRequest::All,
+                ..Default::default()
+            },
+        )?
+        .logits
+        .expect("logits requested");
+    // rows predicting the answer tokens: positions P-1 .. T-2
+    let rows = logits
+        .narrow(0, prompt_ids.len() - 1, answer_ids.len())?
+        .to_dtype(candle_core::DType::F32)?;
+    let logp = candle_nn::ops::log_softmax(&rows, candle_core::D::Minus1)?.to_vec2::<f32>()?;
+    let spans = copied_spans(answer, prompt_text);
+    for ((row, &id), &off) in logp.iter().zip(answer_ids).zip(enc.get_offsets()) {
+        let r = token_role(off, &spans);
+        sums.sum[r] += (row[id as usize] as f64).exp();
+        sums.n[r] += 1;
+    }
+    Ok(())
 }
 
 /// The short and the long drills' scores.
@@ -68,6 +226,16 @@ impl DrillCheck {
             part("short", &self.short),
             part("long", &self.long)
         )
+    }
+
+    /// The long lookups' teacher-forced `p(start) / p(in)` (`0.59 / 0.61`),
+    /// or `-` where there are none.
+    pub fn long_lookup_probs(&self) -> String {
+        let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
+        match self.long.iter().find(|k| k.kind == "lookup") {
+            Some(k) => format!("{} / {}", f(k.forced.start), f(k.forced.inside)),
+            None => "-".into(),
+        }
     }
 }
 
@@ -119,8 +287,10 @@ fn score(
             too_long: 0,
             example: (String::new(), String::new()),
             prompt_tokens: 0.0,
+            forced: RoleProbs::default(),
         })
         .collect();
+    let mut sums: Vec<RoleSums> = kinds.iter().map(|_| RoleSums::default()).collect();
     let limit = chat.model.config.max_position_embeddings;
     for (kind, drill) in set {
         let (answer, prompt) = drill.split_last().expect("a drill ends with its answer");
@@ -136,10 +306,8 @@ fn score(
             .encode(answer.content.as_str(), false)
             .map_err(tok_err)?
             .len();
-        let s = scores
-            .iter_mut()
-            .find(|s| s.kind == kind)
-            .expect("known kind");
+        let slot = kinds.iter().position(|&k| k == kind).expect("known kind");
+        let s = &mut scores[slot];
         let max_new = answer_tokens + 4;
         if ids.len() + max_new > limit {
             s.too_long += 1;
@@ -157,9 +325,12 @@ fn score(
         if response.trim() == answer.content.trim() {
             s.exact += 1;
         }
+        let prompt_text: String = prompt.iter().map(|m| m.content.as_str()).collect();
+        add_forced(chat, &ids, &prompt_text, &answer.content, &mut sums[slot])?;
     }
-    for s in &mut scores {
+    for (s, sums) in scores.iter_mut().zip(&sums) {
         s.prompt_tokens /= s.n.max(1) as f64;
+        s.forced = sums.finish();
     }
     Ok(scores)
 }
@@ -253,6 +424,7 @@ mod tests {
             too_long: 0,
             example: (String::new(), String::new()),
             prompt_tokens: 0.0,
+            forced: RoleProbs::default(),
         };
         let c = DrillCheck {
             short: vec![k("list", 1, 2), k("hash", 2, 2)],
@@ -262,5 +434,50 @@ mod tests {
             c.summary(),
             "short 3/4 (list 1/2, hash 2/2), long 0/2 (lookup 0/2)"
         );
+        assert_eq!(c.long_lookup_probs(), "- / -");
+        let mut c = c;
+        c.long[0].forced.start = Some(0.591);
+        c.long[0].forced.inside = Some(0.6149);
+        assert_eq!(c.long_lookup_probs(), "0.59 / 0.61");
+        c.long.clear();
+        assert_eq!(c.long_lookup_probs(), "-");
+    }
+
+    #[test]
+    fn copied_strings_are_prompt_names_and_hashes() {
+        let prompt = "edges:\n64a231a378 -> c51848ef85\nPrepend tzDmHrnA2h to the 1st poem";
+        let answer = "<think>\n64a231a378 -> c51848ef85\n</think>\n\nFinal Answer: [c51848ef85]";
+        let spans = copied_spans(answer, prompt);
+        let text: Vec<&str> = spans.iter().map(|&(a, b)| &answer[a..b]).collect();
+        // the child's repeat in the final answer is not a copy
+        assert_eq!(text, ["64a231a378", "c51848ef85"]);
+        // a hash run into the text after it; a 10-letter word and a run
+        // the prompt lacks are not copies
+        let answer = "tzDmHrnA2hHere whispering 0123456789";
+        assert_eq!(copied_spans(answer, prompt), [(0, 10)]);
+        let prompt = format!("{prompt} whispering");
+        assert_eq!(copied_spans(answer, &prompt), [(0, 10)]);
+        // char offsets after a multi-byte char
+        assert_eq!(copied_spans("é tzDmHrnA2h", &prompt), [(2, 12)]);
+    }
+
+    #[test]
+    fn token_roles_split_each_copy_into_its_start_and_the_rest() {
+        // "ab 64a231a378]": tokens "ab", " ", "64", "a23", "1a378", "]"
+        let spans = [(3, 13)];
+        let roles: Vec<usize> = [(0, 2), (2, 3), (3, 5), (5, 8), (8, 13), (13, 14)]
+            .iter()
+            .map(|&o| token_role(o, &spans))
+            .collect();
+        assert_eq!(roles, [2, 2, 0, 1, 1, 2]);
+        // a token that begins before the copy and runs into it starts it
+        assert_eq!(token_role((2, 5), &spans), 0);
+        let sums = RoleSums {
+            sum: [0.5, 1.5, 0.0],
+            n: [1, 2, 0],
+        };
+        let p = sums.finish();
+        assert_eq!((p.start, p.inside, p.rest), (Some(0.5), Some(0.75), None));
+        assert_eq!(p.tokens, [1, 2, 0]);
     }
 }

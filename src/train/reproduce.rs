@@ -145,6 +145,15 @@ pub struct Preset {
     /// stays fair; they keep the copying that narrow SFT data wears away.
     #[serde(default)]
     pub sft_rehearsal: usize,
+    /// RoPE base of the model config (default 10,000; Qwen3's own is
+    /// 1,000,000). A content lookup over a distance `d` can rely only on the
+    /// rotary pairs with `d·θ_i < 0.5`: with head_dim 32 at 800 tokens, 3 of
+    /// 16 pairs at 10,000 and 7 at 1,000,000. Measured at 4 layers (hidden
+    /// 128, the full preset's copy and long copy stages): 1,000,000 delays
+    /// the copy stage's onset by ~400 steps and leaves the long drills at
+    /// 0/24, as at 10,000.
+    #[serde(default = "default_rope_theta")]
+    pub rope_theta: f64,
     /// Initial q_norm/k_norm weight of the scratch model (see
     /// `Init::Config::qk_norm_init`).
     #[serde(default = "default_qk_norm_init")]
@@ -174,6 +183,10 @@ fn default_grow_before() -> String {
 
 /// The base stages after the copy stage, in curriculum order.
 const AFTER_COPY: [&str; 3] = ["base-copy-long", "base-lm", "base"];
+
+fn default_rope_theta() -> f64 {
+    10_000.0
+}
 
 fn default_qk_norm_init() -> f32 {
     1.0
@@ -225,6 +238,7 @@ impl Preset {
             sft_lr: 1e-3,
             acc_lr: None,
             sft_rehearsal: 8,
+            rope_theta: default_rope_theta(),
             qk_norm_init: 1.0,
             drill_checks: 1,
             edge_trace: false,
@@ -271,6 +285,7 @@ impl Preset {
             sft_lr: 3e-4,
             acc_lr: None,
             sft_rehearsal: 800,
+            rope_theta: default_rope_theta(),
             qk_norm_init: 1.0,
             drill_checks: 6,
             edge_trace: false,
@@ -320,7 +335,7 @@ impl Preset {
             norm_topk_prob: true,
             decoder_sparse_step: 1,
             mlp_only_layers: Vec::new(),
-            rope_theta: 10_000.0,
+            rope_theta: self.rope_theta,
             rms_norm_eps: 1e-6,
             max_position_embeddings: 4096,
             tie_word_embeddings: true,
@@ -893,7 +908,11 @@ fn stage_drill_check(
     }
     stage(&format!("{name}: copy drill check"));
     let c = drill_check::check(&ChatDir::open(dir)?.chat(), per_kind, seed, edge_trace)?;
-    stage(&format!("{name}: copy drills {}", c.summary()));
+    stage(&format!(
+        "{name}: copy drills {}; long lookups p(start) / p(in) {}",
+        c.summary(),
+        c.long_lookup_probs()
+    ));
     write_atomic(
         &path,
         &serde_json::to_vec_pretty(&c).expect("drill check serialises"),
@@ -959,14 +978,20 @@ fn ci(m: &MeanCi) -> String {
 pub fn results_table(r: &Report) -> String {
     let mut s = task_table(&r.results);
     if !r.drill_checks.is_empty() {
-        s.push_str("\n| stage | copy drills, exact |\n|---|---|\n");
+        s.push_str(
+            "\n| stage | copy drills, exact | long lookups, teacher-forced p(start) / p(in) |\n|---|---|---|\n",
+        );
         // in curriculum order
         let order = ["base-copy", "base-copy-long", "base-lm", "base", "acc"];
         let mut names: Vec<&String> = r.drill_checks.keys().collect();
         names.sort_by_key(|n| order.iter().position(|o| o == n));
         for name in names {
             let c = &r.drill_checks[name];
-            s.push_str(&format!("| {name} | {} |\n", c.summary()));
+            s.push_str(&format!(
+                "| {name} | {} | {} |\n",
+                c.summary(),
+                c.long_lookup_probs()
+            ));
         }
     }
     s
@@ -1149,5 +1174,22 @@ mod tests {
             .to_string();
         assert!(e.contains("p.json"), "{e}");
         assert!(full.with_overrides(&json!([1]), "p.json").is_err());
+    }
+
+    #[test]
+    fn the_rope_base_reaches_the_model_config() {
+        let full = Preset::full();
+        assert_eq!(full.model_config(4096).rope_theta, 10_000.0);
+        let p = full
+            .with_overrides(&json!({"rope_theta": 1e6}), "p.json")
+            .unwrap();
+        let cfg = p.model_config(4096);
+        assert_eq!(cfg.rope_theta, 1e6);
+        assert_eq!(cfg.to_hf_json()["rope_theta"], json!(1e6));
+        // a preset written before the field existed still parses
+        let mut old = serde_json::to_value(&full).unwrap();
+        old.as_object_mut().unwrap().remove("rope_theta");
+        let back: Preset = serde_json::from_value(old).unwrap();
+        assert_eq!(back.rope_theta, 10_000.0);
     }
 }
