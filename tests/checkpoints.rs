@@ -7,8 +7,7 @@ mod common;
 use std::path::Path;
 
 use acc_probe::model::random::{random_weights, write_checkpoint, RandomInit};
-use acc_probe::model::{Checkpoint, ForwardOptions, LogitsRequest, Qwen3Moe, Qwen3MoeConfig};
-use acc_probe::probe::NoProbe;
+use acc_probe::model::{Checkpoint, Qwen3Moe, Qwen3MoeConfig};
 use candle_core::{DType, Device};
 use common::*;
 use serde_json::{json, Value};
@@ -55,17 +54,7 @@ fn write(dir: &Path, cfg: &Qwen3MoeConfig, dtype: DType, shards: usize) {
 fn logits(dir: &Path) -> Vec<f32> {
     let m = Qwen3Moe::from_dir(dir, &Device::Cpu).unwrap();
     let ids: Vec<u32> = (0..40).map(|i| (i * 7 % 97) as u32).collect();
-    let out = m
-        .forward(
-            &ids,
-            &mut NoProbe,
-            ForwardOptions {
-                logits: LogitsRequest::All,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-    vec_f32(&out.logits.unwrap())
+    vec_f32(&m.logits(&ids).unwrap())
 }
 
 fn edit_config(dir: &Path, f: impl FnOnce(&mut serde_json::Map<String, Value>)) {

@@ -95,16 +95,9 @@ fn reproduce_quick_runs_end_to_end_and_bundles_both_models() {
     let logits = |d: &str| {
         let m =
             acc_probe::model::Qwen3Moe::from_dir(out.join(d), &candle_core::Device::Cpu).unwrap();
-        let opts = acc_probe::model::ForwardOptions {
-            logits: acc_probe::model::LogitsRequest::All,
-            ..Default::default()
-        };
-        let l = m
-            .forward(&ids, &mut acc_probe::probe::NoProbe, opts)
+        m.logits(&ids)
             .unwrap()
-            .logits
-            .unwrap();
-        l.flatten_all()
+            .flatten_all()
             .unwrap()
             .to_dtype(candle_core::DType::F32)
             .unwrap()

@@ -235,6 +235,19 @@ impl Qwen3Moe {
         Ok((self.lm_head.forward(&h)?, routing))
     }
 
+    /// The logits of every position [t, V] of one sequence (default path,
+    /// nothing observed).
+    pub fn logits(&self, ids: &[u32]) -> Result<Tensor> {
+        let opts = ForwardOptions {
+            logits: LogitsRequest::All,
+            ..Default::default()
+        };
+        Ok(self
+            .forward(ids, &mut crate::probe::NoProbe, opts)?
+            .logits
+            .expect("logits requested"))
+    }
+
     /// One forward pass over a single sequence, reporting to `probe`.
     pub fn forward(
         &self,

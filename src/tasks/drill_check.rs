@@ -23,8 +23,6 @@ use super::toy::{seed_for, LONG_DRILL_CHECK_STREAM, SHORT_DRILL_CHECK_STREAM};
 use crate::chat::Message;
 use crate::error::{Error, Result};
 use crate::model::generate::greedy;
-use crate::model::{ForwardOptions, LogitsRequest};
-use crate::probe::NoProbe;
 
 /// Exact matches of one kind of drill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -167,18 +165,7 @@ fn add_forced(
         return Ok(());
     }
     let ids: Vec<u32> = prompt_ids.iter().chain(answer_ids).copied().collect();
-    let logits = chat
-        .model
-        .forward(
-            &ids,
-            &mut NoProbe,
-            ForwardOptions {
-                logits: LogitsRequest::All,
-                ..Default::default()
-            },
-        )?
-        .logits
-        .expect("logits requested");
+    let logits = chat.model.logits(&ids)?;
     // rows predicting the answer tokens: positions P-1 .. T-2
     let rows = logits
         .narrow(0, prompt_ids.len() - 1, answer_ids.len())?
