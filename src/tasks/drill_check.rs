@@ -105,25 +105,23 @@ fn copied_spans(answer: &str, prompt: &str) -> Vec<(usize, usize)> {
             names.insert(run);
         }
     }
-    let mut spans: Vec<(usize, usize)> = names
+    // (char start, char end, name) of every place the answer has a name
+    let mut found: Vec<(usize, usize, &str)> = names
         .iter()
         .flat_map(|name| answer.match_indices(name))
         .map(|(byte, name)| {
             let start = answer[..byte].chars().count();
-            (start, start + name.len())
+            (start, start + name.len(), name)
         })
         .collect();
-    spans.sort_unstable();
-    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(spans.len());
+    found.sort_unstable();
+    let mut kept: Vec<(usize, usize)> = Vec::with_capacity(found.len());
     let mut written = std::collections::BTreeSet::new();
-    for s in spans {
-        if kept.last().is_none_or(|&(_, end)| s.0 >= end) {
-            // a name the answer already wrote is repeated from there, not
-            // copied from the prompt
-            let name: String = answer.chars().skip(s.0).take(s.1 - s.0).collect();
-            if written.insert(name) {
-                kept.push(s);
-            }
+    for (start, end, name) in found {
+        // a name the answer already wrote is repeated from there, not
+        // copied from the prompt
+        if kept.last().is_none_or(|&(_, e)| start >= e) && written.insert(name) {
+            kept.push((start, end));
         }
     }
     kept
@@ -148,19 +146,17 @@ impl RoleSums {
     }
 }
 
-/// Adds the teacher-forced probabilities of `answer`'s tokens after `prompt_ids`.
+/// Adds the teacher-forced probabilities of the answer's tokens (`answer`,
+/// with char offsets) after `prompt_ids`, by their role against the copied
+/// strings' char `spans`.
 fn add_forced(
     chat: &ChatModel<'_>,
     prompt_ids: &[u32],
-    prompt_text: &str,
-    answer: &str,
+    answer: &tokenizers::Encoding,
+    spans: &[(usize, usize)],
     sums: &mut RoleSums,
 ) -> Result<()> {
-    let enc = chat
-        .tokenizer
-        .encode_char_offsets(answer, false)
-        .map_err(|e| Error::Input(format!("tokenizer: {e}")))?;
-    let answer_ids = enc.get_ids();
+    let answer_ids = answer.get_ids();
     if answer_ids.is_empty() || prompt_ids.is_empty() {
         return Ok(());
     }
@@ -171,9 +167,8 @@ fn add_forced(
         .narrow(0, prompt_ids.len() - 1, answer_ids.len())?
         .to_dtype(candle_core::DType::F32)?;
     let logp = candle_nn::ops::log_softmax(&rows, candle_core::D::Minus1)?.to_vec2::<f32>()?;
-    let spans = copied_spans(answer, prompt_text);
-    for ((row, &id), &off) in logp.iter().zip(answer_ids).zip(enc.get_offsets()) {
-        let r = token_role(off, &spans);
+    for ((row, &id), &off) in logp.iter().zip(answer_ids).zip(answer.get_offsets()) {
+        let r = token_role(off, spans);
         sums.sum[r] += (row[id as usize] as f64).exp();
         sums.n[r] += 1;
     }
@@ -288,11 +283,12 @@ fn score(
             .map_err(tok_err)?
             .get_ids()
             .to_vec();
-        let answer_tokens = chat
+        // char offsets: the roles of the teacher-forced tokens are char spans
+        let answer_enc = chat
             .tokenizer
-            .encode(answer.content.as_str(), false)
-            .map_err(tok_err)?
-            .len();
+            .encode_char_offsets(answer.content.as_str(), false)
+            .map_err(tok_err)?;
+        let answer_tokens = answer_enc.len();
         let slot = kinds.iter().position(|&k| k == kind).expect("known kind");
         let s = &mut scores[slot];
         let max_new = answer_tokens + 4;
@@ -312,8 +308,13 @@ fn score(
         if response.trim() == answer.content.trim() {
             s.exact += 1;
         }
-        let prompt_text: String = prompt.iter().map(|m| m.content.as_str()).collect();
-        add_forced(chat, &ids, &prompt_text, &answer.content, &mut sums[slot])?;
+        let prompt_text = prompt
+            .iter()
+            .map(|m| m.content.as_str())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let spans = copied_spans(&answer.content, &prompt_text);
+        add_forced(chat, &ids, &answer_enc, &spans, &mut sums[slot])?;
     }
     for (s, sums) in scores.iter_mut().zip(&sums) {
         s.prompt_tokens /= s.n.max(1) as f64;
