@@ -33,6 +33,20 @@ pub const QWEN_SPLIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\
 /// the first piece changes with what precedes it.
 pub const SPLIT_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|\p{L}*\p{N}[\p{L}\p{N}]*|[^\r\n\p{L}\p{N}]?(?>\p{L}+)(?!\p{N})| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
+/// The optional second pre-tokenisation pass (`train_bpe_with`, `id_chunk`
+/// = n), run on each pre-token of [`SPLIT_PATTERN`]: a pre-token of hex
+/// digits that contains a digit (a node name, a tracking code, a number) is
+/// cut into pieces of at most n characters from its start; every other
+/// pre-token (words, hashes with other letters) stays whole. With n = 3 a
+/// 10-character hex name is three pieces out of 4,096 and a last one out of
+/// 16, so in a context of a thousand tokens almost every piece of a name
+/// occurs in that name only and a one-token induction head finds the right
+/// occurrence; BPE's own pieces of random hex are mostly 2 characters (256
+/// kinds), each of which recurs many times in such a context.
+pub fn id_chunk_pattern(n: usize) -> String {
+    format!(r"^[^\p{{N}}]*$|^[\p{{L}}\p{{N}}]*[g-zA-Z][\p{{L}}\p{{N}}]*$|[0-9a-f]{{1,{n}}}")
+}
+
 /// Special and added tokens of the Qwen3 chat format (the first three are the
 /// control tokens [`CHAT_CONTROL_TOKENS`]; the tags follow the learned vocabulary).
 pub const QWEN_SPECIAL_TOKENS: [&str; 9] = [
@@ -59,6 +73,20 @@ where
     I: Iterator<Item = S> + Send,
     S: AsRef<str> + Send,
 {
+    train_bpe_with(texts, vocab_size, 0)
+}
+
+/// [`train_bpe`] with hex ids cut into pieces of at most `id_chunk`
+/// characters before BPE ([`id_chunk_pattern`]; 0: not cut).
+pub fn train_bpe_with<I, S>(
+    texts: I,
+    vocab_size: usize,
+    id_chunk: usize,
+) -> Result<tokenizers::Tokenizer>
+where
+    I: Iterator<Item = S> + Send,
+    S: AsRef<str> + Send,
+{
     use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
     use tokenizers::models::TrainerWrapper;
     use tokenizers::pre_tokenizers::byte_level::ByteLevel;
@@ -75,11 +103,21 @@ where
         false,
     )
     .map_err(err)?;
+    let mut pre = vec![split.into()];
+    if id_chunk > 0 {
+        pre.push(
+            Split::new(
+                SplitPattern::Regex(id_chunk_pattern(id_chunk)),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(err)?
+            .into(),
+        );
+    }
+    pre.push(ByteLevel::new(false, false, false).into());
     let mut tok = tokenizers::Tokenizer::new(BPE::default());
-    tok.with_pre_tokenizer(Some(Sequence::new(vec![
-        split.into(),
-        ByteLevel::new(false, false, false).into(),
-    ])));
+    tok.with_pre_tokenizer(Some(Sequence::new(pre)));
     tok.with_decoder(Some(ByteLevel::default()));
     let specials: Vec<AddedToken> = CHAT_CONTROL_TOKENS
         .iter()
@@ -153,6 +191,62 @@ mod tests {
         assert_eq!(
             tok.to_string(false).unwrap(),
             again.to_string(false).unwrap()
+        );
+    }
+
+    #[test]
+    fn id_chunks_cut_hex_ids_and_leave_words_and_hashes_whole() {
+        let hex = |i: u64| {
+            format!(
+                "{:010x}",
+                0x9e37_79b9_7f4a_7c15u64.wrapping_mul(i + 1) >> 24
+            )
+        };
+        // 20 ids, each often enough that its chunks become tokens
+        let corpus: Vec<String> = (0..600)
+            .map(|i| {
+                format!(
+                    "{} -> {}\nPrepend aB3xYz9QkW to the 2nd poem about face, in 2025.",
+                    hex(i % 20),
+                    hex(i % 20 + 7)
+                )
+            })
+            .collect();
+        let tok = train_bpe_with(corpus.iter(), 4000, 3).unwrap();
+        let pieces = |t: &str| tok.encode(t, false).unwrap().get_tokens().to_vec();
+        for i in [3, 11, 19] {
+            let id = hex(i);
+            let p = pieces(&id);
+            // pieces of at most 3 characters from the start: 3 + 3 + 3 + 1
+            let want: Vec<String> = id
+                .as_bytes()
+                .chunks(3)
+                .map(|c| String::from_utf8(c.to_vec()).unwrap())
+                .collect();
+            assert_eq!(p, want, "{id}");
+            // and the same pieces in an edge line
+            let line = pieces(&format!("{id} -> {}", hex(i + 7)));
+            assert_eq!(&line[..want.len()], &want[..], "{line:?}");
+        }
+        // words, hashes with non-hex letters and hex words without a digit stay whole
+        assert_eq!(pieces("aB3xYz9QkW"), vec!["aB3xYz9QkW".to_string()]);
+        assert_eq!(pieces(" face"), vec!["Ġface".to_string()]);
+        assert_eq!(pieces("2nd"), vec!["2nd".to_string()]);
+        // a number is hex digits too
+        assert_eq!(pieces("2025"), vec!["202".to_string(), "5".to_string()]);
+        // an id never seen: BPE's pieces, but none across a chunk's end
+        let unseen = "9a8b7c6d5e";
+        let mut at = 0;
+        for p in pieces(unseen) {
+            assert_eq!(at / 3, (at + p.len() - 1) / 3, "{p} crosses a chunk end");
+            at += p.len();
+        }
+        assert_eq!(at, unseen.len());
+        let text = "abc123def0 -> 0fedcba987 aB3xYz9QkW";
+        assert_eq!(
+            tok.decode(tok.encode(text, false).unwrap().get_ids(), false)
+                .unwrap(),
+            text
         );
     }
 }

@@ -568,6 +568,7 @@ fn a_grown_model_computes_the_same_logits_and_its_new_layers_train() {
     let report = grow_model_dir(
         &small,
         layers + 3,
+        None,
         5,
         RandomInit::default(),
         DType::F32,
@@ -594,6 +595,50 @@ fn a_grown_model_computes_the_same_logits_and_its_new_layers_train() {
     };
     let (before, after) = (logits(&small), logits(&grown));
     assert_eq!(before, after, "growing changed the logits");
+    // old layers at given positions (the last one at the last layer): the same logits
+    let placed = s.root.join("placed");
+    let at: Vec<usize> = (0..layers).map(|i| i + 3).collect();
+    let r = grow_model_dir(
+        &small,
+        layers + 3,
+        Some(&at),
+        5,
+        RandomInit::default(),
+        DType::F32,
+        &placed,
+    )
+    .unwrap();
+    assert_eq!(r.old_layer_positions, at);
+    assert_eq!(
+        logits(&placed),
+        before,
+        "growing to given positions changed the logits"
+    );
+    let placed_w =
+        candle_core::safetensors::load(placed.join("model.safetensors"), &Device::Cpu).unwrap();
+    let small_w =
+        candle_core::safetensors::load(small.join("model.safetensors"), &Device::Cpu).unwrap();
+    let last = format!("model.layers.{}.self_attn.q_proj.weight", layers - 1);
+    let moved = format!("model.layers.{}.self_attn.q_proj.weight", layers + 2);
+    assert_eq!(vec_f32(&placed_w[&moved]), vec_f32(&small_w[&last]));
+    // positions that are not one increasing position per old layer, or past the end
+    for bad in [
+        vec![0; layers],
+        (1..=layers).map(|i| i + 3).collect(),
+        vec![1],
+    ] {
+        let e = grow_model_dir(
+            &small,
+            layers + 3,
+            Some(&bad),
+            5,
+            RandomInit::default(),
+            DType::F32,
+            &s.root.join("bad"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("increasing positions below"), "{e}");
+    }
     let gcfg = Qwen3MoeConfig::from_file(grown.join("config.json")).unwrap();
     assert_eq!(gcfg.num_hidden_layers, layers + 3);
     assert!(grown.join("tokenizer_config.json").is_file());

@@ -35,18 +35,27 @@ pub fn run(a: DrillsArgs) -> anyhow::Result<()> {
     }
     println!(
         "copy drills of {} (exact match; teacher-forced probability of the reference's tokens: \
-         the first token of each copied name or hash, its other tokens, the rest)",
+         the first token of each copied name or hash, its other tokens, the rest, and the first \
+         token of the last copy: in a lookup the child)",
         a.model.display()
     );
     println!(
-        "{:<6} {:<8} {:>7} {:>14} {:>9} {:>8} {:>8} {:>8}  first: reference → response",
-        "set", "kind", "exact", "prompt tokens", "too long", "p(start)", "p(in)", "p(rest)"
+        "{:<6} {:<8} {:>7} {:>14} {:>9} {:>8} {:>8} {:>8} {:>8}  first: reference → response",
+        "set",
+        "kind",
+        "exact",
+        "prompt tokens",
+        "too long",
+        "p(start)",
+        "p(in)",
+        "p(rest)",
+        "p(last)"
     );
     let p = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.3}"));
     for (set, scores) in [("short", &c.short), ("long", &c.long)] {
         for k in scores {
             println!(
-                "{:<6} {:<8} {:>3}/{:<3} {:>14.0} {:>9} {:>8} {:>8} {:>8}  {:?} → {:?}",
+                "{:<6} {:<8} {:>3}/{:<3} {:>14.0} {:>9} {:>8} {:>8} {:>8} {:>8}  {:?} → {:?}",
                 set,
                 k.kind,
                 k.exact,
@@ -56,6 +65,7 @@ pub fn run(a: DrillsArgs) -> anyhow::Result<()> {
                 p(k.forced.start),
                 p(k.forced.inside),
                 p(k.forced.rest),
+                p(k.forced.last_start),
                 k.example.0,
                 k.example.1
             );

@@ -16,6 +16,10 @@ pub struct GrowArgs {
     /// Layers of the grown model (more than the model has).
     #[arg(long)]
     layers: usize,
+    /// Positions of the old layers in the grown model, comma-separated
+    /// (default: evenly spaced, `i · layers / old`).
+    #[arg(long, value_delimiter = ',')]
+    positions: Option<Vec<usize>>,
     /// Output model directory.
     #[arg(long)]
     out: PathBuf,
@@ -42,7 +46,15 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
         ..RandomInit::default()
     };
     let dtype = save_dtype(&a.dtype)?;
-    let r = grow_model_dir(&a.model, a.layers, a.seed, init, dtype, &a.out)?;
+    let r = grow_model_dir(
+        &a.model,
+        a.layers,
+        a.positions.as_deref(),
+        a.seed,
+        init,
+        dtype,
+        &a.out,
+    )?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

@@ -63,20 +63,28 @@ pub struct RoleProbs {
     pub rest: Option<f64>,
     /// Tokens of each role: start, inside, rest.
     pub tokens: [usize; 3],
+    /// The first token of the last string the answer copies: in a traced
+    /// lookup (`X -> Y`, the question's node first) the child, i.e. the
+    /// lookup itself, which `start` averages with the node's copy; in an
+    /// untraced lookup the child too, in a list its last element, in a hash
+    /// drill or an MRCR recall the hash.
+    #[serde(default)]
+    pub last_start: Option<f64>,
 }
 
-/// Role of an answer token: 0 start, 1 inside, 2 rest.
-fn token_role(offsets: (usize, usize), spans: &[(usize, usize)]) -> usize {
+/// Role of an answer token (0 start, 1 inside, 2 rest) and the index of the
+/// span it starts or continues.
+fn token_role_in(offsets: (usize, usize), spans: &[(usize, usize)]) -> (usize, Option<usize>) {
     let (s, e) = offsets;
-    for &(a, b) in spans {
+    for (i, &(a, b)) in spans.iter().enumerate() {
         if s <= a && a < e {
-            return 0;
+            return (0, Some(i));
         }
         if a < s && s < b {
-            return 1;
+            return (1, Some(i));
         }
     }
-    2
+    (2, None)
 }
 
 /// Char spans of the copied strings in `answer`: the first place where it
@@ -132,6 +140,8 @@ fn copied_spans(answer: &str, prompt: &str) -> Vec<(usize, usize)> {
 struct RoleSums {
     sum: [f64; 3],
     n: [usize; 3],
+    /// Sum and count of the last copy's first-token probabilities.
+    last: (f64, usize),
 }
 
 impl RoleSums {
@@ -142,6 +152,7 @@ impl RoleSums {
             inside: mean(1),
             rest: mean(2),
             tokens: self.n,
+            last_start: (self.last.1 > 0).then(|| self.last.0 / self.last.1 as f64),
         }
     }
 }
@@ -168,9 +179,14 @@ fn add_forced(
         .to_dtype(candle_core::DType::F32)?;
     let logp = candle_nn::ops::log_softmax(&rows, candle_core::D::Minus1)?.to_vec2::<f32>()?;
     for ((row, &id), &off) in logp.iter().zip(answer_ids).zip(answer.get_offsets()) {
-        let r = token_role(off, spans);
-        sums.sum[r] += (row[id as usize] as f64).exp();
+        let (r, span) = token_role_in(off, spans);
+        let prob = (row[id as usize] as f64).exp();
+        sums.sum[r] += prob;
         sums.n[r] += 1;
+        if r == 0 && span == Some(spans.len() - 1) {
+            sums.last.0 += prob;
+            sums.last.1 += 1;
+        }
     }
     Ok(())
 }
@@ -210,12 +226,18 @@ impl DrillCheck {
         )
     }
 
-    /// The long lookups' teacher-forced `p(start) / p(in)` (`0.59 / 0.61`),
-    /// or `-` where there are none.
+    /// The long lookups' teacher-forced `p(start) / p(in)`, then the
+    /// child's first token (`0.59 / 0.61, child 0.20`), or `-` where there
+    /// are none.
     pub fn long_lookup_probs(&self) -> String {
         let f = |x: Option<f64>| x.map_or("-".to_string(), |v| format!("{v:.2}"));
         match self.long.iter().find(|k| k.kind == "lookup") {
-            Some(k) => format!("{} / {}", f(k.forced.start), f(k.forced.inside)),
+            Some(k) => format!(
+                "{} / {}, child {}",
+                f(k.forced.start),
+                f(k.forced.inside),
+                f(k.forced.last_start)
+            ),
             None => "-".into(),
         }
     }
@@ -422,11 +444,12 @@ mod tests {
             c.summary(),
             "short 3/4 (list 1/2, hash 2/2), long 0/2 (lookup 0/2)"
         );
-        assert_eq!(c.long_lookup_probs(), "- / -");
+        assert_eq!(c.long_lookup_probs(), "- / -, child -");
         let mut c = c;
         c.long[0].forced.start = Some(0.591);
         c.long[0].forced.inside = Some(0.6149);
-        assert_eq!(c.long_lookup_probs(), "0.59 / 0.61");
+        c.long[0].forced.last_start = Some(0.2);
+        assert_eq!(c.long_lookup_probs(), "0.59 / 0.61, child 0.20");
         c.long.clear();
         assert_eq!(c.long_lookup_probs(), "-");
     }
@@ -455,17 +478,30 @@ mod tests {
         let spans = [(3, 13)];
         let roles: Vec<usize> = [(0, 2), (2, 3), (3, 5), (5, 8), (8, 13), (13, 14)]
             .iter()
-            .map(|&o| token_role(o, &spans))
+            .map(|&o| token_role_in(o, &spans).0)
             .collect();
         assert_eq!(roles, [2, 2, 0, 1, 1, 2]);
         // a token that begins before the copy and runs into it starts it
-        assert_eq!(token_role((2, 5), &spans), 0);
+        assert_eq!(token_role_in((2, 5), &spans), (0, Some(0)));
+        // the span each token belongs to: a traced lookup's node, then child
+        let spans = [(0, 10), (14, 24)];
+        assert_eq!(token_role_in((0, 3), &spans), (0, Some(0)));
+        assert_eq!(token_role_in((10, 13), &spans), (2, None));
+        assert_eq!(token_role_in((14, 17), &spans), (0, Some(1)));
+        assert_eq!(token_role_in((17, 24), &spans), (1, Some(1)));
         let sums = RoleSums {
             sum: [0.5, 1.5, 0.0],
             n: [1, 2, 0],
+            last: (0.25, 1),
         };
         let p = sums.finish();
         assert_eq!((p.start, p.inside, p.rest), (Some(0.5), Some(0.75), None));
         assert_eq!(p.tokens, [1, 2, 0]);
+        assert_eq!(p.last_start, Some(0.25));
+        // drill checks written before the field still read
+        let old: RoleProbs =
+            serde_json::from_str(r#"{"start":0.5,"inside":null,"rest":1.0,"tokens":[1,0,2]}"#)
+                .unwrap();
+        assert_eq!(old.last_start, None);
     }
 }

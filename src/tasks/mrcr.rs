@@ -71,11 +71,37 @@ pub(crate) const TOPICS: &[&str] = &[
     "bridges",
     "violins",
 ];
+/// The words of the generated responses: enough kinds (238) that a word
+/// recurs only a few times in a conversation, as the words of real
+/// (model-written) responses do, so a response can be told from the others
+/// by its own wording and not only by its position.
+#[rustfmt::skip]
 const WORDS: &[&str] = &[
     "quiet", "silver", "morning", "wanders", "beneath", "ancient", "light", "gentle", "storm",
-    "whispers", "across", "the", "a", "old", "bright", "echo", "rests", "among", "stone", "water",
-    "and", "with", "slowly", "golden", "shadow", "over", "dream", "sings", "far", "near", "winter",
-    "summer", "through", "small", "wide", "field", "heart", "sky", "turns", "keeps",
+    "whispers", "across", "old", "bright", "echo", "rests", "among", "stone", "water", "slowly",
+    "golden", "shadow", "over", "dream", "sings", "far", "near", "winter", "summer", "through",
+    "small", "wide", "field", "heart", "sky", "turns", "keeps", "river", "meadow", "candle",
+    "harbor", "lantern", "forest", "mountain", "valley", "garden", "orchard", "island", "desert",
+    "canyon", "glacier", "thunder", "rain", "snow", "frost", "breeze", "cloud", "moon", "star",
+    "comet", "planet", "ocean", "wave", "tide", "shore", "sand", "pebble", "shell", "coral",
+    "reef", "feather", "wing", "nest", "sparrow", "raven", "falcon", "owl", "heron", "swan", "fox",
+    "wolf", "bear", "deer", "rabbit", "horse", "lion", "tiger", "whale", "dolphin", "salmon",
+    "maple", "willow", "birch", "cedar", "pine", "oak", "rose", "lily", "tulip", "daisy", "ivy",
+    "moss", "fern", "clover", "thistle", "amber", "crimson", "scarlet", "azure", "violet",
+    "emerald", "ivory", "copper", "iron", "marble", "velvet", "linen", "paper", "ink", "quill",
+    "letter", "book", "story", "song", "poem", "rhyme", "chorus", "drum", "flute", "harp", "bell",
+    "whistle", "window", "door", "roof", "chimney", "hearth", "kettle", "bread", "honey", "apple",
+    "pear", "plum", "cherry", "lemon", "olive", "wine", "salt", "pepper", "spice", "market",
+    "village", "city", "tower", "castle", "bridge", "road", "path", "trail", "gate", "wall",
+    "fence", "sailor", "farmer", "baker", "painter", "poet", "dancer", "singer", "pilgrim",
+    "traveler", "stranger", "neighbor", "child", "elder", "friend", "rival", "king", "queen",
+    "knight", "monk", "soldier", "merchant", "captain", "hunter", "shepherd", "weaver", "smith",
+    "climbs", "drifts", "glows", "burns", "fades", "rises", "falls", "waits", "listens",
+    "remembers", "forgets", "carries", "follows", "gathers", "scatters", "hides", "finds",
+    "breaks", "mends", "opens", "closes", "whispering", "trembling", "shining", "hollow", "tender",
+    "bitter", "sweet", "heavy", "hidden", "lonely", "restless", "distant", "sudden", "endless",
+    "fragile", "patient", "silent", "swift", "eager", "weary", "curious", "humble", "proud",
+    "wild", "calm", "warm", "cold", "dark", "pale", "deep",
 ];
 
 /// English ordinal: 1st, 2nd, 3rd, 4th, … 11th, 12th, 13th, 21st.
@@ -95,7 +121,7 @@ pub(crate) fn request(format: &str, topic: &str) -> String {
 }
 
 pub(crate) fn response(rng: &mut StdRng, format: &str, topic: &str) -> String {
-    let lines = rng.random_range(3..=8);
+    let lines = rng.random_range(3..=6);
     let mut out = format!("Here is a {format} about {topic}:\n\n");
     for l in 0..lines {
         let n = rng.random_range(5..=11);

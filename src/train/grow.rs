@@ -2,7 +2,7 @@
 //! computes the same function, to be trained on from there.
 //!
 //! The old layers keep their weights and order, at evenly spaced positions
-//! (`i · L' / L`). Each new layer gets random weights, except its attention
+//! (`i · L' / L`) or at the positions given. Each new layer gets random weights, except its attention
 //! output projection and its experts' down projections, which are zero: both of
 //! its residual branches add exactly 0, so the grown model's logits equal the
 //! old model's. Training then moves the zero projections first (their gradients
@@ -32,6 +32,19 @@ pub fn grown_positions(old: usize, new: usize) -> Vec<usize> {
     (0..old).map(|i| i * new / old).collect()
 }
 
+/// Checks positions for `old` layers among `new`: one per old layer,
+/// increasing, each below `new`.
+pub fn check_positions(positions: &[usize], old: usize, new: usize) -> Result<()> {
+    let increasing = positions.windows(2).all(|w| w[0] < w[1]);
+    if positions.len() != old || !increasing || positions.last().is_some_and(|&p| p >= new) {
+        return Err(Error::Input(format!(
+            "grow: positions {positions:?} for {old} old layers among {new}: expected {old} \
+             increasing positions below {new}"
+        )));
+    }
+    Ok(())
+}
+
 /// True for the tensors that make a new layer's residual branches zero.
 fn zeroed(name: &str) -> bool {
     name.ends_with("self_attn.o_proj.weight")
@@ -45,6 +58,20 @@ pub fn grow_depth(
     weights: &HashMap<String, Tensor>,
     cfg: &Qwen3MoeConfig,
     layers: usize,
+    seed: u64,
+    init: RandomInit,
+) -> Result<(HashMap<String, Tensor>, Qwen3MoeConfig)> {
+    let positions = grown_positions(cfg.num_hidden_layers, layers);
+    grow_depth_at(weights, cfg, layers, &positions, seed, init)
+}
+
+/// [`grow_depth`] with the old layers at `positions` (one per old layer,
+/// increasing).
+pub fn grow_depth_at(
+    weights: &HashMap<String, Tensor>,
+    cfg: &Qwen3MoeConfig,
+    layers: usize,
+    positions: &[usize],
     seed: u64,
     init: RandomInit,
 ) -> Result<(HashMap<String, Tensor>, Qwen3MoeConfig)> {
@@ -80,8 +107,8 @@ pub fn grow_depth(
         .next()
         .map(|t| t.device().clone())
         .unwrap_or(Device::Cpu);
+    check_positions(positions, old, layers)?;
     let fresh = random_weights(&new_cfg, seed, init, &device)?;
-    let positions = grown_positions(old, layers);
     let from_old: HashMap<usize, usize> =
         positions.iter().enumerate().map(|(i, &p)| (p, i)).collect();
     let mut out = HashMap::with_capacity(fresh.len());
@@ -122,22 +149,27 @@ pub struct GrowReport {
 }
 
 /// Grows the model directory `src` to `layers` layers and writes it to `out`
-/// (config.json, model.safetensors in `dtype`, the source's tokenizer and chat template).
+/// (config.json, model.safetensors in `dtype`, the source's tokenizer and
+/// chat template). The old layers go to `positions` (default: evenly spaced).
 pub fn grow_model_dir(
     src: &Path,
     layers: usize,
+    positions: Option<&[usize]>,
     seed: u64,
     init: RandomInit,
     dtype: DType,
     out: &Path,
 ) -> Result<GrowReport> {
     let (weights, cfg, tok, template) = load_model_dir(src)?;
-    let (grown, grown_cfg) = grow_depth(&weights, &cfg, layers, seed, init)?;
+    let positions = positions
+        .map(<[usize]>::to_vec)
+        .unwrap_or_else(|| grown_positions(cfg.num_hidden_layers, layers));
+    let (grown, grown_cfg) = grow_depth_at(&weights, &cfg, layers, &positions, seed, init)?;
     hf::write_model_dir(out, &grown_cfg, &grown, dtype, &tok, &template.source)?;
     Ok(GrowReport {
         layers_before: cfg.num_hidden_layers,
         layers_after: layers,
-        old_layer_positions: grown_positions(cfg.num_hidden_layers, layers),
+        old_layer_positions: positions,
         parameters: grown.values().map(|t| t.elem_count()).sum(),
     })
 }

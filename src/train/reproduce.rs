@@ -103,10 +103,17 @@ pub struct Preset {
     /// The first base stage trained at the full depth when `copy_layers` is
     /// shallower: `base-copy-long` (only the copy stage is shallow),
     /// `base-lm` (the long copy stage too) or `base` (LM pretraining too, so
-    /// only agent SFT and ACC SFT train all `layers`). When that stage has no
-    /// steps the model is grown before the next one.
+    /// only agent SFT and ACC SFT train all `layers`), or `end`: every stage
+    /// trains the shallow model (`base-core`, `acc-core`) and the two final
+    /// models are grown from them, with the same new layers, into `base` and
+    /// `acc`. When that stage has no steps the model is grown before the next
+    /// one.
     #[serde(default = "default_grow_before")]
     pub grow_before: String,
+    /// Positions of the shallow model's layers in the grown one (default:
+    /// evenly spaced, `train::grow::grown_positions`).
+    #[serde(default)]
+    pub grow_positions: Option<Vec<usize>>,
     /// Sequence length and batch of the copy stage.
     #[serde(default = "default_copy_seq_len")]
     pub copy_seq_len: usize,
@@ -154,6 +161,11 @@ pub struct Preset {
     /// 0/24, as at 10,000.
     #[serde(default = "default_rope_theta")]
     pub rope_theta: f64,
+    /// Hex ids (node names, tracking codes, numbers) are cut into pieces of
+    /// at most this many characters before BPE (`tokenizer::id_chunk_pattern`;
+    /// 0: BPE's own pieces, mostly 2 characters).
+    #[serde(default)]
+    pub id_chunk: usize,
     /// Initial q_norm/k_norm weight of the scratch model (see
     /// `Init::Config::qk_norm_init`).
     #[serde(default = "default_qk_norm_init")]
@@ -183,6 +195,12 @@ fn default_grow_before() -> String {
 
 /// The base stages after the copy stage, in curriculum order.
 const AFTER_COPY: [&str; 3] = ["base-copy-long", "base-lm", "base"];
+
+/// `grow_before` value: grow the two final models, after all training.
+const GROW_AT_END: &str = "end";
+
+/// With `grow_before` `end`: (trained shallow stage, grown final model).
+const GROWN_AT_END: [(&str, &str); 2] = [("base-core", "base"), ("acc-core", "acc")];
 
 fn default_rope_theta() -> f64 {
     10_000.0
@@ -224,6 +242,7 @@ impl Preset {
             long_copy_steps: 2,
             copy_layers: 2,
             grow_before: default_grow_before(),
+            grow_positions: None,
             copy_seq_len: 256,
             copy_batch: 2,
             budget: (300, 900),
@@ -240,6 +259,7 @@ impl Preset {
             sft_rehearsal: 8,
             rope_theta: default_rope_theta(),
             qk_norm_init: 1.0,
+            id_chunk: 0,
             drill_checks: 1,
             edge_trace: false,
             eval_n: 6,
@@ -271,6 +291,7 @@ impl Preset {
             long_copy_steps: 1000,
             copy_layers: 4,
             grow_before: "base".into(),
+            grow_positions: None,
             copy_seq_len: 256,
             copy_batch: 8,
             budget: (300, 900),
@@ -287,6 +308,7 @@ impl Preset {
             sft_rehearsal: 800,
             rope_theta: default_rope_theta(),
             qk_norm_init: 1.0,
+            id_chunk: 0,
             drill_checks: 6,
             edge_trace: false,
             eval_n: 50,
@@ -508,7 +530,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         for r in m.iter().chain(&g) {
             texts.push(template.render(&with_answer(r)?, false)?);
         }
-        let tok = crate::tokenizer::train_bpe(texts.iter(), p.vocab)?;
+        let tok = crate::tokenizer::train_bpe_with(texts.iter(), p.vocab, p.id_chunk)?;
         let json = tok
             .to_string(false)
             .map_err(|e| Error::Input(format!("tokenizer does not serialise: {e}")))?;
@@ -655,23 +677,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     {
         let dir = out.join(name);
         if let (Some(src), Init::Model { dir: dst }) = (&grow_from, &init) {
-            if !dst.join("model.safetensors").is_file() {
-                stage(&format!("growing {} to {} layers", src.display(), p.layers));
-                let tmp = dst.with_extension("partial");
-                if tmp.exists() {
-                    std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-                }
-                let init = RandomInit {
-                    std: 0.02,
-                    qk_gain: p.qk_norm_init,
-                    ..RandomInit::default()
-                };
-                grow_model_dir(src, p.layers, seed, init, DType::F32, &tmp)?;
-                if dst.exists() {
-                    std::fs::remove_dir_all(dst).map_err(|e| Error::io(dst, e))?;
-                }
-                std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))?;
-            }
+            grow_stage_model(p, seed, src, dst, DType::F32, &mut *stage)?;
         }
         if dir.join("train/summary.json").is_file() {
             stage(&format!("{name}: done earlier"));
@@ -704,6 +710,20 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
             stage_drill_check(name, &dir, p.drill_checks, seed, p.edge_trace, &mut *stage)?
         {
             checks.insert(name.to_string(), c);
+        }
+    }
+
+    // the final models grown from the shallow ones, with the same new layers
+    if p.grow_before == GROW_AT_END && p.copy_steps > 0 && copy_layers < p.layers {
+        for (core, fin) in GROWN_AT_END {
+            grow_stage_model(
+                p,
+                seed,
+                &out.join(core),
+                &out.join(fin),
+                DType::BF16,
+                &mut *stage,
+            )?;
         }
     }
 
@@ -747,6 +767,44 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     Ok(report)
 }
 
+/// Grows the stage model `src` to the preset's depth into `dst` (through
+/// `dst.partial`, renamed when complete), unless `dst` already holds a model.
+fn grow_stage_model(
+    p: &Preset,
+    seed: u64,
+    src: &Path,
+    dst: &Path,
+    dtype: DType,
+    stage: &mut dyn FnMut(&str),
+) -> Result<()> {
+    if dst.join("model.safetensors").is_file() {
+        return Ok(());
+    }
+    stage(&format!("growing {} to {} layers", src.display(), p.layers));
+    let tmp = dst.with_extension("partial");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    let init = RandomInit {
+        std: 0.02,
+        qk_gain: p.qk_norm_init,
+        ..RandomInit::default()
+    };
+    grow_model_dir(
+        src,
+        p.layers,
+        p.grow_positions.as_deref(),
+        seed,
+        init,
+        dtype,
+        &tmp,
+    )?;
+    if dst.exists() {
+        std::fs::remove_dir_all(dst).map_err(|e| Error::io(dst, e))?;
+    }
+    std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))
+}
+
 /// `n` rehearsal rows for the SFT sets: short and long copy drills in turn
 /// (the short ones alone once the long ones run out, and the other way round).
 fn rehearsal_rows(short: &[Value], long: &[Value], n: usize) -> Vec<Value> {
@@ -782,14 +840,26 @@ fn plan_stages(
         0 => p.lr,
         _ => p.lm_lr.unwrap_or(p.lr),
     };
-    if !AFTER_COPY.contains(&p.grow_before.as_str()) {
+    let at_end = p.grow_before == GROW_AT_END;
+    if !at_end && !AFTER_COPY.contains(&p.grow_before.as_str()) {
         return Err(Error::Input(format!(
-            "preset {}: grow_before `{}` is not a stage after the copy stage (expected one of {})",
+            "preset {}: grow_before `{}` is not a stage after the copy stage (expected one of {}, or {GROW_AT_END})",
             p.name,
             p.grow_before,
             AFTER_COPY.join(", ")
         )));
     }
+    if let (Some(at), true) = (&p.grow_positions, copy_layers < p.layers) {
+        // checked before any training, not when the growth comes
+        crate::train::grow::check_positions(at, copy_layers, p.layers)
+            .map_err(|e| Error::Input(format!("preset {}: grow_positions: {e}", p.name)))?;
+    }
+    // with growth at the end the SFT stages train the shallow model
+    let shallow = at_end && p.copy_steps > 0 && copy_layers < p.layers;
+    let (base_name, acc_name) = match shallow {
+        true => (GROWN_AT_END[0].0, GROWN_AT_END[1].0),
+        false => ("base", "acc"),
+    };
     // the previous stage's model directory (None: train from scratch)
     let mut last: Option<PathBuf> = None;
     if p.copy_steps > 0 {
@@ -836,7 +906,7 @@ fn plan_stages(
         grow_from: None,
     });
     stages.push(Stage {
-        name: "base",
+        name: base_name,
         data: data.join("agent_sft.jsonl"),
         init: Init::Model {
             dir: out.join("base-lm"),
@@ -849,10 +919,10 @@ fn plan_stages(
         grow_from: None,
     });
     stages.push(Stage {
-        name: "acc",
+        name: acc_name,
         data: data.join("acc.jsonl"),
         init: Init::Model {
-            dir: out.join("base"),
+            dir: out.join(base_name),
         },
         objective: Objective::Acc,
         steps: p.acc_steps,
@@ -864,7 +934,7 @@ fn plan_stages(
     // a shallow copy model is grown to the full depth before the stage
     // `grow_before` (the first one after it that exists): that stage starts
     // from `<previous stage>-grown`
-    if p.copy_steps > 0 && copy_layers < p.layers {
+    if p.copy_steps > 0 && copy_layers < p.layers && !at_end {
         let from = AFTER_COPY
             .iter()
             .position(|n| *n == p.grow_before)
@@ -979,10 +1049,18 @@ pub fn results_table(r: &Report) -> String {
     let mut s = task_table(&r.results);
     if !r.drill_checks.is_empty() {
         s.push_str(
-            "\n| stage | copy drills, exact | long lookups, teacher-forced p(start) / p(in) |\n|---|---|---|\n",
+            "\n| stage | copy drills, exact | long lookups, teacher-forced p(start) / p(in), the child |\n|---|---|---|\n",
         );
         // in curriculum order
-        let order = ["base-copy", "base-copy-long", "base-lm", "base", "acc"];
+        let order = [
+            "base-copy",
+            "base-copy-long",
+            "base-lm",
+            "base-core",
+            "base",
+            "acc-core",
+            "acc",
+        ];
         let mut names: Vec<&String> = r.drill_checks.keys().collect();
         names.sort_by_key(|n| order.iter().position(|o| o == n));
         for name in names {
@@ -1080,6 +1158,23 @@ mod tests {
         assert_eq!(stages[2], row("base-lm", "base-copy-long", None));
         assert_eq!(stages[3], row("base", "base-lm-grown", Some("base-lm")));
         assert_eq!(stages[4], row("acc", "base", None));
+        // grown at the end: every stage trains the shallow model, ACC SFT
+        // starts from the shallow base model
+        p.grow_before = "end".into();
+        let stages = plan(&p).unwrap();
+        assert_eq!(stages[2], row("base-lm", "base-copy-long", None));
+        assert_eq!(stages[3], row("base-core", "base-lm", None));
+        assert_eq!(stages[4], row("acc-core", "base-core", None));
+        assert!(stages.iter().all(|s| s.2.is_none()));
+        p.grow_positions = Some(vec![2, 8, 14, 20]);
+        assert!(plan(&p).is_ok());
+        p.grow_positions = Some(vec![2, 8, 14, 24]);
+        let e = plan(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("grow_positions") && e.contains("below 24"),
+            "{e}"
+        );
+        p.grow_positions = None;
         // without a long copy stage the growth moves to the next stage
         p.grow_before = "base-copy-long".into();
         p.long_copy_steps = 0;
@@ -1094,6 +1189,15 @@ mod tests {
         let stages = plan(&p).unwrap();
         assert_eq!(stages[0], row("base-lm", "model-config.json", None));
         assert!(stages.iter().all(|s| s.2.is_none()));
+        p.grow_positions = Some(vec![2, 8, 14, 20]);
+        assert!(plan(&p).is_ok());
+        p.grow_positions = Some(vec![2, 8, 14, 24]);
+        let e = plan(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("grow_positions") && e.contains("below 24"),
+            "{e}"
+        );
+        p.grow_positions = None;
         // a copy model as deep as the preset is not grown
         let mut p = Preset::full();
         p.copy_layers = 24;
