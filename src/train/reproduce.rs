@@ -1189,15 +1189,6 @@ mod tests {
         let stages = plan(&p).unwrap();
         assert_eq!(stages[0], row("base-lm", "model-config.json", None));
         assert!(stages.iter().all(|s| s.2.is_none()));
-        p.grow_positions = Some(vec![2, 8, 14, 20]);
-        assert!(plan(&p).is_ok());
-        p.grow_positions = Some(vec![2, 8, 14, 24]);
-        let e = plan(&p).unwrap_err().to_string();
-        assert!(
-            e.contains("grow_positions") && e.contains("below 24"),
-            "{e}"
-        );
-        p.grow_positions = None;
         // a copy model as deep as the preset is not grown
         let mut p = Preset::full();
         p.copy_layers = 24;

@@ -135,11 +135,11 @@ pub fn episode(seed: u64, index: usize, work_dir: &Path) -> Result<Episode> {
         ),
         3 => {
             // the tracking code is the key: code -> order -> customer
-            let (tracking,): (String,) = conn
+            let tracking: String = conn
                 .query_row(
                     "SELECT tracking FROM orders ORDER BY id LIMIT 1 OFFSET ?1",
                     [rng.random_range(0..count_orders(&conn, &db)?)],
-                    |r| Ok((r.get(0)?,)),
+                    |r| r.get(0),
                 )
                 .map_err(db_err(&db))?;
             (
