@@ -595,6 +595,9 @@ fn a_grown_model_computes_the_same_logits_and_its_new_layers_train() {
     };
     let (before, after) = (logits(&small), logits(&grown));
     assert_eq!(before, after, "growing changed the logits");
+    let st = |dir: &Path| {
+        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap()
+    };
     // old layers at given positions (the last one at the last layer): the same logits
     let placed = s.root.join("placed");
     let at: Vec<usize> = (0..layers).map(|i| i + 3).collect();
@@ -614,10 +617,7 @@ fn a_grown_model_computes_the_same_logits_and_its_new_layers_train() {
         before,
         "growing to given positions changed the logits"
     );
-    let placed_w =
-        candle_core::safetensors::load(placed.join("model.safetensors"), &Device::Cpu).unwrap();
-    let small_w =
-        candle_core::safetensors::load(small.join("model.safetensors"), &Device::Cpu).unwrap();
+    let (placed_w, small_w) = (st(&placed), st(&small));
     let last = format!("model.layers.{}.self_attn.q_proj.weight", layers - 1);
     let moved = format!("model.layers.{}.self_attn.q_proj.weight", layers + 2);
     assert_eq!(vec_f32(&placed_w[&moved]), vec_f32(&small_w[&last]));
@@ -646,9 +646,6 @@ fn a_grown_model_computes_the_same_logits_and_its_new_layers_train() {
     let new_layer = (0..layers + 3)
         .find(|l| !report.old_layer_positions.contains(l))
         .unwrap();
-    let st = |dir: &Path| {
-        candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap()
-    };
     let w = st(&grown);
     let o = format!("model.layers.{new_layer}.self_attn.o_proj.weight");
     let q = format!("model.layers.{new_layer}.self_attn.q_proj.weight");

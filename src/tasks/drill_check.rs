@@ -146,13 +146,13 @@ struct RoleSums {
 
 impl RoleSums {
     fn finish(&self) -> RoleProbs {
-        let mean = |r: usize| (self.n[r] > 0).then(|| self.sum[r] / self.n[r] as f64);
+        let mean = |sum: f64, n: usize| (n > 0).then(|| sum / n as f64);
         RoleProbs {
-            start: mean(0),
-            inside: mean(1),
-            rest: mean(2),
+            start: mean(self.sum[0], self.n[0]),
+            inside: mean(self.sum[1], self.n[1]),
+            rest: mean(self.sum[2], self.n[2]),
             tokens: self.n,
-            last_start: (self.last.1 > 0).then(|| self.last.0 / self.last.1 as f64),
+            last_start: mean(self.last.0, self.last.1),
         }
     }
 }

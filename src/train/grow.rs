@@ -2,12 +2,13 @@
 //! computes the same function, to be trained on from there.
 //!
 //! The old layers keep their weights and order, at evenly spaced positions
-//! (`i · L' / L`) or at the positions given. Each new layer gets random weights, except its attention
-//! output projection and its experts' down projections, which are zero: both of
-//! its residual branches add exactly 0, so the grown model's logits equal the
-//! old model's. Training then moves the zero projections first (their gradients
-//! are the branch inputs, which are not zero) and the rest of the new layer after
-//! them, as with zero-initialised residual branches.
+//! (`i · L' / L`) or at the positions given. Each new layer gets random
+//! weights, except its attention output projection and its experts' down
+//! projections, which are zero: both of its residual branches add exactly 0,
+//! so the grown model's logits equal the old model's. Training then moves the
+//! zero projections first (their gradients are the branch inputs, which are
+//! not zero) and the rest of the new layer after them, as with
+//! zero-initialised residual branches.
 //!
 //! This makes a deep model's copy stage cheaper: on the copy drills a 4-layer
 //! model at lr 1e-2 reached the 24-layer model's drill check in the same

@@ -202,6 +202,13 @@ const GROW_AT_END: &str = "end";
 /// With `grow_before` `end`: (trained shallow stage, grown final model).
 const GROWN_AT_END: [(&str, &str); 2] = [("base-core", "base"), ("acc-core", "acc")];
 
+/// Whether a shallow copy model is grown at all (a copy stage of fewer than
+/// `layers` layers), and whether that happens after all training.
+fn growth(p: &Preset, copy_layers: usize) -> (bool, bool) {
+    let grows = p.copy_steps > 0 && copy_layers < p.layers;
+    (grows, grows && p.grow_before == GROW_AT_END)
+}
+
 fn default_rope_theta() -> f64 {
     10_000.0
 }
@@ -714,7 +721,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     }
 
     // the final models grown from the shallow ones, with the same new layers
-    if p.grow_before == GROW_AT_END && p.copy_steps > 0 && copy_layers < p.layers {
+    if growth(p, copy_layers).1 {
         for (core, fin) in GROWN_AT_END {
             grow_stage_model(
                 p,
@@ -855,7 +862,7 @@ fn plan_stages(
             .map_err(|e| Error::Input(format!("preset {}: grow_positions: {e}", p.name)))?;
     }
     // with growth at the end the SFT stages train the shallow model
-    let shallow = at_end && p.copy_steps > 0 && copy_layers < p.layers;
+    let (grows, shallow) = growth(p, copy_layers);
     let (base_name, acc_name) = match shallow {
         true => (GROWN_AT_END[0].0, GROWN_AT_END[1].0),
         false => ("base", "acc"),
@@ -934,7 +941,7 @@ fn plan_stages(
     // a shallow copy model is grown to the full depth before the stage
     // `grow_before` (the first one after it that exists): that stage starts
     // from `<previous stage>-grown`
-    if p.copy_steps > 0 && copy_layers < p.layers && !at_end {
+    if grows && !at_end {
         let from = AFTER_COPY
             .iter()
             .position(|n| *n == p.grow_before)
