@@ -160,6 +160,72 @@ fn reproduce_quick_runs_end_to_end_and_bundles_both_models() {
     assert_eq!(again["results"], report["results"]);
 }
 
+/// The data rows of a run's JSONL file, as JSON text.
+fn rows(p: &Path) -> Vec<String> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, preset) = (dir.path().join("run"), dir.path().join("p.json"));
+    let fields = serde_json::json!({
+        "long_practice": "acc", "long_copy_steps": 0, "grow_before": "end",
+        "graph_copy_drills": 30, "long_graph_drills": 10, "sft_rehearsal": 40,
+        "copy_steps": 2, "lm_steps": 2, "sft_steps": 2, "acc_steps": 2,
+        "drill_checks": 0, "eval_n": 2, "max_new_tokens": 4
+    });
+    std::fs::write(&preset, fields.to_string()).unwrap();
+    let args = ["--threads", "2", "reproduce", "--quick", "--json", "--out"];
+    let mut cmd = bin();
+    cmd.args(args).arg(&out).arg("--preset").arg(&preset);
+    let report: Value = serde_json::from_str(&run_ok(&mut cmd)).unwrap();
+    let c = &report["counts"];
+    let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("count {k}"));
+    // quick: 60 copy drills; 20 ramp drills
+    assert_eq!((n("copy_rows"), n("long_copy_rows")), (90, 30));
+    assert_eq!((n("sft_rehearsal_rows"), n("acc_rehearsal_rows")), (40, 40));
+    let data = out.join("data");
+    let copy = rows(&data.join("copy.jsonl"));
+    // the graph drills are spread among the copy drills: parents questions
+    // (no copy drill asks one) in both halves of the stage's data
+    let parents = |rs: &[String]| rs.iter().filter(|r| r.contains("parents of node")).count();
+    assert!(parents(&copy[..45]) > 0 && parents(&copy[45..]) > 0);
+    // agent SFT rehearses short drills only; ACC short and long in turn
+    let agent = rows(&data.join("agent_sft.jsonl"));
+    let acc = rows(&data.join("acc.jsonl"));
+    let (agent_r, acc_r) = (&agent[agent.len() - 40..], &acc[acc.len() - 40..]);
+    assert!(agent_r.iter().all(|r| copy.contains(r)));
+    let long = acc_r.iter().filter(|r| !copy.contains(r)).count();
+    assert_eq!(long, 20);
+    // no toy problem in base's LM corpus (unless asked for: below)
+    let lm = rows(&data.join("lm.jsonl"));
+    assert!(!lm.iter().any(|r| r.contains("<begin example>")));
+    assert!(!out.join("base-copy-long").exists());
+    // both models grown from their trained cores at the end
+    let layers = |d: &str| json_file(&out.join(d).join("config.json"))["num_hidden_layers"].clone();
+    assert_eq!(
+        (layers("base-core"), layers("acc-core")),
+        (2.into(), 2.into())
+    );
+    assert_eq!((layers("base"), layers("acc")), (4.into(), 4.into()));
+    // with lm_task_problems the toy problems are back, as many as asked
+    let mut fields = fields;
+    fields["lm_task_problems"] = 5.into();
+    std::fs::write(&preset, fields.to_string()).unwrap();
+    let out2 = dir.path().join("run2");
+    let mut cmd = bin();
+    cmd.args(args).arg(&out2).arg("--preset").arg(&preset);
+    run_ok(&mut cmd);
+    let lm = rows(&out2.join("data/lm.jsonl"));
+    let toy_gw = lm.iter().filter(|r| r.contains("<begin example>")).count();
+    assert_eq!(toy_gw, 5);
+}
+
 #[test]
 fn train_cli_from_a_config_then_fine_tune() {
     let dir = tempfile::tempdir().unwrap();

@@ -53,13 +53,15 @@ pub struct AblateArgs {
     /// Held-out toy problems scored per condition.
     #[arg(long, default_value_t = 20)]
     n: usize,
-    /// Prompt length of each problem, in the model's tokens.
-    #[arg(long, default_value_t = 1200)]
+    /// Prompt length of each problem, in the model's tokens (default: the
+    /// bundled pair's evaluation length).
+    #[arg(long, default_value_t = 800)]
     tokens: usize,
     /// Draws of as many random experts (heads), chosen among the others.
     #[arg(long, default_value_t = 3)]
     random: usize,
-    #[arg(long, default_value_t = 100)]
+    /// Decoding budget (the bundled pair's: room for an edge trace).
+    #[arg(long, default_value_t = 200)]
     max_new_tokens: usize,
     /// Bootstrap resamples over problems.
     #[arg(long, default_value_t = 1000)]

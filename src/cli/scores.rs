@@ -31,10 +31,12 @@ pub struct ScoresArgs {
     /// Held-out problems per task (the seed's evaluation stream, as in `reproduce`).
     #[arg(long, default_value_t = 50)]
     n: usize,
-    /// Prompt length of each problem, in the models' tokens.
-    #[arg(long, default_value_t = 1200)]
+    /// Prompt length of each problem, in the models' tokens (default: the
+    /// bundled pair's evaluation length, `reproduce`'s `task_tokens`).
+    #[arg(long, default_value_t = 800)]
     tokens: usize,
-    #[arg(long, default_value_t = 100)]
+    /// Decoding budget (the bundled pair's: room for an edge trace).
+    #[arg(long, default_value_t = 200)]
     max_new_tokens: usize,
     #[arg(long, default_value_t = 1000)]
     resamples: usize,

@@ -4,7 +4,7 @@
 //!
 //! - a graph drill: a few directed edges over GraphWalks' hex node names, then
 //!   "Find the parents of node X." or a BFS of depth 1–2, answered as
-//!   `Final Answer: [...]`;
+//!   `Final Answer: [...]` (a long graph drill: the same over 12–44 nodes);
 //! - a recall drill: two to four short MRCR-style turns, then MRCR's final
 //!   request ("Prepend HASH to the kth (1 indexed) FORMAT about TOPIC …"),
 //!   answered with the hash and that response copied.
@@ -31,11 +31,22 @@ fn msg(role: &str, content: String) -> Message {
     }
 }
 
-/// A graph drill (prompt and answer turns), deterministic in `seed`.
+/// A graph drill (prompt and answer turns) of 4–9 nodes, deterministic in `seed`.
 pub fn graph_drill(seed: u64) -> Vec<Message> {
+    graph_drill_sized(seed, 4..=9)
+}
+
+/// A graph drill at the toy tasks' lengths: 12–44 nodes (about 300–1,100
+/// tokens), otherwise as [`graph_drill`].
+pub fn long_graph_drill(seed: u64) -> Vec<Message> {
+    graph_drill_sized(seed, 12..=44)
+}
+
+/// A graph drill over `nodes` nodes: parents, or a BFS of depth 1–2.
+fn graph_drill_sized(seed: u64, nodes: std::ops::RangeInclusive<usize>) -> Vec<Message> {
     let mut rng = StdRng::seed_from_u64(seed);
     loop {
-        let n = rng.random_range(4..=9);
+        let n = rng.random_range(nodes.clone());
         let g = random_graph(&mut rng, n);
         let p = if rng.random::<bool>() {
             Problem::Parents
@@ -235,9 +246,22 @@ mod tests {
 
     #[test]
     fn graph_drills_answer_their_operation() {
-        for s in 0..50 {
-            let d = graph_drill(s);
+        for (s, long) in (0..50).flat_map(|s| [(s, false), (s, true)]) {
+            let d = match long {
+                false => graph_drill(s),
+                true => long_graph_drill(s),
+            };
             assert_eq!(d.len(), 2);
+            // each node has an out-edge: at least one edge per node
+            let edges = d[0].content.matches(" -> ").count();
+            assert!(
+                if long {
+                    edges >= 12
+                } else {
+                    (4..=27).contains(&edges)
+                },
+                "seed {s}: {edges} edges"
+            );
             let (q, a) = (&d[0].content, &d[1].content);
             assert!(q.contains("Operation:\n"));
             assert!(!q.contains("depth 3."));
@@ -260,6 +284,7 @@ mod tests {
             }
         }
         assert_eq!(graph_drill(3), graph_drill(3));
+        assert_eq!(long_graph_drill(3), long_graph_drill(3));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Seeded toy MRCR / GraphWalks problem sets. Problem seeds come from disjoint
 //! streams: training problems (stream 1), held-out evaluation (stream 2),
-//! probe inputs for the analyses (stream 3) and drills (4, 5, 6) never share a seed.
+//! probe inputs for the analyses (stream 3) and drills (4–9, 13, 14) never share a seed.
 
 use super::eval::TaskRow;
 use super::graphwalks::{self, Problem};
@@ -23,6 +23,10 @@ pub const LONG_COPY_DRILL_STREAM: u64 = 7;
 /// Held-out short and long copy drills of the drill check (`drill_check`).
 pub const SHORT_DRILL_CHECK_STREAM: u64 = 8;
 pub const LONG_DRILL_CHECK_STREAM: u64 = 9;
+// (10, 11, 12: the synthetic agent episodes of `reproduce`'s three domains)
+/// Graph drills of the copy stage, and long graph drills (`drills`).
+pub const GRAPH_COPY_DRILL_STREAM: u64 = 13;
+pub const LONG_GRAPH_DRILL_STREAM: u64 = 14;
 
 /// The seed of problem `i` of `stream` in a run seeded with `seed`.
 pub fn seed_for(seed: u64, stream: u64, i: usize) -> u64 {

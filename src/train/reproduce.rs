@@ -48,8 +48,8 @@ use crate::tasks::eval::{evaluate, ChatDir, EvalOptions, EvalReport, TaskRow};
 use crate::tasks::graphwalks;
 use crate::tasks::score::Task;
 use crate::tasks::toy::{
-    self, seed_for, COPY_DRILL_STREAM, EVAL_STREAM, GRAPH_DRILL_STREAM, LONG_COPY_DRILL_STREAM,
-    RECALL_DRILL_STREAM, TRAIN_STREAM,
+    self, seed_for, COPY_DRILL_STREAM, EVAL_STREAM, GRAPH_COPY_DRILL_STREAM, GRAPH_DRILL_STREAM,
+    LONG_COPY_DRILL_STREAM, LONG_GRAPH_DRILL_STREAM, RECALL_DRILL_STREAM, TRAIN_STREAM,
 };
 
 /// Sizes of one reproduction.
@@ -66,8 +66,16 @@ pub struct Preset {
     pub moe_intermediate: usize,
     pub vocab: usize,
     pub episodes_per_domain: usize,
-    /// Toy MRCR and GraphWalks problems (each) in the LM corpus.
+    /// Toy MRCR and GraphWalks problems (each) of the training stream: the
+    /// tokenizer's corpus takes up to 200, the LM corpus `lm_task_problems`.
     pub task_problems: usize,
+    /// Toy problems (each task, at most `task_problems`) in the LM corpus
+    /// (default: all with `long_practice` `base`, none with `acc`). They are
+    /// the only rows in the toy prompts' own form (instructions, a worked
+    /// example, then the problem; 600 tokens and more); a model that has
+    /// seen none answers them out of form.
+    #[serde(default)]
+    pub lm_task_problems: Option<usize>,
     /// Prompt tokens of toy problems (training and evaluation).
     pub task_tokens: usize,
     /// Short graph and recall drills (each) in the LM corpus (`tasks::drills`).
@@ -85,8 +93,9 @@ pub struct Preset {
     #[serde(default)]
     pub copy_steps: usize,
     /// Long copy drills (`tasks::drills::ramp_copy_drill`, from the short
-    /// drills' length to the toy tasks'): the data of the long copy stage,
-    /// and part of the LM corpus.
+    /// drills' length to the toy tasks'): the data of the long copy stage
+    /// and part of the LM corpus, or with `long_practice` `acc` only the
+    /// long half of ACC SFT's rehearsal.
     #[serde(default)]
     pub long_copy_drills: usize,
     /// Steps of the long copy stage, between the copy stage and LM
@@ -95,6 +104,27 @@ pub struct Preset {
     /// 1,000.
     #[serde(default)]
     pub long_copy_steps: usize,
+    /// Short graph drills (`tasks::drills::graph_drill`) spread among the
+    /// copy stage's copy drills, and so in the LM corpus and the short
+    /// rehearsal. The copy drills teach single lookups; these teach the
+    /// toy GraphWalks operations themselves (several lookups, reverse ones
+    /// for parents, an answer list), at lengths the copy stage trains fast.
+    #[serde(default)]
+    pub graph_copy_drills: usize,
+    /// Long graph drills (`tasks::drills::long_graph_drill`) spread among the
+    /// long copy drills.
+    #[serde(default)]
+    pub long_graph_drills: usize,
+    /// Which model practises at the toy tasks' lengths: `base` (the long copy
+    /// stage, the toy problems and long drills in the LM corpus, long drills
+    /// in both SFT sets' rehearsal) or `acc`: only ACC SFT sees long rows
+    /// (its compiled samples and a rehearsal of short and long drills in
+    /// turn), while base trains on short drills and agent conversations
+    /// only. `acc` is the paper's contrast in miniature: agent SFT learns
+    /// from each trajectory's own short context, ACC from long compiled
+    /// ones. It needs `long_copy_steps` 0.
+    #[serde(default = "default_long_practice")]
+    pub long_practice: String,
     /// Layers of the copy stage's model (0: `layers`). A shallower model
     /// trains several times faster per step; it is grown to `layers` with
     /// the same function (`train::grow`) before the stage `grow_before`.
@@ -148,8 +178,9 @@ pub struct Preset {
     #[serde(default)]
     pub acc_lr: Option<f64>,
     /// Copy drills mixed into both SFT sets (agent SFT and ACC), short and
-    /// long in turn (0: none). The same rows go to both, so the comparison
-    /// stays fair; they keep the copying that narrow SFT data wears away.
+    /// long in turn (0: none); with `long_practice` `acc`, agent SFT gets as
+    /// many short ones instead. They keep the copying that narrow SFT data
+    /// wears away.
     #[serde(default)]
     pub sft_rehearsal: usize,
     /// RoPE base of the model config (default 10,000; Qwen3's own is
@@ -188,6 +219,13 @@ pub struct Preset {
     #[serde(skip)]
     pub workers: usize,
 }
+
+fn default_long_practice() -> String {
+    LONG_PRACTICE[0].into()
+}
+
+/// `long_practice` values: long rows in every base stage, or in ACC SFT only.
+const LONG_PRACTICE: [&str; 2] = ["base", "acc"];
 
 fn default_grow_before() -> String {
     "base-copy-long".into()
@@ -241,12 +279,16 @@ impl Preset {
             vocab: 2048,
             episodes_per_domain: 12,
             task_problems: 24,
+            lm_task_problems: None,
             task_tokens: 1400,
             drills: 40,
             copy_drills: 60,
             copy_steps: 4,
             long_copy_drills: 20,
             long_copy_steps: 2,
+            graph_copy_drills: 0,
+            long_graph_drills: 0,
+            long_practice: default_long_practice(),
             copy_layers: 2,
             grow_before: default_grow_before(),
             grow_positions: None,
@@ -280,46 +322,50 @@ impl Preset {
         Preset {
             name: "full".into(),
             layers: 24,
-            hidden: 64,
-            heads: 8,
-            kv_heads: 4,
+            hidden: 128,
+            heads: 4,
+            kv_heads: 2,
             head_dim: 32,
             experts: 8,
             top_k: 2,
-            moe_intermediate: 64,
+            moe_intermediate: 28,
             vocab: 4096,
             episodes_per_domain: 300,
             task_problems: 1200,
+            lm_task_problems: None,
             task_tokens: 800,
             drills: 6000,
             copy_drills: 40000,
             copy_steps: 3000,
             long_copy_drills: 12000,
-            long_copy_steps: 1000,
+            long_copy_steps: 0,
+            graph_copy_drills: 20000,
+            long_graph_drills: 8000,
+            long_practice: "acc".into(),
             copy_layers: 4,
-            grow_before: "base".into(),
-            grow_positions: None,
-            copy_seq_len: 256,
-            copy_batch: 8,
+            grow_before: GROW_AT_END.into(),
+            grow_positions: Some(vec![0, 7, 14, 20]),
+            copy_seq_len: 512,
+            copy_batch: 4,
             budget: (300, 900),
             seq_len: 1536,
             batch: 4,
-            lm_steps: 900,
-            sft_steps: 100,
-            acc_steps: 160,
+            lm_steps: 600,
+            sft_steps: 300,
+            acc_steps: 2500,
             lr: 1e-2,
             lm_lr: Some(1e-3),
             long_lr: None,
-            sft_lr: 3e-4,
+            sft_lr: 1e-3,
             acc_lr: None,
-            sft_rehearsal: 800,
+            sft_rehearsal: 12000,
             rope_theta: default_rope_theta(),
             qk_norm_init: 1.0,
             id_chunk: 0,
             drill_checks: 6,
-            edge_trace: false,
+            edge_trace: true,
             eval_n: 50,
-            max_new_tokens: 100,
+            max_new_tokens: 200,
             workers: 1,
         }
     }
@@ -490,6 +536,7 @@ fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<PathBuf>>
 /// Runs (or continues) a reproduction into `out`.
 pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<Report> {
     let Hooks { stage, step } = hooks;
+    check_long_practice(p)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut counts = BTreeMap::new();
 
@@ -561,8 +608,16 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         true => graphwalks::with_edge_trace(d),
         false => d,
     };
+    // long drills (and by default the toy problems) stay out of base's data
+    // with `long_practice` acc
+    let base_long = p.long_practice == LONG_PRACTICE[0];
     let mut lm: Vec<Value> = conversations.iter().map(|c| json!({"text": c})).collect();
-    for r in m.iter().chain(&g) {
+    let lm_tasks = match (p.lm_task_problems, base_long) {
+        (Some(n), _) => n,
+        (None, true) => p.task_problems,
+        (None, false) => 0,
+    };
+    for r in m.iter().take(lm_tasks).chain(g.iter().take(lm_tasks)) {
         lm.push(json!({"text": template.render(&traced(with_answer(r)?), false)?}));
     }
     for i in 0..p.drills {
@@ -573,9 +628,20 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
             lm.push(json!({"text": template.render(&d, false)?}));
         }
     }
-    let mut copy_rows = Vec::with_capacity(p.copy_drills);
-    for i in 0..p.copy_drills {
-        let d = traced(drills::copy_drill(seed_for(seed, COPY_DRILL_STREAM, i)));
+    let copy_drills: Vec<Vec<Message>> = (0..p.copy_drills)
+        .map(|i| traced(drills::copy_drill(seed_for(seed, COPY_DRILL_STREAM, i))))
+        .collect();
+    let graph_drills: Vec<Vec<Message>> = (0..p.graph_copy_drills)
+        .map(|i| {
+            traced(drills::graph_drill(seed_for(
+                seed,
+                GRAPH_COPY_DRILL_STREAM,
+                i,
+            )))
+        })
+        .collect();
+    let mut copy_rows = Vec::with_capacity(p.copy_drills + p.graph_copy_drills);
+    for d in spread(copy_drills, graph_drills) {
         lm.push(json!({"text": template.render(&d, false)?}));
         copy_rows.push(json!({ "messages": d }));
     }
@@ -583,19 +649,41 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     if p.copy_steps > 0 {
         write_jsonl(&data.join("copy.jsonl"), &copy_rows)?;
     }
-    let mut long_copy_rows = Vec::with_capacity(p.long_copy_drills);
-    for i in 0..p.long_copy_drills {
-        let d = traced(drills::ramp_copy_drill(seed_for(
-            seed,
-            LONG_COPY_DRILL_STREAM,
-            i,
-        )));
-        lm.push(json!({"text": template.render(&d, false)?}));
+    let long_drills: Vec<Vec<Message>> = (0..p.long_copy_drills)
+        .map(|i| {
+            traced(drills::ramp_copy_drill(seed_for(
+                seed,
+                LONG_COPY_DRILL_STREAM,
+                i,
+            )))
+        })
+        .collect();
+    let long_graph: Vec<Vec<Message>> = (0..p.long_graph_drills)
+        .map(|i| {
+            traced(drills::long_graph_drill(seed_for(
+                seed,
+                LONG_GRAPH_DRILL_STREAM,
+                i,
+            )))
+        })
+        .collect();
+    let mut long_copy_rows = Vec::with_capacity(p.long_copy_drills + p.long_graph_drills);
+    for d in spread(long_drills, long_graph) {
+        if base_long {
+            lm.push(json!({"text": template.render(&d, false)?}));
+        }
         long_copy_rows.push(json!({ "messages": d }));
     }
     counts.insert("long_copy_rows".into(), long_copy_rows.len());
+    // short and long drills in turn; with `long_practice` acc, agent SFT
+    // rehearses as many short ones instead
     let rehearsal = rehearsal_rows(&copy_rows, &long_copy_rows, p.sft_rehearsal);
-    counts.insert("sft_rehearsal_rows".into(), rehearsal.len());
+    let agent_rehearsal = match base_long {
+        true => rehearsal.clone(),
+        false => rehearsal_rows(&copy_rows, &[], p.sft_rehearsal),
+    };
+    counts.insert("sft_rehearsal_rows".into(), agent_rehearsal.len());
+    counts.insert("acc_rehearsal_rows".into(), rehearsal.len());
     if p.copy_steps > 0 && p.long_copy_steps > 0 {
         // the short drills stay in: the long stage extends the copying
         // rather than relearning it (alone, the long drills' first steps
@@ -607,7 +695,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     write_jsonl(&data.join("lm.jsonl"), &lm)?;
     counts.insert("agent_sft_rows".into(), sft_rows.len());
     let mut agent_rows = sft_rows.clone();
-    agent_rows.extend(rehearsal.iter().cloned());
+    agent_rows.extend(agent_rehearsal);
     write_jsonl(&data.join("agent_sft.jsonl"), &agent_rows)?;
     let copts = CompileOptions {
         format: None,
@@ -810,6 +898,39 @@ fn grow_stage_model(
         std::fs::remove_dir_all(dst).map_err(|e| Error::io(dst, e))?;
     }
     std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))
+}
+
+/// `long_practice` is known, and with `acc` base has no long copy stage.
+fn check_long_practice(p: &Preset) -> Result<()> {
+    if !LONG_PRACTICE.contains(&p.long_practice.as_str()) {
+        return Err(Error::Input(format!(
+            "preset {}: long_practice `{}` is not one of {}",
+            p.name,
+            p.long_practice,
+            LONG_PRACTICE.join(", ")
+        )));
+    }
+    if p.long_practice == LONG_PRACTICE[1] && p.long_copy_steps > 0 {
+        return Err(Error::Input(format!(
+            "preset {}: long_practice `acc` keeps long rows out of base, but long_copy_steps is {} (expected 0)",
+            p.name, p.long_copy_steps
+        )));
+    }
+    Ok(())
+}
+
+/// `b`'s items spread evenly among `a`'s, in order (`a` itself when `b` is empty).
+fn spread<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+    let (na, nb) = (a.len(), b.len());
+    let mut out = Vec::with_capacity(na + nb);
+    let (mut a, mut b) = (a.into_iter(), b.into_iter());
+    for k in 0..na + nb {
+        // b's share of the first k + 1 items is ⌊(k + 1)·nb / (na + nb)⌋
+        let due = (k + 1) * nb / (na + nb) > k * nb / (na + nb);
+        let next = if due { b.next() } else { a.next() };
+        out.extend(next);
+    }
+    out
 }
 
 /// `n` rehearsal rows for the SFT sets: short and long copy drills in turn
@@ -1140,7 +1261,7 @@ mod tests {
     #[test]
     fn the_shallow_copy_model_is_grown_before_the_chosen_stage() {
         let row = |n: &str, i: &str, g: Option<&str>| (n.into(), i.into(), g.map(String::from));
-        let mut p = Preset::full();
+        let mut p = staged();
         assert_eq!((p.copy_layers, p.layers), (4, 24));
         p.grow_before = "base-copy-long".into();
         assert_eq!(
@@ -1197,7 +1318,7 @@ mod tests {
         assert_eq!(stages[0], row("base-lm", "model-config.json", None));
         assert!(stages.iter().all(|s| s.2.is_none()));
         // a copy model as deep as the preset is not grown
-        let mut p = Preset::full();
+        let mut p = staged();
         p.copy_layers = 24;
         assert!(plan(&p).unwrap().iter().all(|s| s.2.is_none()));
         p.grow_before = "acc".into();
@@ -1206,6 +1327,57 @@ mod tests {
             e.contains("grow_before `acc`") && e.contains("base-lm"),
             "{e}"
         );
+    }
+
+    /// The full preset with every stage at full depth after the copy stage,
+    /// and a long copy stage.
+    fn staged() -> Preset {
+        let mut p = Preset::full();
+        p.grow_before = "base".into();
+        p.grow_positions = None;
+        p.long_copy_steps = 1000;
+        p.long_practice = "base".into();
+        p
+    }
+
+    #[test]
+    fn the_full_preset_trains_shallow_and_keeps_long_rows_for_acc() {
+        let p = Preset::full();
+        check_long_practice(&p).unwrap();
+        let names: Vec<_> = stages(&p).unwrap().iter().map(|s| s.name).collect();
+        assert_eq!(names, ["base-copy", "base-lm", "base-core", "acc-core"]);
+        let (grows, at_end) = growth(&p, p.copy_layers);
+        assert!(grows && at_end);
+        // a long copy stage would put long rows in base
+        let mut q = p.clone();
+        q.long_copy_steps = 10;
+        let e = check_long_practice(&q).unwrap_err().to_string();
+        assert!(e.contains("long_copy_steps is 10"), "{e}");
+        q.long_practice = "both".into();
+        let e = check_long_practice(&q).unwrap_err().to_string();
+        assert!(e.contains("`both`") && e.contains("base, acc"), "{e}");
+        q.long_practice = "base".into();
+        check_long_practice(&q).unwrap();
+    }
+
+    #[test]
+    fn spread_interleaves_evenly_and_keeps_both_orders() {
+        let a: Vec<String> = (0..6).map(|i| format!("a{i}")).collect();
+        let b: Vec<String> = (0..2).map(|i| format!("b{i}")).collect();
+        assert_eq!(
+            spread(a.clone(), b.clone()),
+            ["a0", "a1", "a2", "b0", "a3", "a4", "a5", "b1"]
+        );
+        assert_eq!(spread(a.clone(), Vec::new()), a);
+        assert_eq!(spread(Vec::new(), b.clone()), b);
+        let long = spread((0..1000).collect::<Vec<u32>>(), (1000..1300).collect());
+        assert_eq!(long.len(), 1300);
+        // every window of 13 holds 3 of b's items
+        assert!(long
+            .chunks(13)
+            .all(|w| w.iter().filter(|&&x| x >= 1000).count() == 3));
+        let (x, y): (Vec<u32>, Vec<u32>) = long.iter().partition(|&&v| v < 1000);
+        assert!(x.windows(2).all(|w| w[0] < w[1]) && y.windows(2).all(|w| w[0] < w[1]));
     }
 
     #[test]
@@ -1229,7 +1401,7 @@ mod tests {
         let lrs = |p: &Preset| -> Vec<(&'static str, f64)> {
             stages(p).unwrap().iter().map(|s| (s.name, s.lr)).collect()
         };
-        let mut p = Preset::full();
+        let mut p = staged();
         let (lr, lm, sft) = (p.lr, p.lm_lr.unwrap(), p.sft_lr);
         let defaults = vec![
             ("base-copy", lr),
@@ -1240,7 +1412,7 @@ mod tests {
         ];
         assert_eq!(lrs(&p), defaults);
         p.long_lr = Some(3e-3);
-        p.acc_lr = Some(1e-3);
+        p.acc_lr = Some(2e-3);
         assert_eq!(
             lrs(&p),
             vec![
@@ -1248,7 +1420,7 @@ mod tests {
                 ("base-copy-long", 3e-3),
                 ("base-lm", lm),
                 ("base", sft),
-                ("acc", 1e-3),
+                ("acc", 2e-3),
             ]
         );
     }
