@@ -628,18 +628,18 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
             lm.push(json!({"text": template.render(&d, false)?}));
         }
     }
-    let copy_drills: Vec<Vec<Message>> = (0..p.copy_drills)
-        .map(|i| traced(drills::copy_drill(seed_for(seed, COPY_DRILL_STREAM, i))))
-        .collect();
-    let graph_drills: Vec<Vec<Message>> = (0..p.graph_copy_drills)
-        .map(|i| {
-            traced(drills::graph_drill(seed_for(
-                seed,
-                GRAPH_COPY_DRILL_STREAM,
-                i,
-            )))
-        })
-        .collect();
+    // `n` drills of one kind from its seed stream
+    let drills_of = |n: usize, stream: u64, make: fn(u64) -> Vec<Message>| -> Vec<Vec<Message>> {
+        (0..n)
+            .map(|i| traced(make(seed_for(seed, stream, i))))
+            .collect()
+    };
+    let copy_drills = drills_of(p.copy_drills, COPY_DRILL_STREAM, drills::copy_drill);
+    let graph_drills = drills_of(
+        p.graph_copy_drills,
+        GRAPH_COPY_DRILL_STREAM,
+        drills::graph_drill,
+    );
     let mut copy_rows = Vec::with_capacity(p.copy_drills + p.graph_copy_drills);
     for d in spread(copy_drills, graph_drills) {
         lm.push(json!({"text": template.render(&d, false)?}));
@@ -649,24 +649,16 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     if p.copy_steps > 0 {
         write_jsonl(&data.join("copy.jsonl"), &copy_rows)?;
     }
-    let long_drills: Vec<Vec<Message>> = (0..p.long_copy_drills)
-        .map(|i| {
-            traced(drills::ramp_copy_drill(seed_for(
-                seed,
-                LONG_COPY_DRILL_STREAM,
-                i,
-            )))
-        })
-        .collect();
-    let long_graph: Vec<Vec<Message>> = (0..p.long_graph_drills)
-        .map(|i| {
-            traced(drills::long_graph_drill(seed_for(
-                seed,
-                LONG_GRAPH_DRILL_STREAM,
-                i,
-            )))
-        })
-        .collect();
+    let long_drills = drills_of(
+        p.long_copy_drills,
+        LONG_COPY_DRILL_STREAM,
+        drills::ramp_copy_drill,
+    );
+    let long_graph = drills_of(
+        p.long_graph_drills,
+        LONG_GRAPH_DRILL_STREAM,
+        drills::long_graph_drill,
+    );
     let mut long_copy_rows = Vec::with_capacity(p.long_copy_drills + p.long_graph_drills);
     for d in spread(long_drills, long_graph) {
         if base_long {
