@@ -602,7 +602,6 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     // 4. training data: LM corpus, agent SFT, ACC
     stage("compiling training data");
     let data = out.join("data");
-    let (m, g) = toy::rows(p.task_problems, p.task_tokens, seed, TRAIN_STREAM, &tok)?;
     // graph answers with or without their edge trace
     let traced = |d: Vec<Message>| match p.edge_trace {
         true => graphwalks::with_edge_trace(d),
@@ -617,7 +616,11 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         (None, true) => p.task_problems,
         (None, false) => 0,
     };
-    for r in m.iter().take(lm_tasks).chain(g.iter().take(lm_tasks)) {
+    // only the problems the corpus takes are generated (row i is the same
+    // whatever the count)
+    let n_tasks = lm_tasks.min(p.task_problems);
+    let (m, g) = toy::rows(n_tasks, p.task_tokens, seed, TRAIN_STREAM, &tok)?;
+    for r in m.iter().chain(&g) {
         lm.push(json!({"text": template.render(&traced(with_answer(r)?), false)?}));
     }
     for i in 0..p.drills {
@@ -628,20 +631,26 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
             lm.push(json!({"text": template.render(&d, false)?}));
         }
     }
-    // `n` drills of one kind from its seed stream
-    let drills_of = |n: usize, stream: u64, make: fn(u64) -> Vec<Message>| -> Vec<Vec<Message>> {
-        (0..n)
-            .map(|i| traced(make(seed_for(seed, stream, i))))
-            .collect()
+    // drills of two kinds, (count, seed stream, maker) each, the second
+    // spread among the first
+    type Kind = (usize, u64, fn(u64) -> Vec<Message>);
+    let mixed = |a: Kind, b: Kind| {
+        let of = |(n, stream, make): Kind| -> Vec<Vec<Message>> {
+            (0..n)
+                .map(|i| traced(make(seed_for(seed, stream, i))))
+                .collect()
+        };
+        spread(of(a), of(b))
     };
-    let copy_drills = drills_of(p.copy_drills, COPY_DRILL_STREAM, drills::copy_drill);
-    let graph_drills = drills_of(
-        p.graph_copy_drills,
-        GRAPH_COPY_DRILL_STREAM,
-        drills::graph_drill,
-    );
     let mut copy_rows = Vec::with_capacity(p.copy_drills + p.graph_copy_drills);
-    for d in spread(copy_drills, graph_drills) {
+    for d in mixed(
+        (p.copy_drills, COPY_DRILL_STREAM, drills::copy_drill),
+        (
+            p.graph_copy_drills,
+            GRAPH_COPY_DRILL_STREAM,
+            drills::graph_drill,
+        ),
+    ) {
         lm.push(json!({"text": template.render(&d, false)?}));
         copy_rows.push(json!({ "messages": d }));
     }
@@ -649,18 +658,19 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     if p.copy_steps > 0 {
         write_jsonl(&data.join("copy.jsonl"), &copy_rows)?;
     }
-    let long_drills = drills_of(
-        p.long_copy_drills,
-        LONG_COPY_DRILL_STREAM,
-        drills::ramp_copy_drill,
-    );
-    let long_graph = drills_of(
-        p.long_graph_drills,
-        LONG_GRAPH_DRILL_STREAM,
-        drills::long_graph_drill,
-    );
     let mut long_copy_rows = Vec::with_capacity(p.long_copy_drills + p.long_graph_drills);
-    for d in spread(long_drills, long_graph) {
+    for d in mixed(
+        (
+            p.long_copy_drills,
+            LONG_COPY_DRILL_STREAM,
+            drills::ramp_copy_drill,
+        ),
+        (
+            p.long_graph_drills,
+            LONG_GRAPH_DRILL_STREAM,
+            drills::long_graph_drill,
+        ),
+    ) {
         if base_long {
             lm.push(json!({"text": template.render(&d, false)?}));
         }
