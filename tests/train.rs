@@ -595,6 +595,18 @@ fn a_grown_model_computes_the_same_logits_and_its_new_layers_train() {
     };
     let (before, after) = (logits(&small), logits(&grown));
     assert_eq!(before, after, "growing changed the logits");
+    // the new layers, and only they, write nothing to the residual stream
+    let silent = |dir: &Path| {
+        Qwen3Moe::from_dir(dir, &Device::Cpu)
+            .unwrap()
+            .silent_layers()
+            .unwrap()
+    };
+    assert_eq!(silent(&small), Vec::<usize>::new());
+    let new_layers: Vec<usize> = (0..layers + 3)
+        .filter(|l| !report.old_layer_positions.contains(l))
+        .collect();
+    assert_eq!(silent(&grown), new_layers);
     let st = |dir: &Path| {
         candle_core::safetensors::load(dir.join("model.safetensors"), &Device::Cpu).unwrap()
     };

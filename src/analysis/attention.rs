@@ -21,9 +21,13 @@ pub enum LayerChoice {
     Given(Vec<usize>),
     /// The K layers with the largest JS between pooled distributions; with
     /// `split`, chosen on even-numbered examples and reported on odd ones.
+    /// Layers in `skip` are never chosen (they stay in the per-layer curve):
+    /// the layers that write nothing to the residual stream in either model
+    /// (`Qwen3Moe::silent_layers`), whose change cannot matter.
     TopChanged {
         k: usize,
         split: bool,
+        skip: Vec<usize>,
     },
 }
 
@@ -136,11 +140,17 @@ pub fn compare_task(
             }
             l.clone()
         }
-        LayerChoice::TopChanged { k, .. } => {
+        LayerChoice::TopChanged { k, skip, .. } => {
             let scored = captured
                 .iter()
+                .filter(|l| !skip.contains(l))
                 .map(|&l| Ok((l, layer_js(base, acc, l, &select)?)))
                 .collect::<Result<Vec<_>>>()?;
+            if scored.is_empty() {
+                return Err(Error::Input(format!(
+                    "{task}: no layer to choose from (captured {captured:?}, all skipped)"
+                )));
+            }
             top_scored(scored, *k)
         }
     };
@@ -237,7 +247,11 @@ mod tests {
                 "t",
                 &base,
                 &acc,
-                &LayerChoice::TopChanged { k: 2, split },
+                &LayerChoice::TopChanged {
+                    k: 2,
+                    split,
+                    skip: vec![],
+                },
                 &o,
             )
             .unwrap();
@@ -254,6 +268,27 @@ mod tests {
             assert!(c.layers[0].mean.js.value > c.curve[0].1.js.value);
             assert_eq!(c.layers[0].heads.len(), 1);
         }
+    }
+
+    #[test]
+    fn skipped_layers_are_never_chosen_but_stay_in_the_curve() {
+        let base = model(8, &[0.1, 0.1, 0.1, 0.1]);
+        let acc = model(8, &[0.1, 0.5, 0.1, 0.3]);
+        let o = PairedOptions {
+            resamples: 50,
+            permutations: 50,
+            ..Default::default()
+        };
+        let choice = |skip: Vec<usize>| LayerChoice::TopChanged {
+            k: 1,
+            split: false,
+            skip,
+        };
+        let c = compare_task("t", &base, &acc, &choice(vec![1]), &o).unwrap();
+        assert_eq!(c.layers[0].layer, 3);
+        assert_eq!(c.curve.len(), 4);
+        let e = compare_task("t", &base, &acc, &choice(vec![0, 1, 2, 3]), &o).unwrap_err();
+        assert!(e.to_string().contains("no layer to choose from"), "{e}");
     }
 
     #[test]

@@ -147,14 +147,20 @@ pub fn compare_routing_task(
             }
             l.clone()
         }
-        LayerChoice::TopChanged { k, .. } => {
+        LayerChoice::TopChanged { k, skip, .. } => {
             let scored: Vec<(usize, f64)> = per_layer
                 .keys()
+                .filter(|l| !skip.contains(l))
                 .map(|&l| {
                     let (b, a) = (freqs(l, &select, true), freqs(l, &select, false));
                     (l, js(&mean_of(&b, 0..b.len()), &mean_of(&a, 0..a.len())))
                 })
                 .collect();
+            if scored.is_empty() {
+                return Err(Error::Input(format!(
+                    "{task}: no layer to choose from (all captured layers skipped)"
+                )));
+            }
             top_scored(scored, *k)
         }
     };
@@ -295,7 +301,11 @@ mod tests {
         let r = compare_routing_task(
             "t",
             &per_layer,
-            &LayerChoice::TopChanged { k: 1, split: false },
+            &LayerChoice::TopChanged {
+                k: 1,
+                split: false,
+                skip: vec![],
+            },
             3,
             &o,
         )

@@ -18,7 +18,9 @@ use candle_core::Device;
 use clap::Args;
 use serde_json::json;
 
-use super::pair_args::{finish_shard, probe_inputs_for, progress_bar, selection_note, PairArgs};
+use super::pair_args::{
+    finish_shard, probe_inputs_for, progress_bar, report_silent, selection_note, PairArgs,
+};
 use acc_probe::probe::shard::ShardModel;
 
 #[derive(Args, Debug)]
@@ -48,7 +50,7 @@ struct Setup {
     opts: PairedOptions,
 }
 
-fn setup(a: &AttentionArgs, num_layers: usize) -> anyhow::Result<Setup> {
+fn setup(a: &AttentionArgs, num_layers: usize, silent: &[usize]) -> anyhow::Result<Setup> {
     let spec = AttnStatsSpec {
         bins: match &a.bins {
             Some(s) => DistanceBins::parse(s)?,
@@ -59,7 +61,7 @@ fn setup(a: &AttentionArgs, num_layers: usize) -> anyhow::Result<Setup> {
         rows: RowSelection::All,
         per_row: false,
     };
-    let (choice, capture_layers) = a.pair.selection(num_layers)?;
+    let (choice, capture_layers) = a.pair.selection(num_layers, silent)?;
     Ok(Setup {
         spec,
         queries: Queries::parse(&a.queries)?,
@@ -197,7 +199,9 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
     let base = pair::load(&base_dir, &device)?;
     let acc = pair::load(&acc_dir, &device)?;
     pair::check_pair(&base, &acc)?;
-    let s = setup(&a, base.ckpt.config.num_hidden_layers)?;
+    let silent = pair::silent_in_both(&base, &acc)?;
+    let s = setup(&a, base.ckpt.config.num_hidden_layers, &silent)?;
+    report_silent(&s.choice, &silent);
     let inputs = probe_inputs_for(&a.pair, &base, &s.tasks)?;
     if let Some(sh) = a.pair.shard()? {
         let part = sh.select(&inputs);
@@ -314,6 +318,7 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
         "queries": a.queries, "bins": s.spec.bins.lower_edges(),
         "sink_tokens": s.spec.sink_tokens, "local_window": s.spec.local_window,
         "resamples": s.opts.resamples, "permutations": s.opts.permutations, "seed": a.pair.seed,
+        "silent_layers": silent,
         "units": {"mean_distance": "tokens", "far_mass": "share of attention at distance ≥ local_window",
                   "js": "nats (≤ ln 2)", "entropy": "nats"},
         "results": results,
@@ -344,16 +349,20 @@ fn run_single(a: &AttentionArgs, dir: &Path, device: &Device) -> anyhow::Result<
         bail!("--shard splits paired runs (--base/--acc or the bundled pair), not --model");
     }
     let m = pair::load(dir, device)?;
-    let mut s = setup(a, m.ckpt.config.num_hidden_layers)?;
+    let silent = m.model.silent_layers()?;
+    let n = m.ckpt.config.num_hidden_layers;
+    let mut s = setup(a, n, &[])?;
     if let LayerChoice::TopChanged { .. } = s.choice {
         if a.pair.top_changed.is_some() {
             bail!("--top-changed compares two models; with --model give --layer or --layers");
         }
-        // one model alone: report the last layer by default
-        let last = m.ckpt.config.num_hidden_layers - 1;
+        // one model alone: report the last layer that writes to the
+        // residual stream by default
+        let last = (0..n).rev().find(|l| !silent.contains(l)).unwrap_or(n - 1);
         s.choice = LayerChoice::Given(vec![last]);
         s.capture_layers = vec![last];
     }
+    report_silent(&s.choice, &silent);
     let LayerChoice::Given(layers) = s.choice.clone() else {
         unreachable!("given layers")
     };
@@ -404,7 +413,7 @@ fn run_single(a: &AttentionArgs, dir: &Path, device: &Device) -> anyhow::Result<
         &svg,
     )?;
     let report = json!({
-        "kind": "acc-probe attention (one model)", "model": dir,
+        "kind": "acc-probe attention (one model)", "model": dir, "silent_layers": silent,
         "examples_per_task": a.pair.examples, "tokens": a.pair.tokens, "queries": a.queries,
         "bins": s.spec.bins.lower_edges(), "results": results,
         "figures": [png.display().to_string(), svg.display().to_string()],

@@ -107,8 +107,13 @@ impl PairArgs {
         pair_dirs(self.base.as_deref(), self.acc.as_deref())
     }
 
-    /// The layer choice and the layers to capture for it.
-    pub fn selection(&self, num_layers: usize) -> anyhow::Result<(LayerChoice, Vec<usize>)> {
+    /// The layer choice and the layers to capture for it; `--top-changed`
+    /// never chooses a layer of `silent` (`pair::silent_in_both`).
+    pub fn selection(
+        &self,
+        num_layers: usize,
+        silent: &[usize],
+    ) -> anyhow::Result<(LayerChoice, Vec<usize>)> {
         let given = match (&self.layer, &self.layers) {
             (Some(l), _) => Some(parse_layers(&l.to_string(), num_layers)?),
             (None, Some(s)) => Some(parse_layers(s, num_layers)?),
@@ -124,13 +129,18 @@ impl PairArgs {
             Some(l) => (LayerChoice::Given(l.clone()), l),
             None => {
                 let k = self.top_changed.unwrap_or(3);
-                if k == 0 || k > num_layers {
-                    bail!("--top-changed {k}: expected 1..={num_layers}");
+                let open = num_layers - silent.len();
+                if k == 0 || k > open {
+                    bail!(
+                        "--top-changed {k}: expected 1..={open} ({num_layers} layers{})",
+                        silent_note(silent)
+                    );
                 }
                 (
                     LayerChoice::TopChanged {
                         k,
                         split: self.split_select,
+                        skip: silent.to_vec(),
                     },
                     (0..num_layers).collect(),
                 )
@@ -196,6 +206,59 @@ pub fn progress_bar(n: usize, msg: &str) -> indicatif::ProgressBar {
     );
     bar.set_message(msg.to_string());
     bar
+}
+
+/// ", of which N (…) write nothing to the residual stream", or nothing.
+pub fn silent_note(silent: &[usize]) -> String {
+    match silent {
+        [] => String::new(),
+        s => format!(
+            ", of which {} ({}) write nothing to the residual stream in both models",
+            s.len(),
+            layer_ranges(s)
+        ),
+    }
+}
+
+/// Layer numbers as ranges: 1–6, 8–13, 21.
+pub fn layer_ranges(layers: &[usize]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < layers.len() {
+        let mut j = i;
+        while j + 1 < layers.len() && layers[j + 1] == layers[j] + 1 {
+            j += 1;
+        }
+        parts.push(match j - i {
+            0 => layers[i].to_string(),
+            _ => format!("{}–{}", layers[i], layers[j]),
+        });
+        i = j + 1;
+    }
+    parts.join(", ")
+}
+
+/// Warns about given layers that write nothing to the residual stream, and
+/// says which layers `--top-changed` left out (stderr, so `--json` stays clean).
+pub fn report_silent(choice: &LayerChoice, silent: &[usize]) {
+    match choice {
+        LayerChoice::Given(l) => {
+            let quiet: Vec<usize> = l.iter().copied().filter(|x| silent.contains(x)).collect();
+            if !quiet.is_empty() {
+                tracing::warn!(
+                    "layers {}: their output projections are zero (they write nothing to the \
+                     residual stream), so their attention and routing change nothing downstream",
+                    layer_ranges(&quiet)
+                );
+            }
+        }
+        LayerChoice::TopChanged { .. } if !silent.is_empty() => eprintln!(
+            "--top-changed leaves out layers {} (zero output projections in both models: \
+             they write nothing to the residual stream)",
+            layer_ranges(silent)
+        ),
+        LayerChoice::TopChanged { .. } => {}
+    }
 }
 
 /// How the reported layers were chosen, for table headers.

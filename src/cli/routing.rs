@@ -19,7 +19,9 @@ use candle_core::Device;
 use clap::Args;
 use serde_json::json;
 
-use super::pair_args::{finish_shard, probe_inputs_for, progress_bar, selection_note, PairArgs};
+use super::pair_args::{
+    finish_shard, probe_inputs_for, progress_bar, report_silent, selection_note, PairArgs,
+};
 use acc_probe::probe::shard::ShardModel;
 
 #[derive(Args, Debug)]
@@ -131,7 +133,9 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
     let acc = pair::load(&acc_dir, &device)?;
     pair::check_pair(&base, &acc)?;
     let cfg = &base.ckpt.config;
-    let (choice, mut layers) = a.pair.selection(cfg.num_hidden_layers)?;
+    let silent = pair::silent_in_both(&base, &acc)?;
+    let (choice, mut layers) = a.pair.selection(cfg.num_hidden_layers, &silent)?;
+    report_silent(&choice, &silent);
     // only layers with a router can be compared
     let dense: Vec<usize> = layers
         .iter()
@@ -287,6 +291,7 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
         "examples_per_task": a.pair.examples, "tokens": a.pair.tokens,
         "num_experts": cfg.num_experts, "top_k": cfg.num_experts_per_tok,
         "resamples": opts.resamples, "permutations": opts.permutations, "seed": a.pair.seed,
+        "silent_layers": silent,
         "definitions": {
             "frequency": "f_e = N_e / (N k): share of routed (token, slot) pairs",
             "overlap": "mean over tokens of |S_t ∩ S'_t| / k (base vs ACC on the same token)",

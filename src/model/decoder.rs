@@ -68,6 +68,31 @@ impl DecoderLayer {
         })
     }
 
+    /// Whether the layer can change the residual stream. It cannot when its
+    /// attention output projection and every down projection of its
+    /// feed-forward block (each expert's, or the dense MLP's) are exactly
+    /// zero, weights and biases: then x + attn + ffn = x for every input,
+    /// as in the new layers of `acc-probe grow`. Its attention and routing
+    /// still respond to the input, but nothing downstream sees them.
+    pub fn writes_residual(&self) -> Result<bool> {
+        let mut outputs = vec![&self.self_attn.o_proj];
+        match &self.mlp {
+            FeedForward::Moe(moe) => outputs.extend(moe.experts.iter().map(|e| &e.down_proj)),
+            FeedForward::Dense(mlp) => outputs.push(&mlp.down_proj),
+        }
+        // `ne` is true for NaN too: a NaN weight is not a silent layer
+        let nonzero = |t: &Tensor| -> Result<bool> {
+            let n = t.ne(0f32)?.to_dtype(candle_core::DType::F32)?;
+            Ok(n.sum_all()?.to_scalar::<f32>()? > 0.0)
+        };
+        for l in outputs {
+            if nonzero(&l.weight)? || l.bias.as_ref().map(nonzero).transpose()? == Some(true) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
     /// A decoding step with a KV cache (see [`Attention::forward_cached`]).
     pub fn forward_cached(
         &self,

@@ -111,6 +111,19 @@ impl Qwen3Moe {
         })
     }
 
+    /// The layers that write nothing to the residual stream
+    /// ([`DecoderLayer::writes_residual`]): the model computes the same
+    /// function without them.
+    pub fn silent_layers(&self) -> Result<Vec<usize>> {
+        let mut out = Vec::new();
+        for (i, l) in self.layers.iter().enumerate() {
+            if !l.writes_residual()? {
+                out.push(i);
+            }
+        }
+        Ok(out)
+    }
+
     /// Checks token ids against the vocabulary and the position limit.
     pub fn check_input(&self, ids: &[u32]) -> Result<()> {
         self.check_ids_at(ids, 0)

@@ -150,6 +150,15 @@ pub fn check_pair(base: &Loaded, acc: &Loaded) -> Result<()> {
     Ok(())
 }
 
+/// The layers that write nothing to the residual stream in either model
+/// (`Qwen3Moe::silent_layers`): a change of their attention or routing
+/// cannot change what either model computes.
+pub fn silent_in_both(base: &Loaded, acc: &Loaded) -> Result<Vec<usize>> {
+    let b = base.model.silent_layers()?;
+    let a = acc.model.silent_layers()?;
+    Ok(b.into_iter().filter(|l| a.contains(l)).collect())
+}
+
 /// The cache key of one model's capture on `inputs`.
 pub fn capture_key(
     m: &Loaded,
