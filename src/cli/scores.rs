@@ -29,7 +29,7 @@ pub struct ScoresArgs {
     #[arg(long, default_value = "mrcr,graphwalks")]
     task: String,
     /// Held-out problems per task (the seed's evaluation stream, as in `reproduce`).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 200)]
     n: usize,
     /// Prompt length of each problem, in the models' tokens (default: the
     /// bundled pair's evaluation length, `reproduce`'s `task_tokens`).

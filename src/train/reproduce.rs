@@ -364,7 +364,7 @@ impl Preset {
             id_chunk: 0,
             drill_checks: 6,
             edge_trace: true,
-            eval_n: 50,
+            eval_n: 200,
             max_new_tokens: 200,
             workers: 1,
         }
