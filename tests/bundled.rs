@@ -47,30 +47,48 @@ fn the_bundled_pair_is_a_24_layer_moe_with_gqa_within_16_mb() {
     assert_eq!(tok("base"), tok("acc"));
     let cfg = |m: &str| json_file(&dir(m).join("config.json"));
     assert_eq!(cfg("base"), cfg("acc"));
+    // ACC SFT changed the weights
+    let w = |m: &str| std::fs::read(dir(m).join("model.safetensors")).unwrap();
+    assert_ne!(w("base"), w("acc"));
 }
 
-#[test]
-fn attention_at_layer_20_runs_on_the_bundled_pair_by_default() {
+/// `acc-probe attention ARGS --json` on the default (bundled) pair: the
+/// report, stderr, and the output directory.
+fn attention(args: &[&str]) -> (Value, String, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
-        .args(["attention", "--layer", "20", "--task", "graphwalks"])
-        .args(["--examples", "2", "--tokens", "700"])
+        .arg("attention")
+        .args(args)
         .args([
             "--resamples",
-            "100",
+            "50",
             "--permutations",
-            "100",
+            "50",
             "--json",
             "--out",
         ])
         .arg(out.path())
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
-    let text = r.to_string();
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{stderr}");
+    (serde_json::from_slice(&o.stdout).unwrap(), stderr, out)
+}
+
+#[test]
+fn attention_at_layer_20_runs_on_the_bundled_pair_by_default() {
+    let (r, _, out) = attention(&[
+        "--layer",
+        "20",
+        "--task",
+        "graphwalks",
+        "--examples",
+        "2",
+        "--tokens",
+        "700",
+    ]);
     assert!(
-        text.contains("checkpoints"),
+        r.to_string().contains("checkpoints"),
         "the bundled pair was not used"
     );
     assert!(out.path().join("attention.png").is_file());
@@ -80,23 +98,16 @@ fn attention_at_layer_20_runs_on_the_bundled_pair_by_default() {
 fn top_changed_chooses_among_the_trained_layers_of_the_bundled_pair() {
     // the pair was grown from 4 trained layers: the 20 new ones have zero
     // output projections in both models and are never "most changed"
-    let out = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
-        .args(["attention", "--top-changed", "2", "--task", "mrcr"])
-        .args(["--examples", "2", "--tokens", "600"])
-        .args([
-            "--resamples",
-            "50",
-            "--permutations",
-            "50",
-            "--json",
-            "--out",
-        ])
-        .arg(out.path())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let r: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let (r, stderr, _) = attention(&[
+        "--top-changed",
+        "2",
+        "--task",
+        "mrcr",
+        "--examples",
+        "2",
+        "--tokens",
+        "600",
+    ]);
     let trained: [u64; 4] = [0, 7, 14, 20];
     let silent: Vec<u64> = r["silent_layers"]
         .as_array()
@@ -112,7 +123,6 @@ fn top_changed_chooses_among_the_trained_layers_of_the_bundled_pair() {
         let l = l["layer"].as_u64().unwrap();
         assert!(trained.contains(&l), "chose layer {l}");
     }
-    let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         stderr.contains("leaves out layers 1–6, 8–13, 15–19, 21–23"),
         "{stderr}"
