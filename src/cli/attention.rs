@@ -299,6 +299,7 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
                         hi: js(|c| c.js.hi),
                     }),
                 }],
+                silent_layers: silent.clone(),
             };
             let hl: Vec<usize> = r.layers.iter().map(|l| l.layer).collect();
             let (p, v) = (

@@ -48,6 +48,8 @@ pub(super) const GRID_BOLD: RGBColor = RGBColor(0xd9, 0xd9, 0xd9);
 const GRID_LIGHT: RGBColor = RGBColor(0xf2, 0xf2, 0xf2);
 const HIGHLIGHT: RGBColor = RGBColor(0x55, 0x55, 0x55);
 const WHISKER: RGBColor = RGBColor(0x33, 0x33, 0x33);
+/// Layers that write nothing to the residual stream (layer curves).
+const SILENT: RGBColor = RGBColor(0xe4, 0xe4, 0xe4);
 const BAND_ALPHA: f64 = 0.2;
 
 pub(super) fn style(size: f64) -> TextStyle<'static> {
@@ -623,6 +625,12 @@ impl<'a> LayerFigure<'a> {
                 swatch: Swatch::Dashed(HIGHLIGHT),
             });
         }
+        if !curve.silent_layers.is_empty() {
+            items.push(LegendItem {
+                label: "grey: writes nothing to the residual stream".to_string(),
+                swatch: Swatch::Patch(SILENT),
+            });
+        }
         LayerFigure {
             curve,
             highlights,
@@ -668,6 +676,12 @@ impl Figure for LayerFigure<'_> {
             .light_line_style(GRID_LIGHT)
             .max_light_lines(2)
             .draw()?;
+        chart.draw_series(self.curve.silent_layers.iter().map(|&l| {
+            Rectangle::new(
+                [(l as f64 - 0.5, ylo), (l as f64 + 0.5, yhi)],
+                SILENT.mix(0.7).filled(),
+            )
+        }))?;
         for &h in &self.highlights {
             chart.draw_series(DashedLineSeries::new(
                 [(h as f64, ylo), (h as f64, yhi)],

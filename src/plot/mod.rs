@@ -139,6 +139,9 @@ pub struct LayerCurve {
     pub y_label: String,
     /// `values` indexed by layer 0..L; every series has the same L.
     pub series: Vec<Series>,
+    /// Layers shaded grey: they write nothing to the residual stream
+    /// (`Qwen3Moe::silent_layers`), so their change cannot matter.
+    pub silent_layers: Vec<usize>,
 }
 
 /// Grouped bars: e.g. the top-20 experts' routing frequency, base vs ACC.
@@ -289,6 +292,12 @@ pub fn layer_curve_figure(
     if let Some(&h) = highlight_layers.iter().find(|&&h| h >= layers) {
         return Err(Error::Input(format!(
             "{ctx}: highlighted layer {h} is out of range: the series have {layers} layers (0..{})",
+            layers - 1
+        )));
+    }
+    if let Some(&l) = c.silent_layers.iter().find(|&&l| l >= layers) {
+        return Err(Error::Input(format!(
+            "{ctx}: silent layer {l} is out of range: the series have {layers} layers (0..{})",
             layers - 1
         )));
     }

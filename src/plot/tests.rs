@@ -79,6 +79,7 @@ fn layer_curve(layers: usize) -> LayerCurve {
         title: "JS divergence of attention-distance distributions, base → ACC".to_string(),
         y_label: "JS divergence (bits)".to_string(),
         series: vec![Series::new("graphwalks", ACC_COLOR, js).with_band(lo, hi)],
+        silent_layers: vec![],
     }
 }
 
@@ -287,6 +288,7 @@ fn layer_curve_figure_renders_png_and_svg() {
         BASE_COLOR,
         c.series[0].values.iter().map(|v| v * 0.5).collect(),
     ));
+    c.silent_layers = vec![1, 2, 3];
     layer_curve_figure(&c, &[12, 20], &png, &svg).unwrap();
     assert_eq!(png_dims(&png).0, 1200);
     assert_texts(
@@ -298,6 +300,7 @@ fn layer_curve_figure_renders_png_and_svg() {
             "graphwalks",
             "sql",
             "highlighted layers",
+            "grey: writes nothing to the residual stream",
             "shaded: 95% CI",
             "0",
             "23",
@@ -596,6 +599,12 @@ fn empty_and_non_finite_inputs_are_rejected() {
     let mut c = layer_curve(4);
     c.series[0].values[1] = f64::INFINITY;
     assert_input_error(layer_curve_figure(&c, &[], &png, &svg), "non-finite");
+    let mut c = layer_curve(4);
+    c.silent_layers = vec![4];
+    assert_input_error(
+        layer_curve_figure(&c, &[], &png, &svg),
+        "silent layer 4 is out of range",
+    );
 
     let mut b = bar_panels();
     b[1].series.clear();
