@@ -52,13 +52,13 @@ fn the_bundled_pair_is_a_24_layer_moe_with_gqa_within_16_mb() {
     assert_ne!(w("base"), w("acc"));
 }
 
-/// `acc-probe attention ARGS --json` on the default (bundled) pair: the
-/// report, stderr, and the output directory.
-fn attention(args: &[&str]) -> (Value, String, tempfile::TempDir) {
+/// `acc-probe attention ARGS --json` (ARGS split at spaces) on the default
+/// (bundled) pair: the report, stderr, and the output directory.
+fn attention(args: &str) -> (Value, String, tempfile::TempDir) {
     let out = tempfile::tempdir().unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
         .arg("attention")
-        .args(args)
+        .args(args.split_whitespace())
         .args([
             "--resamples",
             "50",
@@ -77,16 +77,7 @@ fn attention(args: &[&str]) -> (Value, String, tempfile::TempDir) {
 
 #[test]
 fn attention_at_layer_20_runs_on_the_bundled_pair_by_default() {
-    let (r, _, out) = attention(&[
-        "--layer",
-        "20",
-        "--task",
-        "graphwalks",
-        "--examples",
-        "2",
-        "--tokens",
-        "700",
-    ]);
+    let (r, _, out) = attention("--layer 20 --task graphwalks --examples 2 --tokens 700");
     assert!(
         r.to_string().contains("checkpoints"),
         "the bundled pair was not used"
@@ -98,16 +89,7 @@ fn attention_at_layer_20_runs_on_the_bundled_pair_by_default() {
 fn top_changed_chooses_among_the_trained_layers_of_the_bundled_pair() {
     // the pair was grown from 4 trained layers: the 20 new ones have zero
     // output projections in both models and are never "most changed"
-    let (r, stderr, _) = attention(&[
-        "--top-changed",
-        "2",
-        "--task",
-        "mrcr",
-        "--examples",
-        "2",
-        "--tokens",
-        "600",
-    ]);
+    let (r, stderr, _) = attention("--top-changed 2 --task mrcr --examples 2 --tokens 600");
     let trained: [u64; 4] = [0, 7, 14, 20];
     let silent: Vec<u64> = r["silent_layers"]
         .as_array()
