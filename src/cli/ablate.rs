@@ -15,6 +15,7 @@ use acc_probe::plot::{self, BarPanel, Series};
 use acc_probe::tasks::eval::{evaluate, ChatModel, EvalOptions, EvalReport, TaskRow};
 use acc_probe::tasks::score::Task;
 use acc_probe::tasks::toy::{self, EVAL_STREAM};
+use acc_probe::train::reproduce::{PAIR_MAX_NEW_TOKENS, PAIR_TASK_TOKENS};
 use anyhow::{bail, Context};
 use candle_core::{DType, Device};
 use clap::Args;
@@ -55,13 +56,13 @@ pub struct AblateArgs {
     n: usize,
     /// Prompt length of each problem, in the model's tokens (default: the
     /// bundled pair's evaluation length).
-    #[arg(long, default_value_t = 800)]
+    #[arg(long, default_value_t = PAIR_TASK_TOKENS)]
     tokens: usize,
     /// Draws of as many random experts (heads), chosen among the others.
     #[arg(long, default_value_t = 3)]
     random: usize,
     /// Decoding budget (the bundled pair's: room for an edge trace).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = PAIR_MAX_NEW_TOKENS)]
     max_new_tokens: usize,
     /// Bootstrap resamples over problems.
     #[arg(long, default_value_t = 1000)]

@@ -10,7 +10,9 @@ use acc_probe::plot::{self, BarPanel, Series};
 use acc_probe::tasks::eval::{EvalOptions, TaskRow};
 use acc_probe::tasks::score::Task;
 use acc_probe::tasks::toy::{self, EVAL_STREAM};
-use acc_probe::train::reproduce::{evaluate_pair, task_table, TaskResult};
+use acc_probe::train::reproduce::{
+    evaluate_pair, task_table, TaskResult, PAIR_EVAL_N, PAIR_MAX_NEW_TOKENS, PAIR_TASK_TOKENS,
+};
 use anyhow::{bail, Context};
 use clap::Args;
 use serde_json::json;
@@ -29,14 +31,14 @@ pub struct ScoresArgs {
     #[arg(long, default_value = "mrcr,graphwalks")]
     task: String,
     /// Held-out problems per task (the seed's evaluation stream, as in `reproduce`).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = PAIR_EVAL_N)]
     n: usize,
     /// Prompt length of each problem, in the models' tokens (default: the
     /// bundled pair's evaluation length, `reproduce`'s `task_tokens`).
-    #[arg(long, default_value_t = 800)]
+    #[arg(long, default_value_t = PAIR_TASK_TOKENS)]
     tokens: usize,
     /// Decoding budget (the bundled pair's: room for an edge trace).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = PAIR_MAX_NEW_TOKENS)]
     max_new_tokens: usize,
     #[arg(long, default_value_t = 1000)]
     resamples: usize,

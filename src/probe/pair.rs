@@ -150,7 +150,7 @@ pub fn check_pair(base: &Loaded, acc: &Loaded) -> Result<()> {
     Ok(())
 }
 
-/// The layers that write nothing to the residual stream in either model
+/// The layers that write nothing to the residual stream in both models
 /// (`Qwen3Moe::silent_layers`): a change of their attention or routing
 /// cannot change what either model computes.
 pub fn silent_in_both(base: &Loaded, acc: &Loaded) -> Result<Vec<usize>> {

@@ -227,6 +227,12 @@ fn default_long_practice() -> String {
 /// `long_practice` values: long rows in every base stage, or in ACC SFT only.
 const LONG_PRACTICE: [&str; 2] = ["base", "acc"];
 
+/// How the bundled pair is evaluated (the full preset's `task_tokens`,
+/// `max_new_tokens` and `eval_n`); `scores` and `ablate` default to it.
+pub const PAIR_TASK_TOKENS: usize = 800;
+pub const PAIR_MAX_NEW_TOKENS: usize = 200;
+pub const PAIR_EVAL_N: usize = 200;
+
 fn default_grow_before() -> String {
     "base-copy-long".into()
 }
@@ -264,6 +270,12 @@ fn default_copy_batch() -> usize {
 }
 
 impl Preset {
+    /// Whether base's stages see long rows (`long_practice` `base`), or only
+    /// ACC SFT does (`acc`).
+    fn long_rows_in_base(&self) -> bool {
+        self.long_practice == LONG_PRACTICE[0]
+    }
+
     /// Minutes on 2 cores; exercised by the test suite.
     pub fn quick() -> Self {
         Preset {
@@ -333,7 +345,7 @@ impl Preset {
             episodes_per_domain: 300,
             task_problems: 1200,
             lm_task_problems: Some(1200),
-            task_tokens: 800,
+            task_tokens: PAIR_TASK_TOKENS,
             drills: 6000,
             copy_drills: 40000,
             copy_steps: 4000,
@@ -364,8 +376,8 @@ impl Preset {
             id_chunk: 0,
             drill_checks: 6,
             edge_trace: true,
-            eval_n: 200,
-            max_new_tokens: 200,
+            eval_n: PAIR_EVAL_N,
+            max_new_tokens: PAIR_MAX_NEW_TOKENS,
             workers: 1,
         }
     }
@@ -609,7 +621,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     };
     // long drills (and by default the toy problems) stay out of base's data
     // with `long_practice` acc
-    let base_long = p.long_practice == LONG_PRACTICE[0];
+    let base_long = p.long_rows_in_base();
     let mut lm: Vec<Value> = conversations.iter().map(|c| json!({"text": c})).collect();
     let lm_tasks = match (p.lm_task_problems, base_long) {
         (Some(n), _) => n,
@@ -912,7 +924,7 @@ fn check_long_practice(p: &Preset) -> Result<()> {
             LONG_PRACTICE.join(", ")
         )));
     }
-    if p.long_practice == LONG_PRACTICE[1] && p.long_copy_steps > 0 {
+    if !p.long_rows_in_base() && p.long_copy_steps > 0 {
         return Err(Error::Input(format!(
             "preset {}: long_practice `acc` keeps long rows out of base, but long_copy_steps is {} (expected 0)",
             p.name, p.long_copy_steps
