@@ -305,3 +305,80 @@ fn swe_agents_submit_the_gold_patch() {
         .unwrap();
     assert!(!o.status.success());
 }
+
+/// History episodes: every format carries the same listing pages, and the
+/// answer re-derived from the pages alone (the edges into the commit, or a
+/// BFS level by level) is the ground truth and the final answer line.
+#[test]
+fn history_answers_follow_from_the_listed_edges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("history");
+    run("history", "openai,claude-code,sharegpt", &out, "5");
+    for gt in ground_truth(&out) {
+        let id = gt["id"].as_str().unwrap();
+        let c = calls(&out, id);
+        assert_eq!(c["openai"], c["claude-code"], "{id}");
+        let edges: Vec<(String, String)> = c["openai"]
+            .iter()
+            .flat_map(|(name, o)| {
+                assert_eq!(name, "bash");
+                o.lines().map(|l| {
+                    let (a, b) = l.split_once(" -> ").unwrap();
+                    (a.to_string(), b.to_string())
+                })
+            })
+            .collect();
+        let q = gt["question"].as_str().unwrap();
+        let node = |after: &str| q[q.find(after).unwrap() + after.len()..][..10].to_string();
+        let mut answer: Vec<String> = if q.contains("Find the parents of commit ") {
+            let x = node("Find the parents of commit ");
+            edges
+                .iter()
+                .filter(|e| e.1 == x)
+                .map(|e| e.0.clone())
+                .collect()
+        } else {
+            let x = node("Perform a BFS from commit ");
+            let depth: usize = q[q.find("with depth ").unwrap() + 11..][..1]
+                .parse()
+                .unwrap();
+            let mut seen = HashSet::from([x.clone()]);
+            let mut level = vec![x];
+            for _ in 0..depth {
+                let mut next = Vec::new();
+                for u in &level {
+                    for (a, b) in &edges {
+                        if a == u && seen.insert(b.clone()) {
+                            next.push(b.clone());
+                        }
+                    }
+                }
+                level = next;
+            }
+            level
+        };
+        answer.sort();
+        assert!(!answer.is_empty(), "{id}");
+        let gold: Vec<String> =
+            serde_json::from_value(gt["ground_truth"]["answer_nodes"].clone()).unwrap();
+        assert_eq!(answer, gold, "{id}");
+        let last = gt["final_answer"].as_str().unwrap().lines().last().unwrap();
+        assert_eq!(last, format!("Final Answer: [{}]", gold.join(", ")));
+    }
+    // patch submissions only: the SWE-agent format is refused here
+    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+        .args([
+            "agents",
+            "--domain",
+            "history",
+            "--n",
+            "1",
+            "--format",
+            "swe-agent",
+            "--out",
+        ])
+        .arg(tmp.path().join("y"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+}

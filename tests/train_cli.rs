@@ -46,12 +46,13 @@ fn reproduce_quick_runs_end_to_end_and_bundles_both_models() {
     let report = json_file(&out.join("results.json"));
     let c = &report["counts"];
     let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("count {k}"));
-    // 12 episodes per domain, each written in one format, each read back once
-    assert_eq!(n("trajectories"), 36);
+    // 12 episodes per domain and 6 repository-history ones, each written in
+    // one format, each read back once
+    assert_eq!(n("trajectories"), 42);
     assert_eq!(n("trajectory_records_rejected"), 0);
     assert_eq!(n("acc_rows") + n("acc_rejected"), n("trajectories"));
-    assert!(n("acc_rows") >= 30, "{c}");
-    assert_eq!(n("agent_sft_rows"), 36);
+    assert!(n("acc_rows") >= 36, "{c}");
+    assert_eq!(n("agent_sft_rows"), 42);
     let results = report["results"].as_array().unwrap();
     assert_eq!(results.len(), 2);
     for r in results {
@@ -65,6 +66,8 @@ fn reproduce_quick_runs_end_to_end_and_bundles_both_models() {
         "sql-claude-code",
         "swe-sharegpt",
         "swe-swe-agent",
+        "history-openai",
+        "history-sharegpt",
     ] {
         assert!(out.join("trajectories").join(f).is_dir(), "{f}");
     }
@@ -188,20 +191,24 @@ fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
     let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("count {k}"));
     // quick: 60 copy drills; 20 ramp drills
     assert_eq!((n("copy_rows"), n("long_copy_rows")), (90, 30));
-    assert_eq!((n("sft_rehearsal_rows"), n("acc_rehearsal_rows")), (40, 40));
+    assert_eq!((n("sft_rehearsal_rows"), n("acc_rehearsal_rows")), (40, 60));
     let data = out.join("data");
     let copy = rows(&data.join("copy.jsonl"));
     // the graph drills are spread among the copy drills: parents questions
     // (no copy drill asks one) in both halves of the stage's data
     let parents = |rs: &[String]| rs.iter().filter(|r| r.contains("parents of node")).count();
     assert!(parents(&copy[..45]) > 0 && parents(&copy[45..]) > 0);
-    // agent SFT rehearses short drills only; ACC short and long in turn
+    // agent SFT rehearses short drills only; ACC the same short drills, in
+    // the same order, with half as many long ones spread among them
     let agent = rows(&data.join("agent_sft.jsonl"));
     let acc = rows(&data.join("acc.jsonl"));
-    let (agent_r, acc_r) = (&agent[agent.len() - 40..], &acc[acc.len() - 40..]);
+    let (agent_r, acc_r) = (&agent[agent.len() - 40..], &acc[acc.len() - 60..]);
     assert!(agent_r.iter().all(|r| copy.contains(r)));
-    let long = acc_r.iter().filter(|r| !copy.contains(r)).count();
-    assert_eq!(long, 20);
+    let (acc_short, acc_long): (Vec<&String>, Vec<&String>) =
+        acc_r.iter().partition(|r| copy.contains(r));
+    assert_eq!(acc_short, agent_r.iter().collect::<Vec<_>>());
+    assert_eq!(acc_long.len(), 20);
+    assert!(acc_r[..30].iter().any(|r| !copy.contains(r)));
     // no toy problem in base's LM corpus (unless asked for: below)
     let lm = rows(&data.join("lm.jsonl"));
     assert!(!lm.iter().any(|r| r.contains("<begin example>")));

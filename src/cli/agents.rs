@@ -11,6 +11,8 @@ pub enum DomainArg {
     Search,
     Swe,
     Sql,
+    /// An SWE agent answering a question about a repository's commit graph.
+    History,
 }
 
 #[derive(Args, Debug)]
@@ -34,25 +36,35 @@ pub struct AgentsArgs {
 }
 
 pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
-    let domain = match a.domain {
-        DomainArg::Search => Domain::Search,
-        DomainArg::Swe => Domain::Swe,
-        DomainArg::Sql => Domain::Sql,
-    };
     let formats = a
         .format
         .iter()
         .map(|f| Format::parse(f))
         .collect::<Result<Vec<_>, _>>()?;
-    if formats.contains(&Format::SweAgent) && domain != Domain::Swe {
-        bail!("--format swe-agent holds software-engineering episodes only (use --domain swe)");
-    }
-    let episodes = agents::generate(domain, a.n, a.seed, &a.out.join("databases"))?;
+    let episodes = match a.domain {
+        DomainArg::History => {
+            if formats.contains(&Format::SweAgent) {
+                bail!("--format swe-agent holds patch submissions; history episodes end with an answer (use openai, claude-code or sharegpt)");
+            }
+            agents::generate_history(a.n, a.seed)
+        }
+        d => {
+            let domain = match d {
+                DomainArg::Search => Domain::Search,
+                DomainArg::Sql => Domain::Sql,
+                _ => Domain::Swe,
+            };
+            if formats.contains(&Format::SweAgent) && domain != Domain::Swe {
+                bail!("--format swe-agent holds software-engineering episodes only (use --domain swe)");
+            }
+            agents::generate(domain, a.n, a.seed, &a.out.join("databases"))?
+        }
+    };
     let written = agents::write(&a.out, &episodes, &formats)?;
     println!(
         "wrote {} {:?} episodes as {} files under {}",
         episodes.len(),
-        domain,
+        a.domain,
         written.len(),
         a.out.display()
     );

@@ -27,6 +27,8 @@ pub const LONG_DRILL_CHECK_STREAM: u64 = 9;
 /// Graph drills of the copy stage, and long graph drills (`drills`).
 pub const GRAPH_COPY_DRILL_STREAM: u64 = 13;
 pub const LONG_GRAPH_DRILL_STREAM: u64 = 14;
+/// Repository-history agent episodes (`agents::history`).
+pub const HISTORY_STREAM: u64 = 15;
 
 /// The seed of problem `i` of `stream` in a run seeded with `seed`.
 pub fn seed_for(seed: u64, stream: u64, i: usize) -> u64 {

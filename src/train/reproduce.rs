@@ -66,6 +66,12 @@ pub struct Preset {
     pub moe_intermediate: usize,
     pub vocab: usize,
     pub episodes_per_domain: usize,
+    /// Repository-history episodes (`tasks::agents::history`): an SWE agent
+    /// answering a parents or BFS question about a commit graph it lists page
+    /// by page. Their compiled samples are graph walks over evidence, the
+    /// operations of GraphWalks met in tool output.
+    #[serde(default)]
+    pub history_episodes: usize,
     /// Toy MRCR and GraphWalks problems (each) of the training stream: the
     /// tokenizer's corpus takes up to 200, the LM corpus `lm_task_problems`.
     pub task_problems: usize,
@@ -95,7 +101,7 @@ pub struct Preset {
     /// Long copy drills (`tasks::drills::ramp_copy_drill`, from the short
     /// drills' length to the toy tasks'): the data of the long copy stage
     /// and part of the LM corpus, or with `long_practice` `acc` only the
-    /// long half of ACC SFT's rehearsal.
+    /// long part of ACC SFT's rehearsal.
     #[serde(default)]
     pub long_copy_drills: usize,
     /// Steps of the long copy stage, between the copy stage and LM
@@ -178,9 +184,9 @@ pub struct Preset {
     #[serde(default)]
     pub acc_lr: Option<f64>,
     /// Copy drills mixed into both SFT sets (agent SFT and ACC), short and
-    /// long in turn (0: none); with `long_practice` `acc`, agent SFT gets as
-    /// many short ones instead. They keep the copying that narrow SFT data
-    /// wears away.
+    /// long in turn (0: none); with `long_practice` `acc`, both get this many
+    /// short ones, the same rows, and ACC SFT half as many long ones on top.
+    /// They keep the copying that narrow SFT data wears away.
     #[serde(default)]
     pub sft_rehearsal: usize,
     /// RoPE base of the model config (default 10,000; Qwen3's own is
@@ -290,6 +296,7 @@ impl Preset {
             moe_intermediate: 32,
             vocab: 2048,
             episodes_per_domain: 12,
+            history_episodes: 6,
             task_problems: 24,
             lm_task_problems: None,
             task_tokens: 1400,
@@ -343,6 +350,7 @@ impl Preset {
             moe_intermediate: 28,
             vocab: 4096,
             episodes_per_domain: 300,
+            history_episodes: 2000,
             task_problems: 1200,
             lm_task_problems: Some(1200),
             task_tokens: PAIR_TASK_TOKENS,
@@ -525,24 +533,45 @@ fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<PathBuf>>
             seed_for(seed, 10 + di as u64, 0),
             &dir.join("databases"),
         )?;
-        let formats = domain_formats(d);
-        for (fi, f) in formats.iter().enumerate() {
-            let part: Vec<_> = eps
-                .iter()
-                .enumerate()
-                .filter(|(i, _)| i % formats.len() == fi)
-                .map(|(_, e)| e.clone())
-                .collect();
-            let sub = dir.join(format!("{name}-{}", f.name()));
-            for w in agents::write(&sub, &part, &[*f])? {
-                if w.file_name().is_some_and(|n| n != "ground_truth.jsonl") {
-                    files.push(w);
-                }
+        write_round_robin(dir, &name, &eps, &domain_formats(d), &mut files)?;
+    }
+    // repository-history episodes: SWE agents without a patch, in the
+    // formats that carry a final answer
+    let history =
+        agents::generate_history(p.history_episodes, seed_for(seed, toy::HISTORY_STREAM, 0));
+    let formats = [Format::Openai, Format::ClaudeCode, Format::Sharegpt];
+    write_round_robin(dir, "history", &history, &formats, &mut files)?;
+    files.sort();
+    Ok(files)
+}
+
+/// Writes `eps` round-robin over `formats`, format f into `dir/<name>-<f>/`,
+/// and adds the trajectory files written to `files`.
+fn write_round_robin(
+    dir: &Path,
+    name: &str,
+    eps: &[agents::Episode],
+    formats: &[Format],
+    files: &mut Vec<PathBuf>,
+) -> Result<()> {
+    for (fi, f) in formats.iter().enumerate() {
+        let part: Vec<_> = eps
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % formats.len() == fi)
+            .map(|(_, e)| e.clone())
+            .collect();
+        if part.is_empty() {
+            continue;
+        }
+        let sub = dir.join(format!("{name}-{}", f.name()));
+        for w in agents::write(&sub, &part, &[*f])? {
+            if w.file_name().is_some_and(|n| n != "ground_truth.jsonl") {
+                files.push(w);
             }
         }
     }
-    files.sort();
-    Ok(files)
+    Ok(())
 }
 
 /// Runs (or continues) a reproduction into `out`.
@@ -689,12 +718,19 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         long_copy_rows.push(json!({ "messages": d }));
     }
     counts.insert("long_copy_rows".into(), long_copy_rows.len());
-    // short and long drills in turn; with `long_practice` acc, agent SFT
-    // rehearses as many short ones instead
-    let rehearsal = rehearsal_rows(&copy_rows, &long_copy_rows, p.sft_rehearsal);
-    let agent_rehearsal = match base_long {
-        true => rehearsal.clone(),
-        false => rehearsal_rows(&copy_rows, &[], p.sft_rehearsal),
+    // short and long drills in turn; with `long_practice` acc, both SFT sets
+    // rehearse the same short drills, and ACC SFT half as many long ones
+    // spread among them (the short practice is the same in both models)
+    let (agent_rehearsal, rehearsal) = match base_long {
+        true => {
+            let r = rehearsal_rows(&copy_rows, &long_copy_rows, p.sft_rehearsal);
+            (r.clone(), r)
+        }
+        false => {
+            let short = rehearsal_rows(&copy_rows, &[], p.sft_rehearsal);
+            let long = rehearsal_rows(&[], &long_copy_rows, p.sft_rehearsal / 2);
+            (short.clone(), spread(short, long))
+        }
     };
     counts.insert("sft_rehearsal_rows".into(), agent_rehearsal.len());
     counts.insert("acc_rehearsal_rows".into(), rehearsal.len());

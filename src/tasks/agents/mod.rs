@@ -1,10 +1,12 @@
 //! Synthetic agent environments: seeded, scripted agents that solve search,
-//! SQL and software-engineering tasks and write their trajectories in the
+//! SQL and software-engineering tasks (fixing a bug; answering a question
+//! about the repository's commit graph) and write their trajectories in the
 //! formats real frameworks write (OpenAI chat messages, Claude Code JSONL,
 //! ShareGPT, SWE-agent .traj), with the ground truth kept alongside — inputs
 //! for the ACC compiler when the bundled checkpoints are regenerated.
 
 pub mod formats;
+pub mod history;
 pub mod search;
 pub mod sql;
 pub mod swe;
@@ -122,6 +124,18 @@ pub fn generate(domain: Domain, n: usize, seed: u64, work_dir: &Path) -> Result<
                 Domain::Sql => sql::episode(s, i, work_dir),
                 Domain::Swe => Ok(swe::episode(s, i)),
             }
+        })
+        .collect()
+}
+
+/// `n` repository-history episodes ([`history::episode`]), deterministic in `seed`.
+pub fn generate_history(n: usize, seed: u64) -> Vec<Episode> {
+    (0..n)
+        .map(|i| {
+            let s = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(i as u64);
+            history::episode(s, i)
         })
         .collect()
 }

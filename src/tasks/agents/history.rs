@@ -1,0 +1,314 @@
+//! The repository-history environment: a software-engineering agent asked a
+//! question about a repository's commit graph (which commits were merged to
+//! make a commit, which were built on it, which came two commits later). The
+//! scripted agent lists the graph one `parent -> child` edge per line, a page
+//! at a time (`git log --all --format='%h %p' --abbrev=10 | awk … | sed -n
+//! a,bp`), then names the edges it followed and answers with the commits as
+//! a list, in GraphWalks' answer form (`Final Answer: [...]`).
+//!
+//! The commit graph is a graph walk over 10-character hex names, and the
+//! answer is a parents lookup or a BFS at depth 1 or 2: the operations of
+//! GraphWalks, met in an agent's tool output. Compiled by ACC, the pages are
+//! shuffled into one long prompt, as GraphWalks shuffles its edge list. The
+//! compiler classifies such a run as `other` (a coding agent that ends with
+//! an answer, not a patch), so every page of the listing is evidence.
+
+use std::collections::{BTreeSet, HashSet};
+
+use rand::rngs::StdRng;
+use rand::Rng;
+use rand::SeedableRng;
+use serde_json::json;
+
+use super::{Domain, Episode, Step, ToolSpec};
+use crate::tasks::graphwalks::hex_id;
+
+/// Edges per page of the listing.
+const PAGE: usize = 6;
+
+/// The command that lists the commit graph one edge per line, lines `from..=to`.
+pub fn listing_command(from: usize, to: usize) -> String {
+    format!(
+        "git log --all --format='%h %p' --abbrev=10 | awk '{{for (i = 2; i <= NF; i++) print $i \" -> \" $1}}' | sed -n '{from},{to}p'"
+    )
+}
+
+/// A commit graph: commit names and (parent, child) edges, newest child first
+/// (the order `git log` lists them in).
+pub struct CommitGraph {
+    pub commits: Vec<String>,
+    pub edges: Vec<(usize, usize)>,
+}
+
+/// `n` commits; commit i > 0 has one parent among the earlier ones (mostly
+/// the one before it; sometimes a branch point further back) and, one time in
+/// four, a second one (a merge).
+pub fn commit_graph(rng: &mut StdRng, n: usize) -> CommitGraph {
+    let mut used = HashSet::new();
+    let commits: Vec<String> = (0..n).map(|_| hex_id(rng, &mut used)).collect();
+    let mut edges = Vec::new();
+    for c in (1..n).rev() {
+        let first = match rng.random_bool(0.6) {
+            true => c - 1,
+            false => rng.random_range(0..c),
+        };
+        edges.push((first, c));
+        if c >= 2 && rng.random_bool(0.25) {
+            let second = rng.random_range(0..c);
+            if second != first {
+                edges.push((second, c));
+            }
+        }
+    }
+    CommitGraph { commits, edges }
+}
+
+/// The operations asked about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Question {
+    /// The commits merged to make one (GraphWalks' parents).
+    Parents,
+    /// The commits exactly `depth` commits after one (GraphWalks' BFS).
+    After(usize),
+}
+
+impl CommitGraph {
+    /// The answer to `q` about commit `x` with the edges that lead to it, in
+    /// listing order (for a BFS, level by level: the edges that first reach
+    /// each commit).
+    pub fn answer(&self, q: Question, x: usize) -> (Vec<(usize, usize)>, BTreeSet<usize>) {
+        match q {
+            Question::Parents => {
+                let into: Vec<(usize, usize)> =
+                    self.edges.iter().filter(|e| e.1 == x).copied().collect();
+                let set = into.iter().map(|e| e.0).collect();
+                (into, set)
+            }
+            Question::After(depth) => {
+                let mut seen = BTreeSet::from([x]);
+                let mut level = vec![x];
+                let mut trace = Vec::new();
+                for _ in 0..depth {
+                    let mut next = Vec::new();
+                    for &u in &level {
+                        for &(a, b) in &self.edges {
+                            if a == u && seen.insert(b) {
+                                trace.push((a, b));
+                                next.push(b);
+                            }
+                        }
+                    }
+                    level = next;
+                }
+                (trace, level.into_iter().collect())
+            }
+        }
+    }
+
+    fn edge_line(&self, (a, b): (usize, usize)) -> String {
+        format!("{} -> {}", self.commits[a], self.commits[b])
+    }
+}
+
+fn tools() -> Vec<ToolSpec> {
+    vec![ToolSpec {
+        name: "bash".into(),
+        description: "Run a shell command in the repository.".into(),
+        parameters: json!({"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}),
+    }]
+}
+
+/// One episode: 6–9 commits (small enough that the whole listing fits the
+/// smallest ACC budget of the full preset, 300 tokens), a question with a
+/// non-empty answer.
+pub fn episode(seed: u64, index: usize) -> Episode {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let n = rng.random_range(6..=9usize);
+    let g = commit_graph(&mut rng, n);
+    // a question with an answer (every commit but the first has a parent)
+    let (q, x, (trace, answer)) = loop {
+        let q = match rng.random_range(0..3) {
+            0 => Question::Parents,
+            1 => Question::After(1),
+            _ => Question::After(2),
+        };
+        let x = rng.random_range(0..n);
+        let a = g.answer(q, x);
+        if !a.1.is_empty() {
+            break (q, x, a);
+        }
+    };
+    let name = &g.commits[x];
+    let (question, thought) = match q {
+        Question::Parents => (
+            format!("Which commits were merged to make commit {name}? Find the parents of commit {name}."),
+            format!("The parents of {name} are the commits with an edge into it."),
+        ),
+        Question::After(1) => (
+            format!("Which commits were made directly on top of commit {name}? Perform a BFS from commit {name} with depth 1."),
+            format!("The commits on top of {name} are the ones its edges lead to."),
+        ),
+        Question::After(d) => (
+            format!("Which commits are exactly {d} commits after commit {name}? Perform a BFS from commit {name} with depth {d}."),
+            format!("I follow the edges out of {name} for {d} levels."),
+        ),
+    };
+    let question = format!(
+        "{question}\nFormat your final answer as a list on the last line, like: Final Answer: [commit1, commit2, ...]"
+    );
+    let lines: Vec<String> = g.edges.iter().map(|&e| g.edge_line(e)).collect();
+    let mut steps = Vec::new();
+    for (p, page) in lines.chunks(PAGE).enumerate() {
+        let from = p * PAGE + 1;
+        let to = from + PAGE - 1;
+        let thought = match p {
+            0 => format!(
+                "{thought} Let me list the commit graph, one parent -> child edge per line."
+            ),
+            _ => "The listing goes on; next page.".into(),
+        };
+        steps.push(Step {
+            thought,
+            tool: "bash".into(),
+            args: json!({"command": listing_command(from, to)}),
+            observation: page.join("\n"),
+            is_error: false,
+        });
+    }
+    // sorted by name, as GraphWalks lists its answers
+    let mut names: Vec<String> = answer.iter().map(|&i| g.commits[i].clone()).collect();
+    names.sort();
+    let followed: Vec<String> = trace.iter().map(|&e| g.edge_line(e)).collect();
+    let final_answer = format!(
+        "{}\n\nFinal Answer: [{}]",
+        followed.join("\n"),
+        names.join(", ")
+    );
+    Episode {
+        id: format!("history-{index:05}"),
+        domain: Domain::Swe,
+        system:
+            "You are a software engineer. Answer questions about the repository using the shell."
+                .into(),
+        question,
+        tools: tools(),
+        steps,
+        final_answer,
+        ground_truth: json!({"answer_nodes": names}),
+        meta: json!({
+            "commits": g.commits,
+            "edges": lines,
+            "operation": match q {
+                Question::Parents => "parents".to_string(),
+                Question::After(d) => format!("bfs-{d}"),
+            },
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks::graphwalks::edge_trace;
+
+    /// The episode's answer equals what GraphWalks' own trace finds on the
+    /// same edges posed as a GraphWalks operation.
+    #[test]
+    fn answers_agree_with_graphwalks_on_the_same_edges() {
+        for seed in 0..200 {
+            let ep = episode(seed, 0);
+            let edges = ep.meta["edges"].as_array().unwrap();
+            let edges: Vec<&str> = edges.iter().map(|e| e.as_str().unwrap()).collect();
+            let q = ep.question.lines().next().unwrap();
+            let op = q[q.find("? ").unwrap() + 2..].replace("commit ", "node ");
+            let prompt = format!(
+                "The graph has the following edges:\n{}\n\nOperation:\n{op}\n",
+                edges.join("\n")
+            );
+            let (trace, names) = edge_trace(&prompt).unwrap_or_else(|| panic!("{prompt}"));
+            let gold: Vec<String> =
+                serde_json::from_value(ep.ground_truth["answer_nodes"].clone()).unwrap();
+            assert_eq!(names, gold, "seed {seed}");
+            // every followed edge is a listed one, and the answer line ends the message
+            for t in &trace {
+                assert!(edges.contains(&t.as_str()));
+            }
+            let last = ep.final_answer.lines().last().unwrap();
+            assert_eq!(last, format!("Final Answer: [{}]", gold.join(", ")));
+            // every page is a listing step of at most PAGE edges
+            assert_eq!(
+                ep.steps
+                    .iter()
+                    .map(|s| s.observation.lines().count())
+                    .sum::<usize>(),
+                edges.len()
+            );
+            assert!(ep
+                .steps
+                .iter()
+                .all(|s| s.observation.lines().count() <= PAGE));
+        }
+    }
+
+    #[test]
+    fn a_commit_graph_is_acyclic_with_one_or_two_parents() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let g = commit_graph(&mut rng, 10);
+        for c in 1..10 {
+            let parents = g.edges.iter().filter(|e| e.1 == c).count();
+            assert!((1..=2).contains(&parents), "commit {c}: {parents} parents");
+        }
+        assert!(g.edges.iter().all(|&(a, b)| a < b));
+        assert!(g.edges.iter().all(|e| e.1 != 0));
+    }
+
+    /// Written in each format, read back and compiled at the smallest ACC
+    /// budget of the full preset, an episode keeps its whole listing (no
+    /// page cut or dropped) and its answer.
+    #[test]
+    fn compiled_samples_keep_every_page_at_300_tokens() {
+        use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
+        use crate::compile::readers::read_file;
+        use crate::tasks::agents::{write, Format};
+        // 2.2 characters a token: the fewest that `reproduce`'s BPE gives
+        // these prompts
+        let counter = |s: &str| (s.len() * 10).div_ceil(22);
+        let dir = tempfile::tempdir().unwrap();
+        let eps: Vec<Episode> = (0..60).map(|i| episode(i, i as usize)).collect();
+        let formats = [Format::Openai, Format::ClaudeCode, Format::Sharegpt];
+        let opts = CompileOptions {
+            format: None,
+            domain: None,
+            budget: Budget::Range(300, 300),
+            distractors: true,
+            seed: 0,
+            db: None,
+            repo_root: None,
+        };
+        for f in formats {
+            for path in write(dir.path(), &eps, &[f]).unwrap() {
+                if path.file_name().is_some_and(|n| n == "ground_truth.jsonl") {
+                    continue;
+                }
+                let (trajs, rejected) = read_file(&path, None);
+                assert!(rejected.is_empty(), "{}: {rejected:?}", path.display());
+                let t = &trajs[0];
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let ep = eps.iter().find(|e| name.starts_with(&e.id)).unwrap();
+                let s = compile_one(t, &opts, &counter).unwrap();
+                assert_eq!(s.answer.trim(), ep.final_answer, "{}", path.display());
+                assert_eq!(s.context.dropped, 0, "{}", path.display());
+                assert!(s.context.placed.iter().all(|p| !p.truncated));
+                for page in &ep.steps {
+                    assert!(s.context.prompt.contains(&page.observation));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn episodes_are_deterministic_in_the_seed() {
+        assert_eq!(episode(7, 1), episode(7, 1));
+        assert_ne!(episode(7, 1).question, episode(8, 1).question);
+    }
+}
