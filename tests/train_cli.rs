@@ -191,24 +191,20 @@ fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
     let n = |k: &str| c[k].as_u64().unwrap_or_else(|| panic!("count {k}"));
     // quick: 60 copy drills; 20 ramp drills
     assert_eq!((n("copy_rows"), n("long_copy_rows")), (90, 30));
-    assert_eq!((n("sft_rehearsal_rows"), n("acc_rehearsal_rows")), (40, 60));
+    assert_eq!((n("sft_rehearsal_rows"), n("acc_rehearsal_rows")), (40, 40));
     let data = out.join("data");
     let copy = rows(&data.join("copy.jsonl"));
     // the graph drills are spread among the copy drills: parents questions
     // (no copy drill asks one) in both halves of the stage's data
     let parents = |rs: &[String]| rs.iter().filter(|r| r.contains("parents of node")).count();
     assert!(parents(&copy[..45]) > 0 && parents(&copy[45..]) > 0);
-    // agent SFT rehearses short drills only; ACC the same short drills, in
-    // the same order, with half as many long ones spread among them
+    // agent SFT rehearses short drills only; ACC short and long in turn
     let agent = rows(&data.join("agent_sft.jsonl"));
     let acc = rows(&data.join("acc.jsonl"));
-    let (agent_r, acc_r) = (&agent[agent.len() - 40..], &acc[acc.len() - 60..]);
+    let (agent_r, acc_r) = (&agent[agent.len() - 40..], &acc[acc.len() - 40..]);
     assert!(agent_r.iter().all(|r| copy.contains(r)));
-    let (acc_short, acc_long): (Vec<&String>, Vec<&String>) =
-        acc_r.iter().partition(|r| copy.contains(r));
-    assert_eq!(acc_short, agent_r.iter().collect::<Vec<_>>());
-    assert_eq!(acc_long.len(), 20);
-    assert!(acc_r[..30].iter().any(|r| !copy.contains(r)));
+    let long = acc_r.iter().filter(|r| !copy.contains(r)).count();
+    assert_eq!(long, 20);
     // no toy problem in base's LM corpus (unless asked for: below)
     let lm = rows(&data.join("lm.jsonl"));
     assert!(!lm.iter().any(|r| r.contains("<begin example>")));
@@ -221,8 +217,11 @@ fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
     );
     assert_eq!((layers("base"), layers("acc")), (4.into(), 4.into()));
     // with lm_task_problems the toy problems are back, as many as asked
+    // (and with acc_long_rehearsal ACC SFT rehearses agent SFT's short
+    // drills, in the same order, with that many long ones spread among them)
     let mut fields = fields;
     fields["lm_task_problems"] = 5.into();
+    fields["acc_long_rehearsal"] = 20.into();
     std::fs::write(&preset, fields.to_string()).unwrap();
     let out2 = dir.path().join("run2");
     let mut cmd = bin();
@@ -231,6 +230,14 @@ fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
     let lm = rows(&out2.join("data/lm.jsonl"));
     let toy_gw = lm.iter().filter(|r| r.contains("<begin example>")).count();
     assert_eq!(toy_gw, 5);
+    let agent = rows(&out2.join("data/agent_sft.jsonl"));
+    let acc = rows(&out2.join("data/acc.jsonl"));
+    let (agent_r, acc_r) = (&agent[agent.len() - 40..], &acc[acc.len() - 60..]);
+    let (acc_short, acc_long): (Vec<&String>, Vec<&String>) =
+        acc_r.iter().partition(|r| copy.contains(r));
+    assert_eq!(acc_short, agent_r.iter().collect::<Vec<_>>());
+    assert_eq!(acc_long.len(), 20);
+    assert!(acc_r[..30].iter().any(|r| !copy.contains(r)));
 }
 
 #[test]

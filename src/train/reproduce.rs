@@ -184,11 +184,18 @@ pub struct Preset {
     #[serde(default)]
     pub acc_lr: Option<f64>,
     /// Copy drills mixed into both SFT sets (agent SFT and ACC), short and
-    /// long in turn (0: none); with `long_practice` `acc`, both get this many
-    /// short ones, the same rows, and ACC SFT half as many long ones on top.
-    /// They keep the copying that narrow SFT data wears away.
+    /// long in turn (0: none); with `long_practice` `acc`, agent SFT gets as
+    /// many short ones instead (unless `acc_long_rehearsal`). They keep the
+    /// copying that narrow SFT data wears away.
     #[serde(default)]
     pub sft_rehearsal: usize,
+    /// With `long_practice` `acc`: ACC SFT rehearses the same
+    /// `sft_rehearsal` short drills as agent SFT, in the same order, with
+    /// this many long ones spread among them (default: short and long in
+    /// turn, `sft_rehearsal` in all, so half as much short practice as
+    /// agent SFT).
+    #[serde(default)]
+    pub acc_long_rehearsal: Option<usize>,
     /// RoPE base of the model config (default 10,000; Qwen3's own is
     /// 1,000,000). A content lookup over a distance `d` can rely only on the
     /// rotary pairs with `d·θ_i < 0.5`: with head_dim 32 at 800 tokens, 3 of
@@ -325,6 +332,7 @@ impl Preset {
             sft_lr: 1e-3,
             acc_lr: None,
             sft_rehearsal: 8,
+            acc_long_rehearsal: None,
             rope_theta: default_rope_theta(),
             qk_norm_init: 1.0,
             id_chunk: 0,
@@ -350,7 +358,7 @@ impl Preset {
             moe_intermediate: 28,
             vocab: 4096,
             episodes_per_domain: 300,
-            history_episodes: 2000,
+            history_episodes: 0,
             task_problems: 1200,
             lm_task_problems: Some(1200),
             task_tokens: PAIR_TASK_TOKENS,
@@ -379,6 +387,7 @@ impl Preset {
             sft_lr: 1e-3,
             acc_lr: None,
             sft_rehearsal: 12000,
+            acc_long_rehearsal: None,
             rope_theta: default_rope_theta(),
             qk_norm_init: 1.0,
             id_chunk: 0,
@@ -718,17 +727,19 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         long_copy_rows.push(json!({ "messages": d }));
     }
     counts.insert("long_copy_rows".into(), long_copy_rows.len());
-    // short and long drills in turn; with `long_practice` acc, both SFT sets
-    // rehearse the same short drills, and ACC SFT half as many long ones
-    // spread among them (the short practice is the same in both models)
-    let (agent_rehearsal, rehearsal) = match base_long {
-        true => {
-            let r = rehearsal_rows(&copy_rows, &long_copy_rows, p.sft_rehearsal);
-            (r.clone(), r)
-        }
-        false => {
+    // short and long drills in turn; with `long_practice` acc, agent SFT
+    // rehearses as many short ones instead, and with `acc_long_rehearsal`
+    // ACC SFT the same short ones with that many long ones spread among them
+    let mixed_rehearsal = rehearsal_rows(&copy_rows, &long_copy_rows, p.sft_rehearsal);
+    let (agent_rehearsal, rehearsal) = match (base_long, p.acc_long_rehearsal) {
+        (true, _) => (mixed_rehearsal.clone(), mixed_rehearsal),
+        (false, None) => (
+            rehearsal_rows(&copy_rows, &[], p.sft_rehearsal),
+            mixed_rehearsal,
+        ),
+        (false, Some(n_long)) => {
             let short = rehearsal_rows(&copy_rows, &[], p.sft_rehearsal);
-            let long = rehearsal_rows(&[], &long_copy_rows, p.sft_rehearsal / 2);
+            let long = rehearsal_rows(&[], &long_copy_rows, n_long);
             (short.clone(), spread(short, long))
         }
     };
