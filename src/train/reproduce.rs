@@ -971,6 +971,12 @@ fn check_long_practice(p: &Preset) -> Result<()> {
             LONG_PRACTICE.join(", ")
         )));
     }
+    if let (true, Some(n)) = (p.long_rows_in_base(), p.acc_long_rehearsal) {
+        return Err(Error::Input(format!(
+            "preset {}: acc_long_rehearsal {n} applies with long_practice `acc` only (long_practice is `{}`)",
+            p.name, p.long_practice
+        )));
+    }
     if !p.long_rows_in_base() && p.long_copy_steps > 0 {
         return Err(Error::Input(format!(
             "preset {}: long_practice `acc` keeps long rows out of base, but long_copy_steps is {} (expected 0)",
@@ -1419,6 +1425,10 @@ mod tests {
         assert!(e.contains("`both`") && e.contains("base, acc"), "{e}");
         q.long_practice = "base".into();
         check_long_practice(&q).unwrap();
+        // ACC's own rehearsal mix exists only where base has no long rows
+        q.acc_long_rehearsal = Some(6000);
+        let e = check_long_practice(&q).unwrap_err().to_string();
+        assert!(e.contains("acc_long_rehearsal 6000"), "{e}");
     }
 
     #[test]
