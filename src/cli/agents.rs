@@ -35,30 +35,35 @@ pub struct AgentsArgs {
     out: PathBuf,
 }
 
+impl DomainArg {
+    /// The environment's domain; `None` for the history episodes, which are
+    /// generated on their own (`agents::generate_history`).
+    fn domain(self) -> Option<Domain> {
+        match self {
+            DomainArg::Search => Some(Domain::Search),
+            DomainArg::Swe => Some(Domain::Swe),
+            DomainArg::Sql => Some(Domain::Sql),
+            DomainArg::History => None,
+        }
+    }
+}
+
 pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
     let formats = a
         .format
         .iter()
         .map(|f| Format::parse(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let episodes = match a.domain {
-        DomainArg::History => {
-            if formats.contains(&Format::SweAgent) {
-                bail!("--format swe-agent holds patch submissions; history episodes end with an answer (use openai, claude-code or sharegpt)");
-            }
-            agents::generate_history(a.n, a.seed)
+    let swe_agent = formats.contains(&Format::SweAgent);
+    let episodes = match a.domain.domain() {
+        None if swe_agent => {
+            bail!("--format swe-agent holds patch submissions; history episodes end with an answer (use openai, claude-code or sharegpt)")
         }
-        d => {
-            let domain = match d {
-                DomainArg::Search => Domain::Search,
-                DomainArg::Sql => Domain::Sql,
-                _ => Domain::Swe,
-            };
-            if formats.contains(&Format::SweAgent) && domain != Domain::Swe {
-                bail!("--format swe-agent holds software-engineering episodes only (use --domain swe)");
-            }
-            agents::generate(domain, a.n, a.seed, &a.out.join("databases"))?
+        None => agents::generate_history(a.n, a.seed),
+        Some(d) if swe_agent && d != Domain::Swe => {
+            bail!("--format swe-agent holds software-engineering episodes only (use --domain swe)")
         }
+        Some(d) => agents::generate(d, a.n, a.seed, &a.out.join("databases"))?,
     };
     let written = agents::write(&a.out, &episodes, &formats)?;
     println!(

@@ -56,9 +56,9 @@ Format your final answer as a list on the last line, like: Final Answer: [node1,
 /// A directed graph as an edge list over hex node names.
 #[derive(Debug, Clone)]
 pub(crate) struct Graph {
-    nodes: Vec<String>,
+    pub(crate) nodes: Vec<String>,
     /// (from, to) indices into `nodes`, in prompt order.
-    edges: Vec<(usize, usize)>,
+    pub(crate) edges: Vec<(usize, usize)>,
 }
 
 pub(crate) fn hex_id(rng: &mut StdRng, used: &mut HashSet<String>) -> String {
@@ -107,7 +107,11 @@ pub(crate) fn render_edges(g: &Graph) -> String {
 /// A BFS from `start` over `depth` levels: the edges that first reach each
 /// node, in the order the search takes them (level by level, a node's edges
 /// in prompt order), and the nodes at shortest distance exactly `depth`.
-fn bfs_tree(g: &Graph, start: usize, depth: usize) -> (Vec<(usize, usize)>, BTreeSet<usize>) {
+pub(crate) fn bfs_tree(
+    g: &Graph,
+    start: usize,
+    depth: usize,
+) -> (Vec<(usize, usize)>, BTreeSet<usize>) {
     let mut adj: HashMap<usize, Vec<usize>> = HashMap::new();
     for &(a, b) in &g.edges {
         adj.entry(a).or_default().push(b);
@@ -136,12 +140,11 @@ fn bfs_tree(g: &Graph, start: usize, depth: usize) -> (Vec<(usize, usize)>, BTre
     (tree, at_depth)
 }
 
-fn parents(g: &Graph, node: usize) -> BTreeSet<usize> {
-    g.edges
-        .iter()
-        .filter(|&&(_, b)| b == node)
-        .map(|&(a, _)| a)
-        .collect()
+/// The edges into `node`, in prompt order, and its parents.
+pub(crate) fn parents(g: &Graph, node: usize) -> (Vec<(usize, usize)>, BTreeSet<usize>) {
+    let into: Vec<(usize, usize)> = g.edges.iter().filter(|e| e.1 == node).copied().collect();
+    let set = into.iter().map(|e| e.0).collect();
+    (into, set)
 }
 
 /// Chooses an operation with a non-empty answer: (operation text, answer).
@@ -162,7 +165,7 @@ pub(crate) fn choose_operation(
             }
             Problem::Parents => (
                 format!("Find the parents of node {}.", g.nodes[x]),
-                parents(g, x),
+                parents(g, x).1,
             ),
         };
         if !ans.is_empty() {
@@ -289,11 +292,7 @@ pub fn edge_trace(prompt: &str) -> Option<(Vec<String>, Vec<String>)> {
         .strip_prefix("Find the parents of node ")
         .and_then(|r| r.strip_suffix('.'))
     {
-        Some(x) => {
-            let x = *index.get(x)?;
-            let into_x = g.edges.iter().filter(|&&(_, b)| b == x).copied().collect();
-            (into_x, parents(&g, x))
-        }
+        Some(x) => parents(&g, *index.get(x)?),
         None => {
             let rest = op.strip_prefix("Perform a BFS from node ")?;
             let (x, depth) = rest.split_once(" with depth ")?;

@@ -730,17 +730,14 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     // short and long drills in turn; with `long_practice` acc, agent SFT
     // rehearses as many short ones instead, and with `acc_long_rehearsal`
     // ACC SFT the same short ones with that many long ones spread among them
-    let mixed_rehearsal = rehearsal_rows(&copy_rows, &long_copy_rows, p.sft_rehearsal);
+    let mixed = || rehearsal_rows(&copy_rows, &long_copy_rows, p.sft_rehearsal);
+    let short = || rehearsal_rows(&copy_rows, &[], p.sft_rehearsal);
     let (agent_rehearsal, rehearsal) = match (base_long, p.acc_long_rehearsal) {
-        (true, _) => (mixed_rehearsal.clone(), mixed_rehearsal),
-        (false, None) => (
-            rehearsal_rows(&copy_rows, &[], p.sft_rehearsal),
-            mixed_rehearsal,
-        ),
+        (true, _) => (mixed(), mixed()),
+        (false, None) => (short(), mixed()),
         (false, Some(n_long)) => {
-            let short = rehearsal_rows(&copy_rows, &[], p.sft_rehearsal);
             let long = rehearsal_rows(&[], &long_copy_rows, n_long);
-            (short.clone(), spread(short, long))
+            (short(), spread(short(), long))
         }
     };
     counts.insert("sft_rehearsal_rows".into(), agent_rehearsal.len());

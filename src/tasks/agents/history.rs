@@ -21,7 +21,7 @@ use rand::SeedableRng;
 use serde_json::json;
 
 use super::{Domain, Episode, Step, ToolSpec};
-use crate::tasks::graphwalks::hex_id;
+use crate::tasks::graphwalks::{bfs_tree, hex_id, parents, Graph};
 
 /// Edges per page of the listing.
 const PAGE: usize = 6;
@@ -33,19 +33,13 @@ pub fn listing_command(from: usize, to: usize) -> String {
     )
 }
 
-/// A commit graph: commit names and (parent, child) edges, newest child first
-/// (the order `git log` lists them in).
-pub struct CommitGraph {
-    pub commits: Vec<String>,
-    pub edges: Vec<(usize, usize)>,
-}
-
-/// `n` commits; commit i > 0 has one parent among the earlier ones (mostly
-/// the one before it; sometimes a branch point further back) and, one time in
-/// four, a second one (a merge).
-pub fn commit_graph(rng: &mut StdRng, n: usize) -> CommitGraph {
+/// `n` commits as a graph of (parent, child) edges, newest child first (the
+/// order `git log` lists them in): commit i > 0 has one parent among the
+/// earlier ones (mostly the one before it; sometimes a branch point further
+/// back) and, one time in four, a second one (a merge).
+pub(crate) fn commit_graph(rng: &mut StdRng, n: usize) -> Graph {
     let mut used = HashSet::new();
-    let commits: Vec<String> = (0..n).map(|_| hex_id(rng, &mut used)).collect();
+    let nodes: Vec<String> = (0..n).map(|_| hex_id(rng, &mut used)).collect();
     let mut edges = Vec::new();
     for c in (1..n).rev() {
         let first = match rng.random_bool(0.6) {
@@ -60,54 +54,30 @@ pub fn commit_graph(rng: &mut StdRng, n: usize) -> CommitGraph {
             }
         }
     }
-    CommitGraph { commits, edges }
+    Graph { nodes, edges }
 }
 
 /// The operations asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Question {
+enum Question {
     /// The commits merged to make one (GraphWalks' parents).
     Parents,
     /// The commits exactly `depth` commits after one (GraphWalks' BFS).
     After(usize),
 }
 
-impl CommitGraph {
-    /// The answer to `q` about commit `x` with the edges that lead to it, in
-    /// listing order (for a BFS, level by level: the edges that first reach
-    /// each commit).
-    pub fn answer(&self, q: Question, x: usize) -> (Vec<(usize, usize)>, BTreeSet<usize>) {
-        match q {
-            Question::Parents => {
-                let into: Vec<(usize, usize)> =
-                    self.edges.iter().filter(|e| e.1 == x).copied().collect();
-                let set = into.iter().map(|e| e.0).collect();
-                (into, set)
-            }
-            Question::After(depth) => {
-                let mut seen = BTreeSet::from([x]);
-                let mut level = vec![x];
-                let mut trace = Vec::new();
-                for _ in 0..depth {
-                    let mut next = Vec::new();
-                    for &u in &level {
-                        for &(a, b) in &self.edges {
-                            if a == u && seen.insert(b) {
-                                trace.push((a, b));
-                                next.push(b);
-                            }
-                        }
-                    }
-                    level = next;
-                }
-                (trace, level.into_iter().collect())
-            }
-        }
+/// The answer to `q` about commit `x` with the edges that lead to it, in
+/// listing order (for a BFS, level by level: the edges that first reach each
+/// commit), as GraphWalks computes them.
+fn answer(g: &Graph, q: Question, x: usize) -> (Vec<(usize, usize)>, BTreeSet<usize>) {
+    match q {
+        Question::Parents => parents(g, x),
+        Question::After(depth) => bfs_tree(g, x, depth),
     }
+}
 
-    fn edge_line(&self, (a, b): (usize, usize)) -> String {
-        format!("{} -> {}", self.commits[a], self.commits[b])
-    }
+fn edge_line(g: &Graph, (a, b): (usize, usize)) -> String {
+    format!("{} -> {}", g.nodes[a], g.nodes[b])
 }
 
 fn tools() -> Vec<ToolSpec> {
@@ -133,12 +103,12 @@ pub fn episode(seed: u64, index: usize) -> Episode {
             _ => Question::After(2),
         };
         let x = rng.random_range(0..n);
-        let a = g.answer(q, x);
+        let a = answer(&g, q, x);
         if !a.1.is_empty() {
             break (q, x, a);
         }
     };
-    let name = &g.commits[x];
+    let name = &g.nodes[x];
     let (question, thought) = match q {
         Question::Parents => (
             format!("Which commits were merged to make commit {name}? Find the parents of commit {name}."),
@@ -156,7 +126,7 @@ pub fn episode(seed: u64, index: usize) -> Episode {
     let question = format!(
         "{question}\nFormat your final answer as a list on the last line, like: Final Answer: [commit1, commit2, ...]"
     );
-    let lines: Vec<String> = g.edges.iter().map(|&e| g.edge_line(e)).collect();
+    let lines: Vec<String> = g.edges.iter().map(|&e| edge_line(&g, e)).collect();
     let mut steps = Vec::new();
     for (p, page) in lines.chunks(PAGE).enumerate() {
         let from = p * PAGE + 1;
@@ -176,9 +146,9 @@ pub fn episode(seed: u64, index: usize) -> Episode {
         });
     }
     // sorted by name, as GraphWalks lists its answers
-    let mut names: Vec<String> = answer.iter().map(|&i| g.commits[i].clone()).collect();
+    let mut names: Vec<String> = answer.iter().map(|&i| g.nodes[i].clone()).collect();
     names.sort();
-    let followed: Vec<String> = trace.iter().map(|&e| g.edge_line(e)).collect();
+    let followed: Vec<String> = trace.iter().map(|&e| edge_line(&g, e)).collect();
     let final_answer = format!(
         "{}\n\nFinal Answer: [{}]",
         followed.join("\n"),
@@ -196,7 +166,7 @@ pub fn episode(seed: u64, index: usize) -> Episode {
         final_answer,
         ground_truth: json!({"answer_nodes": names}),
         meta: json!({
-            "commits": g.commits,
+            "commits": g.nodes,
             "edges": lines,
             "operation": match q {
                 Question::Parents => "parents".to_string(),
