@@ -6,7 +6,9 @@
 //! - SQL: full contents of every table the executed queries reference, read
 //!   from the SQLite database (`--db`); without one, the query results seen
 //!   in the trajectory (recorded in the sample);
-//! - other: every tool observation is a piece.
+//! - other: every tool observation is evidence; but when the final answer
+//!   quotes lines of some of them (a listing whose lines the answer names),
+//!   only those are, and the others are distractors (read, but not used).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -68,6 +70,10 @@ pub struct EvidenceSources<'a> {
 pub struct Extracted {
     pub pieces: Vec<Piece>,
     pub notes: Vec<String>,
+    /// Every evidence piece is needed to answer (the answer quotes each one):
+    /// a context that drops or cuts one of them is no sample.
+    #[serde(default)]
+    pub cited: bool,
 }
 
 fn observations(t: &Trajectory) -> impl Iterator<Item = (&str, &Value, &str)> {
@@ -132,10 +138,16 @@ pub fn extract(t: &Trajectory, domain: Domain, src: &EvidenceSources<'_>) -> Ext
         Domain::Swe => swe(t, src.repo_root),
         Domain::Sql => sql(t, src.db),
         Domain::Other => {
+            let quoted = quoted_lines(t);
+            let cites = |o: &str| o.lines().any(|l| quoted.contains(l.trim()));
+            let any_cited = observations(t).any(|(_, _, o)| cites(o));
             let pieces: Vec<Piece> = observations(t)
                 .filter(|(_, _, o)| !o.trim().is_empty())
                 .map(|(name, _, o)| Piece {
-                    kind: PieceKind::Evidence,
+                    kind: match !any_cited || cites(o) {
+                        true => PieceKind::Evidence,
+                        false => PieceKind::Distractor,
+                    },
                     source: name.to_string(),
                     text: o.to_string(),
                 })
@@ -148,9 +160,25 @@ pub fn extract(t: &Trajectory, domain: Domain, src: &EvidenceSources<'_>) -> Ext
                     "domain other: none of its {n} tool calls returned any output"
                 )],
             };
-            Extracted { pieces, notes }
+            Extracted {
+                pieces,
+                notes,
+                cited: any_cited,
+            }
         }
     }
+}
+
+/// The final answer's lines that can cite a tool output line: trimmed, and
+/// long enough (12 characters or more) not to match by chance (`Done.`, `[]`).
+fn quoted_lines(t: &Trajectory) -> BTreeSet<&str> {
+    t.final_answer
+        .as_deref()
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.chars().count() >= 12)
+        .collect()
 }
 
 fn search(t: &Trajectory) -> Extracted {
@@ -231,6 +259,7 @@ fn search(t: &Trajectory) -> Extracted {
     Extracted {
         pieces,
         notes: vec![],
+        cited: false,
     }
 }
 
@@ -421,7 +450,11 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
     if touched.is_empty() {
         notes.push("no patch: file views only".into());
     }
-    Extracted { pieces, notes }
+    Extracted {
+        pieces,
+        notes,
+        cited: false,
+    }
 }
 
 /// Table names referenced by a query, in order of first appearance, without
@@ -546,6 +579,7 @@ fn sql(t: &Trajectory, db: Option<&Path>) -> Extracted {
             notes: vec![
                 "no --db: query results seen in the trajectory stand in for the tables".into(),
             ],
+            cited: false,
         };
     };
     let conn =
@@ -559,6 +593,7 @@ fn sql(t: &Trajectory, db: Option<&Path>) -> Extracted {
                         "{}: cannot open database ({e}); query results used instead",
                         db.display()
                     )],
+                    cited: false,
                 }
             }
         };
@@ -590,7 +625,11 @@ fn sql(t: &Trajectory, db: Option<&Path>) -> Extracted {
             Err(e) => notes.push(format!("table {tb}: {e}")),
         }
     }
-    Extracted { pieces, notes }
+    Extracted {
+        pieces,
+        notes,
+        cited: false,
+    }
 }
 
 #[cfg(test)]
@@ -626,6 +665,81 @@ mod tests {
             sql_tables("SELECT * FROM USFS_FIA.USFS_FIA.POPULATION LIMIT 5"),
             ["POPULATION"]
         );
+    }
+
+    fn other_run(outputs: &[&str], answer: &str) -> Trajectory {
+        use super::super::trajectory::{Observation, SourceRef, Step, ToolCall};
+        Trajectory {
+            id: "t".into(),
+            source_format: "openai".into(),
+            source: SourceRef {
+                file: "t.jsonl".into(),
+                record: 1,
+            },
+            question: "q".into(),
+            system: None,
+            steps: outputs
+                .iter()
+                .map(|o| Step {
+                    call: Some(ToolCall {
+                        name: "bash".into(),
+                        args: serde_json::json!({}),
+                        id: None,
+                    }),
+                    observation: Some(Observation {
+                        content: o.to_string(),
+                        is_error: false,
+                    }),
+                    ..Step::default()
+                })
+                .collect(),
+            final_answer: Some(answer.into()),
+            patch: None,
+            verified: None,
+        }
+    }
+
+    /// In `other` runs, the outputs whose lines the answer quotes are
+    /// evidence and the rest distractors; an answer that quotes none leaves
+    /// every output evidence.
+    #[test]
+    fn other_outputs_the_answer_quotes_are_evidence() {
+        let src = EvidenceSources::default();
+        let pages = [
+            "aaaaaaaaaa -> bbbbbbbbbb\ncccccccccc -> dddddddddd",
+            "eeeeeeeeee -> ffffffffff",
+            "  cccccccccc -> 0000000000  ",
+        ];
+        let t = other_run(
+            &pages,
+            "cccccccccc -> dddddddddd\n\nFinal Answer: [dddddddddd]",
+        );
+        let kinds: Vec<PieceKind> = extract(&t, Domain::Other, &src)
+            .pieces
+            .iter()
+            .map(|p| p.kind)
+            .collect();
+        use PieceKind::{Distractor as O, Evidence as E};
+        assert_eq!(kinds, [E, O, O]);
+        // quoted with other indentation still cites the page
+        let t = other_run(
+            &pages,
+            "  cccccccccc -> 0000000000\nFinal Answer: [0000000000]",
+        );
+        let kinds: Vec<_> = extract(&t, Domain::Other, &src)
+            .pieces
+            .iter()
+            .map(|p| p.kind)
+            .collect();
+        assert_eq!(kinds, [O, O, E]);
+        // short lines do not cite: `[]` and `Done.` appear everywhere
+        let t = other_run(&["Done.", "[]"], "Done.");
+        let kinds: Vec<_> = extract(&t, Domain::Other, &src)
+            .pieces
+            .iter()
+            .map(|p| p.kind)
+            .collect();
+        assert_eq!(kinds, [E, E]);
     }
 
     #[test]

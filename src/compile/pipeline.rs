@@ -274,6 +274,23 @@ pub fn compile_one(
             "budget of {budget} tokens leaves no room for evidence"
         ));
     }
+    if ex.cited {
+        let cited = ex
+            .pieces
+            .iter()
+            .filter(|p| p.kind == super::evidence::PieceKind::Evidence)
+            .count();
+        let whole = context
+            .placed
+            .iter()
+            .filter(|p| p.kind == super::evidence::PieceKind::Evidence && !p.truncated)
+            .count();
+        if whole < cited {
+            return Err(format!(
+                "budget of {budget} tokens cuts the evidence the answer quotes ({whole} of {cited} pieces placed whole)"
+            ));
+        }
+    }
     let mut reasoning = t.reasoning_text();
     if reasoning.trim_end().ends_with(answer.trim()) {
         reasoning =

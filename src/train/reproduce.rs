@@ -72,6 +72,12 @@ pub struct Preset {
     /// operations of GraphWalks met in tool output.
     #[serde(default)]
     pub history_episodes: usize,
+    /// Commits per repository of the history episodes, a range (default
+    /// 6–9: the whole listing fits a 300-token budget). At 20–32 a listing
+    /// has as many edges as a toy GraphWalks graph at 800 tokens, and the
+    /// compiled samples fill their budget with it.
+    #[serde(default = "default_history_commits")]
+    pub history_commits: (usize, usize),
     /// Toy MRCR and GraphWalks problems (each) of the training stream: the
     /// tokenizer's corpus takes up to 200, the LM corpus `lm_task_problems`.
     pub task_problems: usize,
@@ -246,6 +252,10 @@ pub const PAIR_TASK_TOKENS: usize = 800;
 pub const PAIR_MAX_NEW_TOKENS: usize = 200;
 pub const PAIR_EVAL_N: usize = 200;
 
+fn default_history_commits() -> (usize, usize) {
+    agents::history::SMALL_REPOSITORY
+}
+
 fn default_grow_before() -> String {
     "base-copy-long".into()
 }
@@ -304,6 +314,7 @@ impl Preset {
             vocab: 2048,
             episodes_per_domain: 12,
             history_episodes: 6,
+            history_commits: default_history_commits(),
             task_problems: 24,
             lm_task_problems: None,
             task_tokens: 1400,
@@ -359,6 +370,7 @@ impl Preset {
             vocab: 4096,
             episodes_per_domain: 300,
             history_episodes: 0,
+            history_commits: default_history_commits(),
             task_problems: 1200,
             lm_task_problems: Some(1200),
             task_tokens: PAIR_TASK_TOKENS,
@@ -546,8 +558,11 @@ fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<PathBuf>>
     }
     // repository-history episodes: SWE agents without a patch, in the
     // formats that carry a final answer
-    let history =
-        agents::generate_history(p.history_episodes, seed_for(seed, toy::HISTORY_STREAM, 0));
+    let history = agents::generate_history(
+        p.history_episodes,
+        seed_for(seed, toy::HISTORY_STREAM, 0),
+        p.history_commits,
+    );
     let formats = [Format::Openai, Format::ClaudeCode, Format::Sharegpt];
     write_round_robin(dir, "history", &history, &formats, &mut files)?;
     files.sort();
@@ -587,6 +602,7 @@ fn write_round_robin(
 pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<Report> {
     let Hooks { stage, step } = hooks;
     check_long_practice(p)?;
+    check_history(p)?;
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let mut counts = BTreeMap::new();
 
@@ -599,21 +615,38 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     // 2. read back through the compiler's readers
     stage("reading trajectories");
     let mut trajs: Vec<Trajectory> = Vec::new();
+    // which trajectories are repository-history runs (their files' folders)
+    let mut history_run: Vec<bool> = Vec::new();
     let mut rejected = 0;
     for f in &files {
         let (t, r) = read_file(f, None);
+        let history = f
+            .strip_prefix(&traj_dir)
+            .ok()
+            .and_then(|rel| rel.components().next())
+            .is_some_and(|c| c.as_os_str().to_string_lossy().starts_with("history-"));
+        history_run.extend(std::iter::repeat_n(history, t.len()));
         trajs.extend(t);
         rejected += r.len();
     }
     counts.insert("trajectories".into(), trajs.len());
     counts.insert("trajectory_records_rejected".into(), rejected);
     let template = ChatTemplate::chatml_tools();
-    let sft_rows: Vec<Value> = trajs.iter().filter_map(agent_sft::row).collect();
-    let conversations: Vec<String> = sft_rows
+    let rows: Vec<(Value, bool)> = trajs
         .iter()
-        .filter_map(|r| serde_json::from_value::<Vec<Message>>(r["messages"].clone()).ok())
-        .map(|m| template.render(&m, false))
-        .collect::<Result<_>>()?;
+        .zip(&history_run)
+        .filter_map(|(t, &h)| Some((agent_sft::row(t)?, h)))
+        .collect();
+    let mut conversations: Vec<String> = Vec::new();
+    let mut of_history: Vec<bool> = Vec::new();
+    for (r, h) in &rows {
+        let Ok(m) = serde_json::from_value::<Vec<Message>>(r["messages"].clone()) else {
+            continue;
+        };
+        conversations.push(template.render(&m, false)?);
+        of_history.push(*h);
+    }
+    let sft_rows: Vec<Value> = rows.into_iter().map(|(r, _)| r).collect();
 
     // 3. tokenizer on the corpus (conversations + toy tasks at approximate sizes)
     stage("tokenizer");
@@ -630,7 +663,21 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
             TRAIN_STREAM,
             &approx,
         )?;
-        let mut texts = conversations.clone();
+        // every environment's conversations, but no more history runs than
+        // one environment's episodes: their hex names would otherwise fill the
+        // vocabulary with 3-character hex pieces (1,642 of 4,096 with 2,000
+        // runs of 20-32 commits, 1,065 without), and a copy model with more of
+        // them leaves its plateau later
+        let mut kept = 0;
+        let mut texts: Vec<String> = conversations
+            .iter()
+            .zip(&of_history)
+            .filter(|(_, &h)| {
+                kept += usize::from(h);
+                !h || kept <= p.episodes_per_domain
+            })
+            .map(|(c, _)| c.clone())
+            .collect();
         for r in m.iter().chain(&g) {
             texts.push(template.render(&with_answer(r)?, false)?);
         }
@@ -959,6 +1006,18 @@ fn grow_stage_model(
 }
 
 /// `long_practice` is known, and with `acc` base has no long copy stage.
+/// The history repositories' size range must be non-empty, of 2 commits or more.
+fn check_history(p: &Preset) -> Result<()> {
+    let (lo, hi) = p.history_commits;
+    if lo < 2 || hi < lo {
+        return Err(Error::Input(format!(
+            "preset {}: history_commits ({lo}, {hi}) is not a range of at least 2 commits (expected 2 <= min <= max)",
+            p.name
+        )));
+    }
+    Ok(())
+}
+
 fn check_long_practice(p: &Preset) -> Result<()> {
     if !LONG_PRACTICE.contains(&p.long_practice.as_str()) {
         return Err(Error::Input(format!(
@@ -1426,6 +1485,24 @@ mod tests {
         q.acc_long_rehearsal = Some(6000);
         let e = check_long_practice(&q).unwrap_err().to_string();
         assert!(e.contains("acc_long_rehearsal 6000"), "{e}");
+    }
+
+    #[test]
+    fn history_repository_sizes_must_be_a_range() {
+        let mut p = Preset::full();
+        check_history(&p).unwrap();
+        p.history_commits = (20, 32);
+        check_history(&p).unwrap();
+        for bad in [(1, 5), (9, 6)] {
+            p.history_commits = bad;
+            let e = check_history(&p).unwrap_err().to_string();
+            assert!(e.contains(&format!("{bad:?}")), "{e}");
+        }
+        // a preset file names the range as a pair
+        let q = Preset::full()
+            .with_overrides(&json!({"history_commits": [20, 32]}), "p.json")
+            .unwrap();
+        assert_eq!(q.history_commits, (20, 32));
     }
 
     #[test]

@@ -88,12 +88,23 @@ fn tools() -> Vec<ToolSpec> {
     }]
 }
 
-/// One episode: 6–9 commits (small enough that the whole listing fits the
-/// smallest ACC budget of the full preset, 300 tokens), a question with a
-/// non-empty answer.
+/// Commits per repository by default: few enough that the whole listing fits
+/// the smallest ACC budget of the full preset, 300 tokens.
+pub const SMALL_REPOSITORY: (usize, usize) = (6, 9);
+
+/// One episode in a repository of [`SMALL_REPOSITORY`] commits.
 pub fn episode(seed: u64, index: usize) -> Episode {
+    episode_sized(seed, index, SMALL_REPOSITORY)
+}
+
+/// One episode: a repository of `commits.0..=commits.1` commits (at least 2)
+/// and a question with a non-empty answer. A repository of 20–32 commits has
+/// 24–40 edges, as many as a toy GraphWalks graph at 800 tokens; its listing
+/// then takes 4–7 pages, and a compiled sample holds the pages the answer
+/// cites and as many of the others as its budget allows.
+pub fn episode_sized(seed: u64, index: usize, commits: (usize, usize)) -> Episode {
     let mut rng = StdRng::seed_from_u64(seed);
-    let n = rng.random_range(6..=9usize);
+    let n = rng.random_range(commits.0.max(2)..=commits.1.max(commits.0).max(2));
     let g = commit_graph(&mut rng, n);
     // a question with an answer (every commit but the first has a parent)
     let (q, x, (trace, answer)) = loop {
@@ -274,6 +285,90 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// Repositories as large as a toy GraphWalks graph: compiled at the
+    /// smallest and largest ACC budgets of the full preset, a sample keeps
+    /// every page its answer cites, so the answer follows from the compiled
+    /// context alone, or is rejected when they do not fit; at the largest,
+    /// pages the answer does not cite fill the budget.
+    #[test]
+    fn large_repositories_keep_the_cited_pages_within_the_budget() {
+        use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
+        use crate::compile::readers::read_file;
+        use crate::tasks::agents::{write, Format};
+        let counter = |s: &str| (s.len() * 10).div_ceil(22);
+        let dir = tempfile::tempdir().unwrap();
+        let eps: Vec<Episode> = (0..30)
+            .map(|i| episode_sized(i, i as usize, (20, 32)))
+            .collect();
+        assert!(eps.iter().all(|e| e.steps.len() >= 4));
+        let paths = write(dir.path(), &eps, &[Format::Openai]).unwrap();
+        let mut uncited_kept = 0;
+        let mut rejected_at = [0; 2];
+        for budget in [300, 900] {
+            let opts = CompileOptions {
+                format: None,
+                domain: None,
+                budget: Budget::Range(budget, budget),
+                distractors: true,
+                seed: 0,
+                db: None,
+                repo_root: None,
+            };
+            for path in &paths {
+                if path.file_name().is_some_and(|n| n == "ground_truth.jsonl") {
+                    continue;
+                }
+                let (trajs, rejected) = read_file(path, None);
+                assert!(rejected.is_empty());
+                let name = path.file_name().unwrap().to_string_lossy().into_owned();
+                let ep = eps.iter().find(|e| name.starts_with(&e.id)).unwrap();
+                let s = match compile_one(&trajs[0], &opts, &counter) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // only a budget too small for the cited pages rejects
+                        assert!(e.contains("cuts the evidence the answer quotes"), "{e}");
+                        rejected_at[usize::from(budget == 900)] += 1;
+                        continue;
+                    }
+                };
+                assert!(s.context.tokens <= budget, "{name}: {}", s.context.tokens);
+                // the edges in the compiled context answer the question as the agent did
+                let edges: Vec<&str> = s
+                    .context
+                    .prompt
+                    .lines()
+                    .filter(|l| l.len() == 24 && l.contains(" -> "))
+                    .collect();
+                let q = ep.question.lines().next().unwrap();
+                let op = q[q.find("? ").unwrap() + 2..].replace("commit ", "node ");
+                let prompt = format!(
+                    "The graph has the following edges:\n{}\n\nOperation:\n{op}\n",
+                    edges.join("\n")
+                );
+                let (_, names) = edge_trace(&prompt).unwrap();
+                let gold: Vec<String> =
+                    serde_json::from_value(ep.ground_truth["answer_nodes"].clone()).unwrap();
+                assert_eq!(names, gold, "{name} at {budget}");
+                let cited = |o: &str| o.lines().any(|l| ep.final_answer.contains(l));
+                if budget == 900 {
+                    uncited_kept += ep
+                        .steps
+                        .iter()
+                        .filter(|p| !cited(&p.observation))
+                        .filter(|p| s.context.prompt.contains(&p.observation))
+                        .count();
+                }
+            }
+        }
+        assert!(
+            uncited_kept >= 30,
+            "{uncited_kept} uncited pages at 900 tokens"
+        );
+        // most fit the smallest budget too; every one fits the largest
+        assert!(rejected_at[0] <= 10, "{rejected_at:?}");
+        assert_eq!(rejected_at[1], 0);
     }
 
     #[test]

@@ -128,14 +128,15 @@ pub fn generate(domain: Domain, n: usize, seed: u64, work_dir: &Path) -> Result<
         .collect()
 }
 
-/// `n` repository-history episodes ([`history::episode`]), deterministic in `seed`.
-pub fn generate_history(n: usize, seed: u64) -> Vec<Episode> {
+/// `n` repository-history episodes ([`history::episode_sized`]) in
+/// repositories of `commits.0..=commits.1` commits, deterministic in `seed`.
+pub fn generate_history(n: usize, seed: u64, commits: (usize, usize)) -> Vec<Episode> {
     (0..n)
         .map(|i| {
             let s = seed
                 .wrapping_mul(6_364_136_223_846_793_005)
                 .wrapping_add(i as u64);
-            history::episode(s, i)
+            history::episode_sized(s, i, commits)
         })
         .collect()
 }
