@@ -3,7 +3,8 @@
 //! 1. synthetic search / SQL / SWE environments → solved episodes, written as
 //!    trajectory files in several agent-framework formats;
 //! 2. the files are read back by the compiler's readers; a BPE tokenizer is
-//!    trained on the corpus (environment conversations + toy tasks);
+//!    trained on the corpus (environment conversations but the
+//!    repository-history runs, + toy tasks);
 //! 3. the compiler turns them into ACC samples (question + shuffled evidence
 //!    with distractors → reasoning + answer) and agent-SFT conversations;
 //! 4. base = copy drills (loss on the copy only; `copy_steps`), long copy

@@ -11,7 +11,8 @@
 //! GraphWalks, met in an agent's tool output. Compiled by ACC, the pages are
 //! shuffled into one long prompt, as GraphWalks shuffles its edge list. The
 //! compiler classifies such a run as `other` (a coding agent that ends with
-//! an answer, not a patch), so every page of the listing is evidence.
+//! an answer, not a patch): the pages whose edges the answer quotes are
+//! evidence, the other pages distractors.
 
 use std::collections::{BTreeSet, HashSet};
 
