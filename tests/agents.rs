@@ -382,3 +382,34 @@ fn history_answers_follow_from_the_listed_edges() {
         .unwrap();
     assert!(!o.status.success());
 }
+
+/// `--commits MIN,MAX` sizes the history repositories; a bad range, or the
+/// flag with another domain, is refused by name.
+#[test]
+fn history_commits_size_the_repositories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let agents = |domain: &str, commits: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+            .args(["agents", "--domain", domain, "--n", "8", "--commits"])
+            .args([commits, "--format", "openai", "--out"])
+            .arg(tmp.path().join(out))
+            .output()
+            .unwrap()
+    };
+    let o = agents("history", "20,32", "big");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for gt in ground_truth(&tmp.path().join("big")) {
+        let n = gt["meta"]["commits"].as_array().unwrap().len();
+        assert!((20..=32).contains(&n), "{n} commits");
+    }
+    for (domain, commits, says) in [
+        ("history", "9,3", "expected MIN,MAX with 2 <= MIN <= MAX"),
+        ("history", "12", "takes two numbers"),
+        ("search", "6,9", "--domain history only"),
+    ] {
+        let o = agents(domain, commits, "bad");
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "{domain} {commits}: {err}");
+    }
+}

@@ -30,10 +30,10 @@ pub struct AgentsArgs {
     format: Vec<String>,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// History only: commits per repository, MIN,MAX (20,32 gives listings
-    /// as long as a toy GraphWalks graph at 800 tokens).
-    #[arg(long, value_delimiter = ',', default_values_t = [6, 9])]
-    commits: Vec<usize>,
+    /// History only: commits per repository, MIN,MAX (default 6,9; 20,32
+    /// gives listings as long as a toy GraphWalks graph at 800 tokens).
+    #[arg(long, value_delimiter = ',')]
+    commits: Option<Vec<usize>>,
     /// Output directory: one folder per format, ground_truth.jsonl, databases/ for SQL.
     #[arg(long)]
     out: PathBuf,
@@ -64,15 +64,17 @@ pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
             bail!("--format swe-agent holds patch submissions; history episodes end with an answer (use openai, claude-code or sharegpt)")
         }
         None => {
-            let &[lo, hi] = a.commits.as_slice() else {
-                bail!("--commits takes two numbers, MIN,MAX (got {:?})", a.commits);
+            let (lo, hi) = match a.commits.as_deref() {
+                None => agents::history::SMALL_REPOSITORY,
+                Some(&[lo, hi]) => (lo, hi),
+                Some(other) => bail!("--commits takes two numbers, MIN,MAX (got {other:?})"),
             };
             if lo < 2 || hi < lo {
                 bail!("--commits {lo},{hi}: expected MIN,MAX with 2 <= MIN <= MAX");
             }
             agents::generate_history(a.n, a.seed, (lo, hi))
         }
-        Some(_) if a.commits != [6, 9] => {
+        Some(_) if a.commits.is_some() => {
             bail!("--commits sizes the repositories of --domain history only")
         }
         Some(d) if swe_agent && d != Domain::Swe => {

@@ -704,42 +704,26 @@ mod tests {
     /// every output evidence.
     #[test]
     fn other_outputs_the_answer_quotes_are_evidence() {
-        let src = EvidenceSources::default();
+        // the kinds of the pieces of an `other` run with these outputs and
+        // answer, and whether its evidence is the quoted outputs
+        let kinds = |outputs: &[&str], answer: &str| -> (Vec<PieceKind>, bool) {
+            let t = other_run(outputs, answer);
+            let ex = extract(&t, Domain::Other, &EvidenceSources::default());
+            (ex.pieces.iter().map(|p| p.kind).collect(), ex.cited)
+        };
+        use PieceKind::{Distractor as O, Evidence as E};
         let pages = [
             "aaaaaaaaaa -> bbbbbbbbbb\ncccccccccc -> dddddddddd",
             "eeeeeeeeee -> ffffffffff",
             "  cccccccccc -> 0000000000  ",
         ];
-        let t = other_run(
-            &pages,
-            "cccccccccc -> dddddddddd\n\nFinal Answer: [dddddddddd]",
-        );
-        let kinds: Vec<PieceKind> = extract(&t, Domain::Other, &src)
-            .pieces
-            .iter()
-            .map(|p| p.kind)
-            .collect();
-        use PieceKind::{Distractor as O, Evidence as E};
-        assert_eq!(kinds, [E, O, O]);
+        let answer = "cccccccccc -> dddddddddd\n\nFinal Answer: [dddddddddd]";
+        assert_eq!(kinds(&pages, answer), (vec![E, O, O], true));
         // quoted with other indentation still cites the page
-        let t = other_run(
-            &pages,
-            "  cccccccccc -> 0000000000\nFinal Answer: [0000000000]",
-        );
-        let kinds: Vec<_> = extract(&t, Domain::Other, &src)
-            .pieces
-            .iter()
-            .map(|p| p.kind)
-            .collect();
-        assert_eq!(kinds, [O, O, E]);
+        let answer = "  cccccccccc -> 0000000000\nFinal Answer: [0000000000]";
+        assert_eq!(kinds(&pages, answer), (vec![O, O, E], true));
         // short lines do not cite: `[]` and `Done.` appear everywhere
-        let t = other_run(&["Done.", "[]"], "Done.");
-        let kinds: Vec<_> = extract(&t, Domain::Other, &src)
-            .pieces
-            .iter()
-            .map(|p| p.kind)
-            .collect();
-        assert_eq!(kinds, [E, E]);
+        assert_eq!(kinds(&["Done.", "[]"], "Done."), (vec![E, E], false));
     }
 
     #[test]

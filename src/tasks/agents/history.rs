@@ -367,8 +367,9 @@ mod tests {
             uncited_kept >= 30,
             "{uncited_kept} uncited pages at 900 tokens"
         );
-        // most fit the smallest budget too; every one fits the largest
-        assert!(rejected_at[0] <= 10, "{rejected_at:?}");
+        // most fit the smallest budget too (some do not: the rejection is
+        // exercised); every one fits the largest
+        assert!((1..=10).contains(&rejected_at[0]), "{rejected_at:?}");
         assert_eq!(rejected_at[1], 0);
     }
 
