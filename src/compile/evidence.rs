@@ -181,6 +181,24 @@ fn quoted_lines(t: &Trajectory) -> BTreeSet<&str> {
         .collect()
 }
 
+/// An answer that quotes its evidence, split into the quoting lines (the
+/// lookups it made in the evidence, in order) and the rest of the answer:
+/// `None` when no line quotes an evidence piece or nothing else remains.
+pub fn quoting_lines(answer: &str, pieces: &[Piece]) -> Option<(String, String)> {
+    let evidence: BTreeSet<&str> = pieces
+        .iter()
+        .filter(|p| p.kind == PieceKind::Evidence)
+        .flat_map(|p| p.text.lines().map(str::trim))
+        .collect();
+    let quotes = |l: &str| l.trim().chars().count() >= 12 && evidence.contains(l.trim());
+    let (quoting, rest): (Vec<&str>, Vec<&str>) = answer.lines().partition(|l| quotes(l));
+    let rest = rest.join("\n").trim().to_string();
+    match quoting.is_empty() || rest.is_empty() {
+        true => None,
+        false => Some((quoting.join("\n"), rest)),
+    }
+}
+
 fn search(t: &Trajectory) -> Extracted {
     let mut visited = BTreeSet::new();
     let mut pieces = Vec::new();
@@ -724,6 +742,37 @@ mod tests {
         assert_eq!(kinds(&pages, answer), (vec![O, O, E], true));
         // short lines do not cite: `[]` and `Done.` appear everywhere
         assert_eq!(kinds(&["Done.", "[]"], "Done."), (vec![E, E], false));
+    }
+
+    #[test]
+    fn an_answer_splits_into_the_lines_it_quotes_and_the_rest() {
+        let piece = |kind, text: &str| Piece {
+            kind,
+            source: "bash".into(),
+            text: text.into(),
+        };
+        let pieces = [
+            piece(
+                PieceKind::Evidence,
+                "aaaaaaaaaa -> bbbbbbbbbb\ncccccccccc -> dddddddddd",
+            ),
+            piece(PieceKind::Distractor, "eeeeeeeeee -> ffffffffff"),
+        ];
+        let answer =
+            "cccccccccc -> dddddddddd\naaaaaaaaaa -> bbbbbbbbbb\n\nFinal Answer: [dddddddddd]";
+        assert_eq!(
+            quoting_lines(answer, &pieces),
+            Some((
+                "cccccccccc -> dddddddddd\naaaaaaaaaa -> bbbbbbbbbb".into(),
+                "Final Answer: [dddddddddd]".into()
+            ))
+        );
+        // a distractor's line is no quote; an answer of quotes only is not split
+        assert_eq!(
+            quoting_lines("eeeeeeeeee -> ffffffffff\nFinal Answer: [x]", &pieces),
+            None
+        );
+        assert_eq!(quoting_lines("cccccccccc -> dddddddddd", &pieces), None);
     }
 
     #[test]

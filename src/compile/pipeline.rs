@@ -296,6 +296,17 @@ pub fn compile_one(
         reasoning =
             reasoning.trim_end()[..reasoning.trim_end().len() - answer.trim().len()].to_string();
     }
+    // An answer that quotes its evidence (an `other` run listing edges it
+    // followed) reasons over the compiled context by those quotes; the
+    // trajectory's own reasoning narrates tool calls that the compiled sample
+    // does not make (`The listing goes on; next page.`).
+    let mut answer = answer;
+    if ex.cited {
+        if let Some((quotes, rest)) = super::evidence::quoting_lines(&answer, &ex.pieces) {
+            reasoning = quotes;
+            answer = rest;
+        }
+    }
     Ok(Sample {
         id: t.id.clone(),
         domain,

@@ -278,7 +278,14 @@ mod tests {
                 let name = path.file_name().unwrap().to_string_lossy().into_owned();
                 let ep = eps.iter().find(|e| name.starts_with(&e.id)).unwrap();
                 let s = compile_one(t, &opts, &counter).unwrap();
-                assert_eq!(s.answer.trim(), ep.final_answer, "{}", path.display());
+                // the followed edges are the reasoning, the answer line the answer
+                let (edges, answer) = ep.final_answer.rsplit_once("\n\n").unwrap();
+                assert_eq!(s.reasoning, edges, "{}", path.display());
+                assert_eq!(s.answer, answer, "{}", path.display());
+                assert_eq!(
+                    s.target(),
+                    format!("<think>\n{edges}\n</think>\n\n{answer}")
+                );
                 assert_eq!(s.context.dropped, 0, "{}", path.display());
                 assert!(s.context.placed.iter().all(|p| !p.truncated));
                 for page in &ep.steps {
