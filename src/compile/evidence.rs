@@ -169,15 +169,18 @@ pub fn extract(t: &Trajectory, domain: Domain, src: &EvidenceSources<'_>) -> Ext
     }
 }
 
-/// The final answer's lines that can cite a tool output line: trimmed, and
-/// long enough (12 characters or more) not to match by chance (`Done.`, `[]`).
+/// Characters a trimmed answer line needs to quote a line of the evidence:
+/// shorter ones (`Done.`, `[]`) match by chance.
+const QUOTE_MIN_CHARS: usize = 12;
+
+/// The final answer's lines that can quote a tool output line (trimmed).
 fn quoted_lines(t: &Trajectory) -> BTreeSet<&str> {
     t.final_answer
         .as_deref()
         .unwrap_or("")
         .lines()
         .map(str::trim)
-        .filter(|l| l.chars().count() >= 12)
+        .filter(|l| l.chars().count() >= QUOTE_MIN_CHARS)
         .collect()
 }
 
@@ -190,7 +193,8 @@ pub fn quoting_lines(answer: &str, pieces: &[Piece]) -> Option<(String, String)>
         .filter(|p| p.kind == PieceKind::Evidence)
         .flat_map(|p| p.text.lines().map(str::trim))
         .collect();
-    let quotes = |l: &str| l.trim().chars().count() >= 12 && evidence.contains(l.trim());
+    let quotes =
+        |l: &str| l.trim().chars().count() >= QUOTE_MIN_CHARS && evidence.contains(l.trim());
     let (quoting, rest): (Vec<&str>, Vec<&str>) = answer.lines().partition(|l| quotes(l));
     let rest = rest.join("\n").trim().to_string();
     match quoting.is_empty() || rest.is_empty() {
