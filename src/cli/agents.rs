@@ -69,7 +69,7 @@ pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
                 Some(&[lo, hi]) => (lo, hi),
                 Some(other) => bail!("--commits takes two numbers, MIN,MAX (got {other:?})"),
             };
-            if lo < 2 || hi < lo {
+            if !agents::history::valid_commits((lo, hi)) {
                 bail!("--commits {lo},{hi}: expected MIN,MAX with 2 <= MIN <= MAX");
             }
             agents::generate_history(a.n, a.seed, (lo, hi))

@@ -274,6 +274,17 @@ pub fn compile_one(
             "budget of {budget} tokens leaves no room for evidence"
         ));
     }
+    let mut reasoning = t.reasoning_text();
+    if reasoning.trim_end().ends_with(answer.trim()) {
+        reasoning =
+            reasoning.trim_end()[..reasoning.trim_end().len() - answer.trim().len()].to_string();
+    }
+    // An answer that quotes its evidence (an `other` run listing edges it
+    // followed) needs every quoted piece whole, and reasons over the compiled
+    // context by those quotes; the trajectory's own reasoning narrates tool
+    // calls that the compiled sample does not make (`The listing goes on;
+    // next page.`).
+    let mut answer = answer;
     if ex.cited {
         let cited = ex
             .pieces
@@ -287,21 +298,9 @@ pub fn compile_one(
             .count();
         if whole < cited {
             return Err(format!(
-                "budget of {budget} tokens cuts the evidence the answer quotes ({whole} of {cited} pieces placed whole)"
-            ));
+            "budget of {budget} tokens cuts the evidence the answer quotes ({whole} of {cited} pieces placed whole)"
+        ));
         }
-    }
-    let mut reasoning = t.reasoning_text();
-    if reasoning.trim_end().ends_with(answer.trim()) {
-        reasoning =
-            reasoning.trim_end()[..reasoning.trim_end().len() - answer.trim().len()].to_string();
-    }
-    // An answer that quotes its evidence (an `other` run listing edges it
-    // followed) reasons over the compiled context by those quotes; the
-    // trajectory's own reasoning narrates tool calls that the compiled sample
-    // does not make (`The listing goes on; next page.`).
-    let mut answer = answer;
-    if ex.cited {
         if let Some((quotes, rest)) = super::evidence::quoting_lines(&answer, &ex.pieces) {
             reasoning = quotes;
             answer = rest;

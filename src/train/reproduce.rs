@@ -541,8 +541,10 @@ fn domain_formats(d: Domain) -> Vec<Format> {
     f
 }
 
-/// Step 1: episodes written round-robin over each domain's formats.
-fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<PathBuf>> {
+/// Step 1: episodes written round-robin over each domain's formats: the
+/// trajectory files in path order, each with whether it holds a
+/// repository-history run.
+fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<(PathBuf, bool)>> {
     let mut files = Vec::new();
     for (di, d) in [Domain::Search, Domain::Sql, Domain::Swe]
         .into_iter()
@@ -565,7 +567,11 @@ fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<PathBuf>>
         p.history_commits,
     );
     let formats = [Format::Openai, Format::ClaudeCode, Format::Sharegpt];
-    write_round_robin(dir, "history", &history, &formats, &mut files)?;
+    let mut history_files = Vec::new();
+    write_round_robin(dir, "history", &history, &formats, &mut history_files)?;
+    let mut files: Vec<(PathBuf, bool)> = (files.into_iter().map(|f| (f, false)))
+        .chain(history_files.into_iter().map(|f| (f, true)))
+        .collect();
     files.sort();
     Ok(files)
 }
@@ -616,38 +622,32 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
     // 2. read back through the compiler's readers
     stage("reading trajectories");
     let mut trajs: Vec<Trajectory> = Vec::new();
-    // which trajectories are repository-history runs (their files' folders)
+    // which trajectories are repository-history runs
     let mut history_run: Vec<bool> = Vec::new();
     let mut rejected = 0;
-    for f in &files {
+    for (f, history) in &files {
         let (t, r) = read_file(f, None);
-        let history = f
-            .strip_prefix(&traj_dir)
-            .ok()
-            .and_then(|rel| rel.components().next())
-            .is_some_and(|c| c.as_os_str().to_string_lossy().starts_with("history-"));
-        history_run.extend(std::iter::repeat_n(history, t.len()));
+        history_run.extend(std::iter::repeat_n(*history, t.len()));
         trajs.extend(t);
         rejected += r.len();
     }
     counts.insert("trajectories".into(), trajs.len());
     counts.insert("trajectory_records_rejected".into(), rejected);
     let template = ChatTemplate::chatml_tools();
-    let rows: Vec<(Value, bool)> = trajs
+    let (sft_rows, sft_history): (Vec<Value>, Vec<bool>) = trajs
         .iter()
         .zip(&history_run)
         .filter_map(|(t, &h)| Some((agent_sft::row(t)?, h)))
-        .collect();
+        .unzip();
+    // each rendered conversation with whether it is a history run's
     let mut conversations: Vec<String> = Vec::new();
     let mut of_history: Vec<bool> = Vec::new();
-    for (r, h) in &rows {
-        let Ok(m) = serde_json::from_value::<Vec<Message>>(r["messages"].clone()) else {
-            continue;
-        };
-        conversations.push(template.render(&m, false)?);
-        of_history.push(*h);
+    for (r, &h) in sft_rows.iter().zip(&sft_history) {
+        if let Ok(m) = serde_json::from_value::<Vec<Message>>(r["messages"].clone()) {
+            conversations.push(template.render(&m, false)?);
+            of_history.push(h);
+        }
     }
-    let sft_rows: Vec<Value> = rows.into_iter().map(|(r, _)| r).collect();
 
     // 3. tokenizer on the corpus (conversations + toy tasks at approximate sizes)
     stage("tokenizer");
@@ -1005,11 +1005,10 @@ fn grow_stage_model(
     std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))
 }
 
-/// `long_practice` is known, and with `acc` base has no long copy stage.
 /// The history repositories' size range must be non-empty, of 2 commits or more.
 fn check_history(p: &Preset) -> Result<()> {
     let (lo, hi) = p.history_commits;
-    if lo < 2 || hi < lo {
+    if !agents::history::valid_commits(p.history_commits) {
         return Err(Error::Input(format!(
             "preset {}: history_commits ({lo}, {hi}) is not a range of at least 2 commits (expected 2 <= min <= max)",
             p.name
@@ -1018,6 +1017,7 @@ fn check_history(p: &Preset) -> Result<()> {
     Ok(())
 }
 
+/// `long_practice` is known, and with `acc` base has no long copy stage.
 fn check_long_practice(p: &Preset) -> Result<()> {
     if !LONG_PRACTICE.contains(&p.long_practice.as_str()) {
         return Err(Error::Input(format!(

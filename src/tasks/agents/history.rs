@@ -93,19 +93,27 @@ fn tools() -> Vec<ToolSpec> {
 /// the smallest ACC budget of the full preset, 300 tokens.
 pub const SMALL_REPOSITORY: (usize, usize) = (6, 9);
 
+/// Whether `(min, max)` commits is a size range [`episode_sized`] takes:
+/// 2 <= min <= max (a repository of one commit has no edge to ask about).
+pub fn valid_commits((lo, hi): (usize, usize)) -> bool {
+    2 <= lo && lo <= hi
+}
+
 /// One episode in a repository of [`SMALL_REPOSITORY`] commits.
 pub fn episode(seed: u64, index: usize) -> Episode {
     episode_sized(seed, index, SMALL_REPOSITORY)
 }
 
-/// One episode: a repository of `commits.0..=commits.1` commits (at least 2)
-/// and a question with a non-empty answer. A repository of 20–32 commits has
+/// One episode: a repository of `commits.0..=commits.1` commits (a
+/// [`valid_commits`] range; panics otherwise) and a question with a
+/// non-empty answer. A repository of 20–32 commits has
 /// 24–40 edges, as many as a toy GraphWalks graph at 800 tokens; its listing
 /// then takes 4–7 pages, and a compiled sample holds the pages the answer
 /// cites and as many of the others as its budget allows.
 pub fn episode_sized(seed: u64, index: usize, commits: (usize, usize)) -> Episode {
+    assert!(valid_commits(commits), "commit range {commits:?}");
     let mut rng = StdRng::seed_from_u64(seed);
-    let n = rng.random_range(commits.0.max(2)..=commits.1.max(commits.0).max(2));
+    let n = rng.random_range(commits.0..=commits.1);
     let g = commit_graph(&mut rng, n);
     // a question with an answer (every commit but the first has a parent)
     let (q, x, (trace, answer)) = loop {
@@ -191,7 +199,37 @@ pub fn episode_sized(seed: u64, index: usize, commits: (usize, usize)) -> Episod
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compile::pipeline::{Budget, CompileOptions};
     use crate::tasks::graphwalks::edge_trace;
+
+    /// The episode's question posed as a GraphWalks operation on `edges`:
+    /// GraphWalks' own trace and answer.
+    fn graphwalks_answer(ep: &Episode, edges: &[&str]) -> (Vec<String>, Vec<String>) {
+        let q = ep.question.lines().next().unwrap();
+        let op = q[q.find("? ").unwrap() + 2..].replace("commit ", "node ");
+        let prompt = format!(
+            "The graph has the following edges:\n{}\n\nOperation:\n{op}\n",
+            edges.join("\n")
+        );
+        edge_trace(&prompt).unwrap_or_else(|| panic!("{prompt}"))
+    }
+
+    fn gold(ep: &Episode) -> Vec<String> {
+        serde_json::from_value(ep.ground_truth["answer_nodes"].clone()).unwrap()
+    }
+
+    /// Compiling at exactly `budget` tokens.
+    fn at_budget(budget: usize) -> CompileOptions {
+        CompileOptions {
+            format: None,
+            domain: None,
+            budget: Budget::Range(budget, budget),
+            distractors: true,
+            seed: 0,
+            db: None,
+            repo_root: None,
+        }
+    }
 
     /// The episode's answer equals what GraphWalks' own trace finds on the
     /// same edges posed as a GraphWalks operation.
@@ -201,15 +239,8 @@ mod tests {
             let ep = episode(seed, 0);
             let edges = ep.meta["edges"].as_array().unwrap();
             let edges: Vec<&str> = edges.iter().map(|e| e.as_str().unwrap()).collect();
-            let q = ep.question.lines().next().unwrap();
-            let op = q[q.find("? ").unwrap() + 2..].replace("commit ", "node ");
-            let prompt = format!(
-                "The graph has the following edges:\n{}\n\nOperation:\n{op}\n",
-                edges.join("\n")
-            );
-            let (trace, names) = edge_trace(&prompt).unwrap_or_else(|| panic!("{prompt}"));
-            let gold: Vec<String> =
-                serde_json::from_value(ep.ground_truth["answer_nodes"].clone()).unwrap();
+            let (trace, names) = graphwalks_answer(&ep, &edges);
+            let gold = gold(&ep);
             assert_eq!(names, gold, "seed {seed}");
             // every followed edge is a listed one, and the answer line ends the message
             for t in &trace {
@@ -249,7 +280,7 @@ mod tests {
     /// page cut or dropped) and its answer.
     #[test]
     fn compiled_samples_keep_every_page_at_300_tokens() {
-        use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
+        use crate::compile::pipeline::compile_one;
         use crate::compile::readers::read_file;
         use crate::tasks::agents::{write, Format};
         // 2.2 characters a token: the fewest that `reproduce`'s BPE gives
@@ -258,15 +289,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let eps: Vec<Episode> = (0..60).map(|i| episode(i, i as usize)).collect();
         let formats = [Format::Openai, Format::ClaudeCode, Format::Sharegpt];
-        let opts = CompileOptions {
-            format: None,
-            domain: None,
-            budget: Budget::Range(300, 300),
-            distractors: true,
-            seed: 0,
-            db: None,
-            repo_root: None,
-        };
+        let opts = at_budget(300);
         for f in formats {
             for path in write(dir.path(), &eps, &[f]).unwrap() {
                 if path.file_name().is_some_and(|n| n == "ground_truth.jsonl") {
@@ -302,7 +325,7 @@ mod tests {
     /// pages the answer does not cite fill the budget.
     #[test]
     fn large_repositories_keep_the_cited_pages_within_the_budget() {
-        use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
+        use crate::compile::pipeline::compile_one;
         use crate::compile::readers::read_file;
         use crate::tasks::agents::{write, Format};
         let counter = |s: &str| (s.len() * 10).div_ceil(22);
@@ -315,15 +338,7 @@ mod tests {
         let mut uncited_kept = 0;
         let mut rejected_at = [0; 2];
         for budget in [300, 900] {
-            let opts = CompileOptions {
-                format: None,
-                domain: None,
-                budget: Budget::Range(budget, budget),
-                distractors: true,
-                seed: 0,
-                db: None,
-                repo_root: None,
-            };
+            let opts = at_budget(budget);
             for path in &paths {
                 if path.file_name().is_some_and(|n| n == "ground_truth.jsonl") {
                     continue;
@@ -349,16 +364,8 @@ mod tests {
                     .lines()
                     .filter(|l| l.len() == 24 && l.contains(" -> "))
                     .collect();
-                let q = ep.question.lines().next().unwrap();
-                let op = q[q.find("? ").unwrap() + 2..].replace("commit ", "node ");
-                let prompt = format!(
-                    "The graph has the following edges:\n{}\n\nOperation:\n{op}\n",
-                    edges.join("\n")
-                );
-                let (_, names) = edge_trace(&prompt).unwrap();
-                let gold: Vec<String> =
-                    serde_json::from_value(ep.ground_truth["answer_nodes"].clone()).unwrap();
-                assert_eq!(names, gold, "{name} at {budget}");
+                let (_, names) = graphwalks_answer(ep, &edges);
+                assert_eq!(names, gold(ep), "{name} at {budget}");
                 let cited = |o: &str| o.lines().any(|l| ep.final_answer.contains(l));
                 if budget == 900 {
                     uncited_kept += ep
