@@ -253,6 +253,11 @@ pub const PAIR_TASK_TOKENS: usize = 800;
 pub const PAIR_MAX_NEW_TOKENS: usize = 200;
 pub const PAIR_EVAL_N: usize = 200;
 
+/// Commits per history repository in the full preset: 24-40 edges over 4-7
+/// listing pages, as many edges as a toy GraphWalks graph at
+/// [`PAIR_TASK_TOKENS`] (see docs/curriculum.md).
+pub const PAIR_HISTORY_COMMITS: (usize, usize) = (20, 32);
+
 fn default_history_commits() -> (usize, usize) {
     agents::history::SMALL_REPOSITORY
 }
@@ -370,8 +375,8 @@ impl Preset {
             moe_intermediate: 28,
             vocab: 4096,
             episodes_per_domain: 300,
-            history_episodes: 0,
-            history_commits: default_history_commits(),
+            history_episodes: 2000,
+            history_commits: PAIR_HISTORY_COMMITS,
             task_problems: 1200,
             lm_task_problems: Some(1200),
             task_tokens: PAIR_TASK_TOKENS,
@@ -400,7 +405,7 @@ impl Preset {
             sft_lr: 1e-3,
             acc_lr: None,
             sft_rehearsal: 12000,
-            acc_long_rehearsal: None,
+            acc_long_rehearsal: Some(6000),
             rope_theta: default_rope_theta(),
             qk_norm_init: 1.0,
             id_chunk: 0,
@@ -1479,9 +1484,13 @@ mod tests {
         q.long_practice = "both".into();
         let e = check_long_practice(&q).unwrap_err().to_string();
         assert!(e.contains("`both`") && e.contains("base, acc"), "{e}");
-        q.long_practice = "base".into();
-        check_long_practice(&q).unwrap();
         // ACC's own rehearsal mix exists only where base has no long rows
+        q.long_practice = "base".into();
+        assert_eq!(q.acc_long_rehearsal, Some(6000));
+        let e = check_long_practice(&q).unwrap_err().to_string();
+        assert!(e.contains("acc_long_rehearsal 6000"), "{e}");
+        q.acc_long_rehearsal = None;
+        check_long_practice(&q).unwrap();
         q.acc_long_rehearsal = Some(6000);
         let e = check_long_practice(&q).unwrap_err().to_string();
         assert!(e.contains("acc_long_rehearsal 6000"), "{e}");
@@ -1491,7 +1500,8 @@ mod tests {
     fn history_repository_sizes_must_be_a_range() {
         let mut p = Preset::full();
         check_history(&p).unwrap();
-        p.history_commits = (20, 32);
+        assert_eq!(p.history_commits, PAIR_HISTORY_COMMITS);
+        p.history_commits = (2, 2);
         check_history(&p).unwrap();
         for bad in [(1, 5), (9, 6)] {
             p.history_commits = bad;
@@ -1500,9 +1510,9 @@ mod tests {
         }
         // a preset file names the range as a pair
         let q = Preset::full()
-            .with_overrides(&json!({"history_commits": [20, 32]}), "p.json")
+            .with_overrides(&json!({"history_commits": [12, 18]}), "p.json")
             .unwrap();
-        assert_eq!(q.history_commits, (20, 32));
+        assert_eq!(q.history_commits, (12, 18));
     }
 
     #[test]
