@@ -298,8 +298,8 @@ pub fn compile_one(
             .count();
         if whole < cited {
             return Err(format!(
-            "budget of {budget} tokens cuts the evidence the answer quotes ({whole} of {cited} pieces placed whole)"
-        ));
+                "budget of {budget} tokens cuts the evidence the answer quotes ({whole} of {cited} pieces placed whole)"
+            ));
         }
         if let Some((quotes, rest)) = super::evidence::quoting_lines(&answer, &ex.pieces) {
             reasoning = quotes;
