@@ -17,7 +17,7 @@ use crate::model::{
 use crate::probe::attn_stats::AttnStatsSpec;
 use crate::probe::capture::AttentionAccumulator;
 use crate::probe::routing::RoutingAccumulator;
-use crate::probe::{NoProbe, Probe, Probes};
+use crate::probe::{NoProbe, Probes};
 
 /// The benchmark model: 4 layers, hidden 256, 4 heads / 2 KV heads of 64,
 /// 16 experts top-4 (every layer MoE), positions up to 131,072.
@@ -118,6 +118,9 @@ pub struct Measurement {
     pub rss_before_bytes: Option<u64>,
     /// Mean of the last position's logits (a checksum across implementations; NaN without logits).
     pub logits_checksum: f64,
+    /// Weight reads of a streamed model (all timed passes together).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight_io: Option<crate::model::WeightIo>,
 }
 
 /// How a measured pass runs.
@@ -143,61 +146,96 @@ pub fn measure(
     ids: &[u32],
     o: &MeasureOptions,
 ) -> Result<Measurement> {
-    let (implementation, probe, blocks) = (o.implementation, o.probe, o.blocks);
-    let device = Device::Cpu;
-    let rss_before = crate::mem::rss_bytes();
-    let (seconds, logits) = match implementation {
+    match o.implementation {
         Impl::CandleTransformers => {
+            let device = Device::Cpu;
+            let rss_before = crate::mem::rss_bytes();
             let mut m = candle_transformers::models::qwen3_moe::ModelForCausalLM::new(
                 &candle_transformers_config(cfg),
                 vb,
             )?;
             let input = Tensor::from_slice(ids, (1, ids.len()), &device)?;
-            let start = Instant::now();
-            let logits = m.forward(&input, 0)?;
-            (start.elapsed().as_secs_f64(), logits)
+            let mut best = f64::INFINITY;
+            let mut logits = None;
+            for _ in 0..o.repeat.max(1) {
+                m.clear_kv_cache();
+                let start = Instant::now();
+                logits = Some(m.forward(&input, 0)?);
+                best = best.min(start.elapsed().as_secs_f64());
+            }
+            finish(o, ids.len(), best, logits, rss_before, None)
         }
-        Impl::Ours | Impl::Materialized => {
-            let model = Qwen3Moe::load(cfg, vb)?;
-            let layers: Vec<usize> = (0..cfg.num_hidden_layers).collect();
-            let mut attn = AttentionAccumulator::new(AttnStatsSpec::default(), layers.clone());
-            let mut routing = RoutingAccumulator::new(layers);
-            let mut none = NoProbe;
-            let mut probes: Box<dyn Probe> = match probe {
-                ProbeSet::None => Box::new(Probes(vec![&mut none])),
-                ProbeSet::Attention => Box::new(Probes(vec![&mut attn])),
-                ProbeSet::Routing => Box::new(Probes(vec![&mut routing])),
-                ProbeSet::All => Box::new(Probes(vec![&mut attn, &mut routing])),
-            };
-            let opts = ForwardOptions {
-                path: if implementation == Impl::Materialized {
-                    AttnPath::Materialized
-                } else {
-                    AttnPath::Streaming
-                },
-                blocks,
-                logits: LogitsRequest::Last,
-                differentiable: false,
-            };
-            let start = Instant::now();
-            let out = model.forward(ids, probes.as_mut(), opts)?;
-            let secs = start.elapsed().as_secs_f64();
-            (secs, out.logits.expect("logits requested"))
-        }
+        Impl::Ours | Impl::Materialized => measure_model(&Qwen3Moe::load(cfg, vb)?, ids, o),
+    }
+}
+
+/// [`measure`] on a loaded model (resident or streamed weights).
+pub fn measure_model(model: &Qwen3Moe, ids: &[u32], o: &MeasureOptions) -> Result<Measurement> {
+    let rss_before = crate::mem::rss_bytes();
+    let layers: Vec<usize> = o
+        .layers
+        .clone()
+        .unwrap_or_else(|| (0..model.config.num_hidden_layers).collect());
+    let opts = ForwardOptions {
+        path: if o.implementation == Impl::Materialized {
+            AttnPath::Materialized
+        } else {
+            AttnPath::Streaming
+        },
+        blocks: o.blocks,
+        logits: if o.logits {
+            LogitsRequest::Last
+        } else {
+            LogitsRequest::None
+        },
+        differentiable: false,
     };
-    let checksum = logits
-        .to_dtype(DType::F64)?
-        .mean_all()?
-        .to_scalar::<f64>()?;
+    let mut best = f64::INFINITY;
+    let mut logits = None;
+    for _ in 0..o.repeat.max(1) {
+        let mut attn = AttentionAccumulator::new(o.spec.clone(), layers.clone());
+        let mut routing = RoutingAccumulator::new(layers.clone());
+        let mut none = NoProbe;
+        let mut probes: Probes = match o.probe {
+            ProbeSet::None => Probes(vec![&mut none]),
+            ProbeSet::Attention => Probes(vec![&mut attn]),
+            ProbeSet::Routing => Probes(vec![&mut routing]),
+            ProbeSet::All => Probes(vec![&mut attn, &mut routing]),
+        };
+        let start = Instant::now();
+        let out = model.forward(ids, &mut probes, opts)?;
+        best = best.min(start.elapsed().as_secs_f64());
+        logits = out.logits;
+    }
+    finish(o, ids.len(), best, logits, rss_before, model.weight_io())
+}
+
+fn finish(
+    o: &MeasureOptions,
+    tokens: usize,
+    seconds: f64,
+    logits: Option<Tensor>,
+    rss_before: Option<u64>,
+    weight_io: Option<crate::model::WeightIo>,
+) -> Result<Measurement> {
+    let checksum = match logits {
+        Some(l) => l
+            .narrow(l.rank() - 2, l.dim(l.rank() - 2)? - 1, 1)?
+            .to_dtype(DType::F64)?
+            .mean_all()?
+            .to_scalar::<f64>()?,
+        None => f64::NAN,
+    };
     Ok(Measurement {
-        implementation,
-        probe,
-        tokens: ids.len(),
+        implementation: o.implementation,
+        probe: o.probe,
+        tokens,
         seconds,
-        tokens_per_second: ids.len() as f64 / seconds,
+        tokens_per_second: tokens as f64 / seconds,
         peak_rss_bytes: crate::mem::peak_rss_bytes(),
         rss_before_bytes: rss_before,
         logits_checksum: checksum,
+        weight_io,
     })
 }
 

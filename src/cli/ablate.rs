@@ -17,10 +17,11 @@ use acc_probe::tasks::score::Task;
 use acc_probe::tasks::toy::{self, EVAL_STREAM};
 use acc_probe::train::reproduce::{PAIR_MAX_NEW_TOKENS, PAIR_TASK_TOKENS};
 use anyhow::{bail, Context};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use clap::Args;
 use serde::Serialize;
 
+use super::common::WeightsArg;
 use super::pair_args::bundled;
 use super::tasks::TaskArg;
 
@@ -72,6 +73,9 @@ pub struct AblateArgs {
     /// Output directory: ablate.json and the figure.
     #[arg(long, default_value = "runs/ablate")]
     out: PathBuf,
+    /// How the model's weights are held (streamed: every decoding step reads the layers again).
+    #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
+    weights: WeightsArg,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -215,7 +219,7 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         "experts" => Interventions::remove_experts(layer, units),
         _ => Interventions::clamp_heads(layer, units, a.window),
     };
-    let model = Qwen3Moe::load(&cfg, ckpt.var_builder(DType::F32, &Device::Cpu)?)?;
+    let model = Qwen3Moe::open(ckpt.clone(), &Device::Cpu, a.weights.into())?;
     // checks the target against the config before any decoding
     let target_model = model.with_interventions(&make(&target))?;
     let draws = random_unit_sets(total, &target, a.random, a.seed ^ 0xAB1A7E);

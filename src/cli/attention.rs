@@ -14,12 +14,12 @@ use acc_probe::probe::pair::{self, cached_capture, Loaded, Source};
 use acc_probe::probe::per_example::{AttnCapture, Queries};
 use acc_probe::tasks::probe_inputs::{ProbeInput, ProbeTask};
 use anyhow::{bail, Context};
-use candle_core::Device;
 use clap::Args;
 use serde_json::json;
 
 use super::pair_args::{
-    finish_shard, probe_inputs_for, progress_bar, report_silent, selection_note, PairArgs,
+    finish_shard, log_weight_io, probe_inputs_for, progress_bar, report_silent, selection_note,
+    PairArgs,
 };
 use acc_probe::probe::shard::ShardModel;
 
@@ -79,7 +79,7 @@ fn capture(
     label: &str,
     inputs: &[ProbeInput],
 ) -> anyhow::Result<AttnCapture> {
-    let bar = progress_bar(inputs.len(), &format!("{label}: capturing attention"));
+    let bar = progress_bar(&format!("{label}: capturing attention"));
     let cache = a.pair.cache_dir();
     let (cap, src) = cached_capture(
         m,
@@ -89,9 +89,13 @@ fn capture(
         s.queries,
         Default::default(),
         cache.as_deref(),
-        &mut |i| bar.set_position(i as u64),
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64)
+        },
     )?;
     bar.finish_and_clear();
+    log_weight_io(label, m);
     match src {
         Source::Cache => tracing::info!("{label}: capture read from the cache"),
         Source::Computed => tracing::info!("{label}: captured {} inputs", inputs.len()),
@@ -189,15 +193,14 @@ fn bands(d: &Described) -> Band {
 }
 
 pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
-    let device = Device::Cpu;
     std::fs::create_dir_all(&a.pair.out)
         .with_context(|| format!("creating {}", a.pair.out.display()))?;
     if let Some(dir) = &a.pair.model {
-        return run_single(&a, dir, &device);
+        return run_single(&a, dir);
     }
     let (base_dir, acc_dir) = a.pair.dirs()?;
-    let base = pair::load(&base_dir, &device)?;
-    let acc = pair::load(&acc_dir, &device)?;
+    let base = a.pair.load(&base_dir)?;
+    let acc = a.pair.load(&acc_dir)?;
     pair::check_pair(&base, &acc)?;
     let silent = pair::silent_in_both(&base, &acc)?;
     let s = setup(&a, base.ckpt.config.num_hidden_layers, &silent)?;
@@ -345,11 +348,11 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_single(a: &AttentionArgs, dir: &Path, device: &Device) -> anyhow::Result<()> {
+fn run_single(a: &AttentionArgs, dir: &Path) -> anyhow::Result<()> {
     if a.pair.shard.is_some() {
         bail!("--shard splits paired runs (--base/--acc or the bundled pair), not --model");
     }
-    let m = pair::load(dir, device)?;
+    let m = a.pair.load(dir)?;
     let silent = m.model.silent_layers()?;
     let n = m.ckpt.config.num_hidden_layers;
     let mut s = setup(a, n, &[])?;

@@ -21,6 +21,11 @@ pub enum BenchCommand {
     Compile(super::bench_compile::BenchCompileArgs),
     /// Training throughput (tokens/s) of full optimizer steps, fused vs composed ops.
     Train(BenchTrainArgs),
+    /// A real-size pair with streamed weights: wall time, peak RSS, bytes read, cold and warm.
+    Big(super::bench_big::BenchBigArgs),
+    /// One cell of `bench big` (run by it in a child process).
+    #[command(hide = true)]
+    BigCell(super::bench_big::BenchBigArgs),
 }
 
 #[derive(Args, Debug)]
@@ -253,6 +258,14 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Attention(a) => return run_attention(a),
         BenchCommand::Compile(a) => return super::bench_compile::run(a),
         BenchCommand::Train(a) => return run_train(a),
+        BenchCommand::Big(a) => return super::bench_big::run(a),
+        BenchCommand::BigCell(a) => {
+            let t = match a.tokens.as_slice() {
+                [t] => *t,
+                _ => anyhow::bail!("big-cell takes one --tokens value"),
+            };
+            return super::bench_big::run_cell(&a, t);
+        }
     };
     let exe = std::env::current_exe().context("locating the acc-probe binary")?;
     println!("bench forward: 4 layers, hidden 256, 4 heads (2 KV) x 64, 16 experts top-4; random weights; one process per cell; limit {} GiB", a.mem_limit_gib);

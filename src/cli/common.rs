@@ -23,6 +23,46 @@ impl From<PathArg> for AttnPath {
     }
 }
 
+/// How a model's weights are held (`--weights`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default, ValueEnum)]
+pub enum WeightsArg {
+    /// Streamed when the weights in f32 exceed 4 GiB, else resident.
+    #[default]
+    Auto,
+    /// Every weight converted to f32 and held.
+    Resident,
+    /// Read layer by layer as the pass reaches it; peak memory about two layers.
+    Streamed,
+}
+
+impl From<WeightsArg> for acc_probe::model::WeightsMode {
+    fn from(w: WeightsArg) -> Self {
+        match w {
+            WeightsArg::Auto => Self::Auto,
+            WeightsArg::Resident => Self::Resident,
+            WeightsArg::Streamed => Self::Streamed,
+        }
+    }
+}
+
+/// Opens a model directory with `--weights`.
+pub fn open_model(
+    dir: &std::path::Path,
+    weights: WeightsArg,
+    device: &candle_core::Device,
+) -> anyhow::Result<(acc_probe::model::Qwen3Moe, acc_probe::model::Checkpoint)> {
+    let ckpt = acc_probe::model::Checkpoint::open(dir)?;
+    let model = acc_probe::model::Qwen3Moe::open(ckpt.clone(), device, weights.into())?;
+    if model.weights_mode() == acc_probe::model::WeightsMode::Streamed {
+        tracing::info!(
+            "{}: streaming {} of weights layer by layer",
+            dir.display(),
+            fmt_bytes(ckpt.stored_bytes())
+        );
+    }
+    Ok((model, ckpt))
+}
+
 /// Attention-statistics options.
 #[derive(Args, Debug, Clone)]
 pub struct StatsArgs {

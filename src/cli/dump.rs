@@ -2,15 +2,17 @@
 
 use std::path::PathBuf;
 
-use acc_probe::model::{Checkpoint, ForwardOptions, LogitsRequest, Qwen3Moe};
+use acc_probe::model::{ForwardOptions, LogitsRequest};
 use acc_probe::probe::capture::DumpProbe;
 use acc_probe::tokenizer;
 use anyhow::{bail, Context};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use clap::Args;
 use serde_json::json;
 
-use super::common::{fmt_bytes, parse_layers, read_ids, PathArg, StatsArgs};
+use super::common::{
+    fmt_bytes, open_model, parse_layers, read_ids, PathArg, StatsArgs, WeightsArg,
+};
 
 /// Largest materialised attention capture accepted, in bytes.
 const MAX_PROBS_BYTES: u64 = 2 << 30;
@@ -43,6 +45,9 @@ pub struct DumpArgs {
     path: PathArg,
     #[command(flatten)]
     stats: StatsArgs,
+    /// How the model's weights are held.
+    #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
+    weights: WeightsArg,
     /// Print a JSON summary instead of text.
     #[arg(long)]
     json: bool,
@@ -50,8 +55,7 @@ pub struct DumpArgs {
 
 pub fn run(a: DumpArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    let ckpt = Checkpoint::open(&a.model)?;
-    let model = Qwen3Moe::load(&ckpt.config, ckpt.var_builder(DType::F32, &device)?)?;
+    let (model, ckpt) = open_model(&a.model, a.weights, &device)?;
     let ids = match (&a.ids, &a.text) {
         (Some(p), _) => read_ids(p)?,
         (None, Some(text)) => {

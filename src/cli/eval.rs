@@ -4,14 +4,14 @@ use std::path::PathBuf;
 
 use acc_probe::chat::ChatTemplate;
 use acc_probe::model::generate::stop_ids;
-use acc_probe::model::{Checkpoint, Qwen3Moe};
 use acc_probe::tasks::eval::{evaluate, ChatModel, EvalOptions, TaskRow};
 use acc_probe::tasks::score::{read_slots, Task};
 use acc_probe::tasks::toy::{self, EVAL_STREAM};
 use anyhow::{bail, Context};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use clap::Args;
 
+use super::common::{open_model, WeightsArg};
 use super::tasks::TaskArg;
 
 #[derive(Args, Debug)]
@@ -39,14 +39,16 @@ pub struct EvalArgs {
     /// Bootstrap resamples for the 95% CIs.
     #[arg(long, default_value_t = 1000)]
     resamples: usize,
+    /// How the model's weights are held (streamed: every decoding step reads the layers again).
+    #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
+    weights: WeightsArg,
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    let ckpt = Checkpoint::open(&a.model)?;
-    let model = Qwen3Moe::load(&ckpt.config, ckpt.var_builder(DType::F32, &device)?)?;
+    let (model, ckpt) = open_model(&a.model, a.weights, &device)?;
     let tok_path = ckpt.tokenizer_path().with_context(|| {
         format!(
             "{}: eval needs the model's tokenizer.json",

@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
-use acc_probe::bench::{bench_config, measure, random_ids, Impl, MeasureOptions, ProbeSet};
+use acc_probe::bench::{
+    bench_config, measure, measure_model, random_ids, Impl, MeasureOptions, ProbeSet,
+};
 use acc_probe::model::random::{random_weights, RandomInit};
 use acc_probe::model::{Checkpoint, Qwen3MoeConfig};
 use anyhow::bail;
@@ -10,7 +12,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use clap::{Args, ValueEnum};
 
-use super::common::{fmt_bytes, parse_layers, StatsArgs};
+use super::common::{fmt_bytes, open_model, parse_layers, StatsArgs, WeightsArg};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProbeArg {
@@ -61,6 +63,9 @@ pub struct ForwardArgs {
     pub repeat: usize,
     #[command(flatten)]
     pub stats: StatsArgs,
+    /// How the model's weights are held (with --model).
+    #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
+    pub weights: WeightsArg,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -68,11 +73,19 @@ pub struct ForwardArgs {
 
 pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    let (cfg, vb): (Qwen3MoeConfig, VarBuilder) = match (&a.model, &a.random) {
+    // a checkpoint for our implementation is opened as --weights says; the
+    // others get a VarBuilder
+    let mut model = None;
+    let (cfg, vb): (Qwen3MoeConfig, Option<VarBuilder>) = match (&a.model, &a.random) {
+        (Some(dir), _) if a.implementation != ImplArg::Candle => {
+            let (m, ckpt) = open_model(dir, a.weights, &device)?;
+            model = Some(m);
+            (ckpt.config, None)
+        }
         (Some(dir), _) => {
             let ckpt = Checkpoint::open(dir)?;
             let vb = ckpt.var_builder(DType::F32, &device)?;
-            (ckpt.config, vb)
+            (ckpt.config, Some(vb))
         }
         (None, Some(name)) => {
             let cfg = if name == "bench" {
@@ -82,7 +95,7 @@ pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
             };
             let w = random_weights(&cfg, a.seed, RandomInit::default(), &device)?;
             let vb = VarBuilder::from_tensors(w, DType::F32, &device);
-            (cfg, vb)
+            (cfg, Some(vb))
         }
         (None, None) => bail!("give --model DIR or --random bench|CONFIG"),
     };
@@ -123,7 +136,11 @@ pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
         logits: !a.no_logits,
         repeat: a.repeat,
     };
-    let m = measure(&cfg, vb, &ids, &opts)?;
+    let m = match (model, vb) {
+        (Some(model), _) => measure_model(&model, &ids, &opts)?,
+        (None, Some(vb)) => measure(&cfg, vb, &ids, &opts)?,
+        (None, None) => unreachable!("a model or a VarBuilder"),
+    };
     if a.json {
         println!("{}", serde_json::to_string(&m)?);
     } else {

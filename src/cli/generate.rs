@@ -4,14 +4,13 @@ use std::path::PathBuf;
 
 use acc_probe::chat::{ChatTemplate, Message};
 use acc_probe::model::generate::{greedy, stop_ids};
-use acc_probe::model::{Checkpoint, Qwen3Moe};
 use acc_probe::tokenizer;
 use anyhow::{bail, Context};
-use candle_core::{DType, Device};
+use candle_core::Device;
 use clap::Args;
 use serde_json::json;
 
-use super::common::read_ids;
+use super::common::{open_model, read_ids, WeightsArg};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -35,14 +34,16 @@ pub struct GenerateArgs {
     /// Extra stop token ids (the model's generation_config.json eos ids always stop).
     #[arg(long, value_delimiter = ',')]
     stop: Vec<u32>,
+    /// How the model's weights are held (streamed: every decoding step reads the layers again).
+    #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
+    weights: WeightsArg,
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    let ckpt = Checkpoint::open(&a.model)?;
-    let model = Qwen3Moe::load(&ckpt.config, ckpt.var_builder(DType::F32, &device)?)?;
+    let (model, ckpt) = open_model(&a.model, a.weights, &device)?;
     let tok = match ckpt.tokenizer_path() {
         Some(p) => Some((tokenizer::load(&p)?, p)),
         None => None,

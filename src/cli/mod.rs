@@ -5,6 +5,7 @@ mod ablate;
 mod agents;
 mod attention;
 mod bench;
+mod bench_big;
 mod bench_compile;
 mod common;
 mod compile;
@@ -20,6 +21,7 @@ mod grow;
 mod lengths;
 mod merge;
 mod pair_args;
+mod random_model;
 mod reproduce;
 mod routing;
 mod scores;
@@ -81,6 +83,8 @@ enum Command {
     Agents(agents::AgentsArgs),
     /// Train or fine-tune a Qwen3-MoE (objectives lm, agent-sft, acc).
     Train(Box<train::TrainArgs>),
+    /// A seeded checkpoint of any shape (e.g. Qwen3-30B-A3B's), or a variant of one differing in named layers.
+    RandomModel(random_model::RandomModelArgs),
     /// Grow a model in depth, computing the same function (new layers start as identities).
     Grow(grow::GrowArgs),
     /// The recipe end to end: environments → compile → base and ACC models → toy MRCR / GraphWalks.
@@ -180,6 +184,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Agents(a) => agents::run(a),
         Command::Compile(a) => compile::run(*a),
         Command::Train(a) => train::run(*a),
+        Command::RandomModel(a) => random_model::run(a),
         Command::Grow(a) => grow::run(a),
         Command::Reproduce(a) => reproduce::run(a),
         Command::Bench(b) => bench::run(b),

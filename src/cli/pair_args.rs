@@ -12,7 +12,7 @@ use acc_probe::tasks::probe_inputs::{self, ProbeInput, ProbeTask};
 use anyhow::{bail, Context};
 use clap::Args;
 
-use super::common::parse_layers;
+use super::common::{parse_layers, WeightsArg};
 
 #[derive(Args, Debug)]
 pub struct PairArgs {
@@ -64,6 +64,10 @@ pub struct PairArgs {
     /// stop; `acc-probe merge` joins the shards for the full run.
     #[arg(long)]
     pub shard: Option<String>,
+    /// How the models' weights are held: auto streams a model whose f32
+    /// weights exceed 4 GiB (layer by layer; peak memory about two layers).
+    #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
+    pub weights: WeightsArg,
     /// Print the results as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -102,6 +106,15 @@ pub fn pair_dirs(base: Option<&Path>, acc: Option<&Path>) -> anyhow::Result<(Pat
 }
 
 impl PairArgs {
+    /// Opens one model of the analysis as `--weights` says.
+    pub fn load(&self, dir: &Path) -> anyhow::Result<Loaded> {
+        Ok(acc_probe::probe::pair::load(
+            dir,
+            &candle_core::Device::Cpu,
+            self.weights.into(),
+        )?)
+    }
+
     /// The base and ACC directories (the bundled pair by default).
     pub fn dirs(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
         pair_dirs(self.base.as_deref(), self.acc.as_deref())
@@ -198,11 +211,28 @@ pub fn probe_inputs_for(
     Ok(all)
 }
 
-pub fn progress_bar(n: usize, msg: &str) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(n as u64);
+/// Logs what a streamed model read so far (nothing for resident weights).
+pub fn log_weight_io(label: &str, m: &Loaded) {
+    if let Some(io) = m.model.weight_io() {
+        tracing::info!(
+            "{label}: read {} of weights in {:.1} s ({}/s); the forward passes waited {:.1} s for layers",
+            super::common::fmt_bytes(io.bytes_read),
+            io.read_seconds,
+            super::common::fmt_bytes(io.read_throughput() as u64),
+            io.wait_seconds
+        );
+    }
+}
+
+/// A bar over the layer passes (input × layer) of a capture; its length is
+/// set by the first progress report.
+pub fn progress_bar(msg: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} inputs ({elapsed})")
-            .expect("template"),
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} layer passes ({elapsed}, eta {eta})",
+        )
+        .expect("template"),
     );
     bar.set_message(msg.to_string());
     bar

@@ -15,12 +15,12 @@ use acc_probe::probe::pair::{self, cached_routing, Loaded, Source};
 use acc_probe::probe::routing_capture::RoutingCapture;
 use acc_probe::tasks::probe_inputs::{ProbeInput, ProbeTask};
 use anyhow::{bail, Context};
-use candle_core::Device;
 use clap::Args;
 use serde_json::json;
 
 use super::pair_args::{
-    finish_shard, probe_inputs_for, progress_bar, report_silent, selection_note, PairArgs,
+    finish_shard, log_weight_io, probe_inputs_for, progress_bar, report_silent, selection_note,
+    PairArgs,
 };
 use acc_probe::probe::shard::ShardModel;
 
@@ -40,11 +40,19 @@ fn capture(
     inputs: &[ProbeInput],
     layers: &[usize],
 ) -> anyhow::Result<RoutingCapture> {
-    let bar = progress_bar(inputs.len(), &format!("{label}: capturing routing"));
-    let (cap, src) = cached_routing(m, inputs, layers, a.pair.cache_dir().as_deref(), &mut |i| {
-        bar.set_position(i as u64)
-    })?;
+    let bar = progress_bar(&format!("{label}: capturing routing"));
+    let (cap, src) = cached_routing(
+        m,
+        inputs,
+        layers,
+        a.pair.cache_dir().as_deref(),
+        &mut |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64)
+        },
+    )?;
     bar.finish_and_clear();
+    log_weight_io(label, m);
     if src == Source::Cache {
         tracing::info!("{label}: routing capture read from the cache");
     }
@@ -117,7 +125,6 @@ fn per_task(cap: &RoutingCapture, task: ProbeTask) -> Vec<usize> {
 }
 
 pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
-    let device = Device::Cpu;
     let out = a.pair.out.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     if a.pair.model.is_some() {
@@ -129,8 +136,8 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
         bail!("--top must be at least 1");
     }
     let (base_dir, acc_dir) = a.pair.dirs()?;
-    let base = pair::load(&base_dir, &device)?;
-    let acc = pair::load(&acc_dir, &device)?;
+    let base = a.pair.load(&base_dir)?;
+    let acc = a.pair.load(&acc_dir)?;
     pair::check_pair(&base, &acc)?;
     let cfg = &base.ckpt.config;
     let silent = pair::silent_in_both(&base, &acc)?;

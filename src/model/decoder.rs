@@ -35,6 +35,7 @@ pub struct LayerOutput {
 }
 
 impl DecoderLayer {
+    /// The layer with every weight built now (resident weights).
     pub fn load(cfg: &Qwen3MoeConfig, layer: usize, vb: VarBuilder) -> Result<Self> {
         let mlp = if cfg.is_moe_layer(layer) {
             FeedForward::Moe(SparseMoe::load(
@@ -52,6 +53,31 @@ impl DecoderLayer {
                 vb.pp("mlp"),
             )?)
         };
+        Self::with_mlp(cfg, mlp, vb)
+    }
+
+    /// The layer with its MoE experts built when first routed to (streamed
+    /// weights: `vb` holds this layer's tensors as read from the checkpoint).
+    pub fn load_on_demand(
+        cfg: &Qwen3MoeConfig,
+        layer: usize,
+        vb: VarBuilder<'static>,
+    ) -> Result<Self> {
+        if !cfg.is_moe_layer(layer) {
+            return Self::load(cfg, layer, vb);
+        }
+        let mlp = FeedForward::Moe(SparseMoe::load_on_demand(
+            cfg.hidden_size,
+            cfg.moe_intermediate_size,
+            cfg.num_experts,
+            cfg.num_experts_per_tok,
+            cfg.norm_topk_prob,
+            vb.pp("mlp"),
+        )?);
+        Self::with_mlp(cfg, mlp, vb)
+    }
+
+    fn with_mlp(cfg: &Qwen3MoeConfig, mlp: FeedForward, vb: VarBuilder) -> Result<Self> {
         Ok(DecoderLayer {
             input_layernorm: RmsNorm::load(
                 cfg.hidden_size,
@@ -77,7 +103,11 @@ impl DecoderLayer {
     pub fn writes_residual(&self) -> Result<bool> {
         let mut outputs = vec![&self.self_attn.o_proj];
         match &self.mlp {
-            FeedForward::Moe(moe) => outputs.extend(moe.experts.iter().map(|e| &e.down_proj)),
+            FeedForward::Moe(moe) => {
+                for e in 0..moe.experts.len() {
+                    outputs.push(&moe.experts.get(e)?.down_proj);
+                }
+            }
             FeedForward::Dense(mlp) => outputs.push(&mlp.down_proj),
         }
         // `ne` is true for NaN too: a NaN weight is not a silent layer

@@ -7,17 +7,19 @@
 //! - **heads clamped to a local window** at a layer: query i of a clamped head
 //!   attends only to keys j with i − W < j ≤ i, renormalised within the window.
 //!
-//! Interventions are fields of the model's router and attention modules, so
-//! every inference path honours them (`forward`, `forward_cached`, and so
-//! generation and evaluation); clamped heads run on the materialised attention
-//! path. The training path refuses an intervened model.
+//! The model keeps its interventions and [`apply`]s them to each layer's
+//! router and attention modules (held layers at once, streamed layers as they
+//! are built), so every inference path honours them (`forward`,
+//! `forward_cached`, and so generation and evaluation); clamped heads run on
+//! the materialised attention path. The training path refuses an intervened
+//! model.
 
 use std::collections::BTreeMap;
 
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::decoder::FeedForward;
+use super::decoder::{DecoderLayer, FeedForward};
 use super::qwen3_moe::Qwen3Moe;
 use crate::error::{Error, Result};
 
@@ -150,13 +152,7 @@ impl Qwen3Moe {
             }
             Ok(())
         };
-        let mut m = self.clone();
-        for layer in &mut m.layers {
-            layer.self_attn.local_clamp = None;
-            if let FeedForward::Moe(moe) = &mut layer.mlp {
-                moe.router.removed.clear();
-            }
-        }
+        let mut checked = Interventions::default();
         for (&l, experts) in &iv.experts {
             layer_ok(l)?;
             check_distinct("expert", l, experts, cfg.num_experts)?;
@@ -170,16 +166,16 @@ impl Qwen3Moe {
                     cfg.num_experts_per_tok
                 )));
             }
-            match &mut m.layers[l].mlp {
-                FeedForward::Moe(moe) => {
-                    moe.router.removed = experts.iter().map(|&e| e as u32).collect();
-                }
-                FeedForward::Dense(_) => {
-                    return Err(Error::Input(format!(
-                        "layer {l} is a dense MLP layer (mlp_only_layers / decoder_sparse_step): \
-                         it has no experts to remove"
-                    )))
-                }
+            if !cfg.is_moe_layer(l) {
+                return Err(Error::Input(format!(
+                    "layer {l} is a dense MLP layer (mlp_only_layers / decoder_sparse_step): \
+                     it has no experts to remove"
+                )));
+            }
+            let mut e = experts.clone();
+            e.sort_unstable();
+            if !e.is_empty() {
+                checked.experts.insert(l, e);
             }
         }
         for (&l, clamp) in &iv.heads {
@@ -192,26 +188,23 @@ impl Qwen3Moe {
             }
             let mut c = clamp.clone();
             c.heads.sort_unstable();
-            m.layers[l].self_attn.local_clamp = Some(c);
+            checked.heads.insert(l, c);
         }
+        let mut m = self.clone();
+        m.set_interventions(checked);
         Ok(m)
     }
+}
 
-    /// The interventions this model carries (empty for the model as loaded).
-    pub fn interventions(&self) -> Interventions {
-        let mut iv = Interventions::default();
-        for (l, layer) in self.layers.iter().enumerate() {
-            if let Some(c) = &layer.self_attn.local_clamp {
-                iv.heads.insert(l, c.clone());
-            }
-            if let FeedForward::Moe(moe) = &layer.mlp {
-                if !moe.router.removed.is_empty() {
-                    iv.experts
-                        .insert(l, moe.router.removed.iter().map(|&e| e as usize).collect());
-                }
-            }
-        }
-        iv
+/// Sets layer `l`'s part of `iv` on its modules, replacing what they had.
+pub(crate) fn apply(layer: &mut DecoderLayer, l: usize, iv: &Interventions) {
+    layer.self_attn.local_clamp = iv.heads.get(&l).cloned();
+    if let FeedForward::Moe(moe) = &mut layer.mlp {
+        moe.router.removed = iv
+            .experts
+            .get(&l)
+            .map(|e| e.iter().map(|&x| x as u32).collect())
+            .unwrap_or_default();
     }
 }
 

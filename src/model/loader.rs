@@ -23,6 +23,10 @@ pub struct TensorInfo {
     pub file: PathBuf,
     pub shape: Vec<usize>,
     pub dtype: String,
+    /// Byte offset of the tensor's data in `file`.
+    pub offset: u64,
+    /// Length of the tensor's data in bytes.
+    pub len: u64,
 }
 
 /// A checkpoint directory whose inventory has been validated against its config.
@@ -134,6 +138,19 @@ impl Checkpoint {
         Ok(vb)
     }
 
+    /// Parameters in the weight files.
+    pub fn parameter_count(&self) -> u64 {
+        self.tensors
+            .values()
+            .map(|t| t.shape.iter().product::<usize>() as u64)
+            .sum()
+    }
+
+    /// Bytes of tensor data in the weight files, as stored.
+    pub fn stored_bytes(&self) -> u64 {
+        self.tensors.values().map(|t| t.len).sum()
+    }
+
     /// `tokenizer.json` in the checkpoint directory, if present.
     pub fn tokenizer_path(&self) -> Option<PathBuf> {
         let p = self.dir.join("tokenizer.json");
@@ -220,6 +237,7 @@ pub fn read_inventory(file: &Path) -> Result<Vec<(String, TensorInfo)>> {
         path: file.to_path_buf(),
         reason: e.to_string(),
     })?;
+    let base = mmap.as_ptr() as usize;
     Ok(st
         .tensors()
         .into_iter()
@@ -230,6 +248,9 @@ pub fn read_inventory(file: &Path) -> Result<Vec<(String, TensorInfo)>> {
                     file: file.to_path_buf(),
                     shape: view.shape().to_vec(),
                     dtype: format!("{:?}", view.dtype()),
+                    // the view's data lies inside the mapping
+                    offset: (view.data().as_ptr() as usize - base) as u64,
+                    len: view.data().len() as u64,
                 },
             )
         })

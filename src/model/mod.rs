@@ -18,10 +18,15 @@ pub mod qwen3_moe;
 pub mod random;
 pub mod rope;
 pub mod router;
+pub mod stream;
+pub mod synth;
 
 pub use attention::AttnPath;
 pub use attention_stream::StreamBlocks;
 pub use config::Qwen3MoeConfig;
 pub use intervene::{HeadClamp, Interventions};
 pub use loader::Checkpoint;
-pub use qwen3_moe::{ForwardOptions, ForwardOutput, KvCache, LogitsRequest, Qwen3Moe};
+pub use qwen3_moe::{
+    ForwardOptions, ForwardOutput, KvCache, LogitsRequest, Qwen3Moe, WeightsMode, AUTO_STREAM_BYTES,
+};
+pub use stream::WeightIo;

@@ -1,6 +1,8 @@
 //! Feed-forward blocks: the SwiGLU MLP (dense layers and each expert) and the
 //! sparse MoE block that dispatches tokens to experts chosen by the router.
 
+use std::sync::OnceLock;
+
 use candle_core::{Tensor, D};
 use candle_nn::VarBuilder;
 
@@ -32,14 +34,100 @@ impl Mlp {
     }
 }
 
+/// The experts of one MoE layer.
+#[derive(Clone)]
+pub enum Experts {
+    /// Every expert built at load (resident weights).
+    Built(Vec<Mlp>),
+    /// Each expert built from the layer's weights the first time a token
+    /// routes to it, then kept while the layer lives (streamed weights,
+    /// [`super::stream`]): an expert no token chooses is never converted.
+    OnDemand {
+        vb: VarBuilder<'static>,
+        hidden: usize,
+        intermediate: usize,
+        built: std::sync::Arc<Vec<OnceLock<Mlp>>>,
+    },
+}
+
+impl std::fmt::Debug for Experts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Experts::Built(e) => f.debug_tuple("Built").field(&e.len()).finish(),
+            Experts::OnDemand { built, .. } => f
+                .debug_struct("OnDemand")
+                .field("experts", &built.len())
+                .field("built", &self.built_count())
+                .finish(),
+        }
+    }
+}
+
+impl Experts {
+    /// Experts whose weights are read from `vb.pp(e)` when first used.
+    pub fn on_demand(
+        vb: VarBuilder<'static>,
+        hidden: usize,
+        intermediate: usize,
+        n: usize,
+    ) -> Self {
+        Experts::OnDemand {
+            vb,
+            hidden,
+            intermediate,
+            built: std::sync::Arc::new((0..n).map(|_| OnceLock::new()).collect()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Experts::Built(e) => e.len(),
+            Experts::OnDemand { built, .. } => built.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Expert `e`, built now if it is built on demand and was not yet.
+    pub fn get(&self, e: usize) -> Result<&Mlp> {
+        match self {
+            Experts::Built(v) => Ok(&v[e]),
+            Experts::OnDemand {
+                vb,
+                hidden,
+                intermediate,
+                built,
+            } => {
+                let cell = &built[e];
+                if cell.get().is_none() {
+                    let mlp = Mlp::load(*hidden, *intermediate, vb.pp(e))?;
+                    let _ = cell.set(mlp);
+                }
+                Ok(cell.get().expect("set above"))
+            }
+        }
+    }
+
+    /// How many experts are built (all of them when built at load).
+    pub fn built_count(&self) -> usize {
+        match self {
+            Experts::Built(v) => v.len(),
+            Experts::OnDemand { built, .. } => built.iter().filter(|c| c.get().is_some()).count(),
+        }
+    }
+}
+
 /// The sparse MoE block: router + experts.
 #[derive(Debug, Clone)]
 pub struct SparseMoe {
     pub router: Router,
-    pub experts: Vec<Mlp>,
+    pub experts: Experts,
 }
 
 impl SparseMoe {
+    /// The block with every expert built now.
     pub fn load(
         hidden: usize,
         intermediate: usize,
@@ -52,7 +140,27 @@ impl SparseMoe {
         let experts = (0..num_experts)
             .map(|e| Mlp::load(hidden, intermediate, vb.pp("experts").pp(e)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(SparseMoe { router, experts })
+        Ok(SparseMoe {
+            router,
+            experts: Experts::Built(experts),
+        })
+    }
+
+    /// The block with its router built now and each expert when a token
+    /// first routes to it ([`Experts::OnDemand`]).
+    pub fn load_on_demand(
+        hidden: usize,
+        intermediate: usize,
+        num_experts: usize,
+        top_k: usize,
+        norm_topk_prob: bool,
+        vb: VarBuilder<'static>,
+    ) -> Result<Self> {
+        let router = Router::load(hidden, num_experts, top_k, norm_topk_prob, vb.pp("gate"))?;
+        Ok(SparseMoe {
+            router,
+            experts: Experts::on_demand(vb.pp("experts"), hidden, intermediate, num_experts),
+        })
     }
 
     /// Mixes expert outputs for x [t, hidden] according to `routing`.
@@ -85,9 +193,9 @@ impl SparseMoe {
         let xs = x.index_select(&tok, 0)?;
         let mut outs = Vec::with_capacity(n_experts);
         let mut offset = 0;
-        for (expert, &n) in self.experts.iter().zip(&counts) {
+        for (e, &n) in counts.iter().enumerate() {
             if n > 0 {
-                outs.push(expert.forward(&xs.narrow(0, offset, n)?)?);
+                outs.push(self.experts.get(e)?.forward(&xs.narrow(0, offset, n)?)?);
             }
             offset += n;
         }

@@ -8,6 +8,7 @@
 //! unprobed pass runs the statistics-free attention kernel.
 
 pub mod attn_stats;
+pub mod batch;
 pub mod capture;
 pub mod pair;
 pub mod per_example;

@@ -6,13 +6,13 @@
 use std::hash::Hasher;
 use std::path::{Path, PathBuf};
 
-use candle_core::{DType, Device};
+use candle_core::Device;
 
 use super::attn_stats::AttnStatsSpec;
 use super::per_example::{capture_attention, AttnCapture, Queries};
 use super::routing_capture::{capture_routing, RoutingCapture};
 use crate::error::{Error, Result};
-use crate::model::{Checkpoint, Qwen3Moe, StreamBlocks};
+use crate::model::{Checkpoint, Qwen3Moe, StreamBlocks, WeightsMode};
 use crate::tasks::probe_inputs::ProbeInput;
 
 /// A loaded model with what identifies it.
@@ -80,10 +80,10 @@ fn fingerprint(ckpt: &Checkpoint) -> Result<u64> {
     Ok(h.finish())
 }
 
-/// Loads a model directory (f32 on `device`).
-pub fn load(dir: &Path, device: &Device) -> Result<Loaded> {
+/// Opens a model directory on `device`, its weights held as `weights` says.
+pub fn load(dir: &Path, device: &Device, weights: WeightsMode) -> Result<Loaded> {
     let ckpt = Checkpoint::open(dir)?;
-    let model = Qwen3Moe::load(&ckpt.config, ckpt.var_builder(DType::F32, device)?)?;
+    let model = Qwen3Moe::open(ckpt.clone(), device, weights)?;
     let fingerprint = fingerprint(&ckpt)?;
     Ok(Loaded {
         dir: dir.to_path_buf(),
@@ -266,7 +266,7 @@ pub fn cached_capture(
     queries: Queries,
     blocks: StreamBlocks,
     cache_dir: Option<&Path>,
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(AttnCapture, Source)> {
     let key = capture_key(m, inputs, layers, spec, queries, blocks);
     cached(
@@ -295,7 +295,7 @@ pub fn cached_routing(
     inputs: &[ProbeInput],
     layers: &[usize],
     cache_dir: Option<&Path>,
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<(RoutingCapture, Source)> {
     let key = routing_key(m, inputs, layers);
     cached(

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::attn_stats::{AttnStatsSpec, AttnSummary, RowSelection};
+use super::batch::run_batched;
 use super::capture::AttentionAccumulator;
 use super::HookPoint;
 use crate::error::{Error, Result};
@@ -89,7 +90,8 @@ pub struct AttnCapture {
 }
 
 /// Runs `model` over every input, observing `layers` only (the pass stops
-/// after the last of them). `progress` is called after each input.
+/// after the last of them), layer-major in batches ([`super::batch`]).
+/// `progress(done, total)` counts layer passes.
 #[allow(clippy::too_many_arguments)]
 pub fn capture_attention(
     model: &Qwen3Moe,
@@ -99,41 +101,40 @@ pub fn capture_attention(
     spec: &AttnStatsSpec,
     queries: Queries,
     blocks: StreamBlocks,
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<AttnCapture> {
     let mut examples = Vec::with_capacity(inputs.len());
     let mut summaries = Vec::with_capacity(inputs.len());
-    for (i, input) in inputs.iter().enumerate() {
-        model.check_input(&input.ids).map_err(|e| {
-            Error::Input(format!(
-                "probe input {} ({}): {e}",
-                input.id,
-                input.task.name()
-            ))
-        })?;
-        let rows = queries.rows(input);
-        let range = rows.range(input.ids.len())?;
-        let mut s = spec.clone();
-        s.rows = rows;
-        let mut acc = AttentionAccumulator::new(s, layers.to_vec());
-        model.forward(
-            &input.ids,
-            &mut acc,
-            ForwardOptions {
-                blocks,
-                logits: LogitsRequest::None,
-                ..Default::default()
-            },
-        )?;
-        examples.push(ExampleMeta {
-            id: input.id.clone(),
-            task: input.task.name().to_string(),
-            tokens: input.ids.len(),
-            rows: (range.start, range.end),
-        });
-        summaries.push(acc.per_layer);
-        progress(i + 1);
-    }
+    let opts = ForwardOptions {
+        blocks,
+        logits: LogitsRequest::None,
+        ..Default::default()
+    };
+    let depth = layers.iter().max().map_or(0, |&l| l + 1);
+    run_batched(
+        model,
+        inputs,
+        opts,
+        depth,
+        |_, input| {
+            let rows = queries.rows(input);
+            let range = rows.range(input.ids.len())?;
+            examples.push(ExampleMeta {
+                id: input.id.clone(),
+                task: input.task.name().to_string(),
+                tokens: input.ids.len(),
+                rows: (range.start, range.end),
+            });
+            let mut s = spec.clone();
+            s.rows = rows;
+            Ok(AttentionAccumulator::new(s, layers.to_vec()))
+        },
+        |_, acc| {
+            summaries.push(acc.per_layer);
+            Ok(())
+        },
+        progress,
+    )?;
     let mut spec = spec.clone();
     spec.rows = RowSelection::All;
     Ok(AttnCapture {

@@ -15,6 +15,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use serde_json::json;
 
+use super::batch::run_batched;
 use super::per_example::{ExampleMeta, Sidecar};
 use super::routing::RoutingStats;
 use super::{HookPoint, Probe};
@@ -68,15 +69,24 @@ impl Probe for Recorder<'_> {
 }
 
 /// Runs `model` over every input, recording routing at `layers` (the pass
-/// stops after the last of them).
+/// stops after the last of them), layer-major in batches
+/// ([`super::batch`]). `progress(done, total)` counts layer passes.
 pub fn capture_routing(
     model: &Qwen3Moe,
     model_name: &str,
     inputs: &[ProbeInput],
     layers: &[usize],
-    progress: &mut dyn FnMut(usize),
+    progress: &mut dyn FnMut(usize, usize),
 ) -> Result<RoutingCapture> {
     let cfg = &model.config;
+    if let Some(&l) = layers
+        .iter()
+        .find(|&&l| l < cfg.num_hidden_layers && !cfg.is_moe_layer(l))
+    {
+        return Err(Error::Input(format!(
+            "layer {l} has no router (mlp_only_layers or decoder_sparse_step): nothing to capture"
+        )));
+    }
     let mut out = RoutingCapture {
         model: model_name.to_string(),
         layers: layers.to_vec(),
@@ -87,46 +97,46 @@ pub fn capture_routing(
         topk: Vec::new(),
         probs: Vec::new(),
     };
-    for (i, input) in inputs.iter().enumerate() {
-        model.check_input(&input.ids).map_err(|e| {
-            Error::Input(format!(
-                "probe input {} ({}): {e}",
-                input.id,
-                input.task.name()
-            ))
-        })?;
-        let mut rec = Recorder {
-            layers,
-            stats: BTreeMap::new(),
-            topk: BTreeMap::new(),
-            probs: BTreeMap::new(),
-        };
-        model.forward(
-            &input.ids,
-            &mut rec,
-            ForwardOptions {
-                logits: LogitsRequest::None,
-                ..Default::default()
-            },
-        )?;
-        for &l in layers {
-            if !rec.stats.contains_key(&l) {
-                return Err(Error::Input(format!(
-                    "layer {l} has no router (mlp_only_layers or decoder_sparse_step): nothing to capture"
-                )));
+    let opts = ForwardOptions {
+        logits: LogitsRequest::None,
+        ..Default::default()
+    };
+    let depth = layers.iter().max().map_or(0, |&l| l + 1);
+    run_batched(
+        model,
+        inputs,
+        opts,
+        depth,
+        |_, _| {
+            Ok(Recorder {
+                layers,
+                stats: BTreeMap::new(),
+                topk: BTreeMap::new(),
+                probs: BTreeMap::new(),
+            })
+        },
+        |i, rec| {
+            let input = &inputs[i];
+            for &l in layers {
+                if !rec.stats.contains_key(&l) {
+                    return Err(Error::Input(format!(
+                        "layer {l} has no router (mlp_only_layers or decoder_sparse_step): nothing to capture"
+                    )));
+                }
             }
-        }
-        out.examples.push(ExampleMeta {
-            id: input.id.clone(),
-            task: input.task.name().to_string(),
-            tokens: input.ids.len(),
-            rows: (0, input.ids.len()),
-        });
-        out.stats.push(rec.stats);
-        out.topk.push(rec.topk);
-        out.probs.push(rec.probs);
-        progress(i + 1);
-    }
+            out.examples.push(ExampleMeta {
+                id: input.id.clone(),
+                task: input.task.name().to_string(),
+                tokens: input.ids.len(),
+                rows: (0, input.ids.len()),
+            });
+            out.stats.push(rec.stats);
+            out.topk.push(rec.topk);
+            out.probs.push(rec.probs);
+            Ok(())
+        },
+        progress,
+    )?;
     Ok(out)
 }
 
