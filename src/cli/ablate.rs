@@ -21,7 +21,7 @@ use candle_core::Device;
 use clap::Args;
 use serde::Serialize;
 
-use super::common::WeightsArg;
+use super::common::{warn_streamed_decoding, WeightsArg};
 use super::pair_args::bundled;
 use super::tasks::TaskArg;
 
@@ -220,6 +220,7 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         _ => Interventions::clamp_heads(layer, units, a.window),
     };
     let model = Qwen3Moe::open(ckpt.clone(), &Device::Cpu, a.weights.into())?;
+    warn_streamed_decoding(&model, &ckpt);
     // checks the target against the config before any decoding
     let target_model = model.with_interventions(&make(&target))?;
     let draws = random_unit_sets(total, &target, a.random, a.seed ^ 0xAB1A7E);

@@ -63,6 +63,23 @@ pub fn open_model(
     Ok((model, ckpt))
 }
 
+/// Warns that decoding with streamed weights reads every layer again for
+/// each new token (generation, evaluation, ablation).
+pub fn warn_streamed_decoding(
+    model: &acc_probe::model::Qwen3Moe,
+    ckpt: &acc_probe::model::Checkpoint,
+) {
+    if model.weights_mode() == acc_probe::model::WeightsMode::Streamed {
+        tracing::warn!(
+            "{}: streamed weights: every decoded token reads all {} layers again ({}); \
+             decoding a model this size is a job for the GPU path",
+            ckpt.dir.display(),
+            ckpt.config.num_hidden_layers,
+            fmt_bytes(ckpt.stored_bytes())
+        );
+    }
+}
+
 /// Attention-statistics options.
 #[derive(Args, Debug, Clone)]
 pub struct StatsArgs {

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 use candle_core::Device;
 use clap::Args;
 
-use super::common::{open_model, WeightsArg};
+use super::common::{open_model, warn_streamed_decoding, WeightsArg};
 use super::tasks::TaskArg;
 
 #[derive(Args, Debug)]
@@ -49,6 +49,7 @@ pub struct EvalArgs {
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
     let (model, ckpt) = open_model(&a.model, a.weights, &device)?;
+    warn_streamed_decoding(&model, &ckpt);
     let tok_path = ckpt.tokenizer_path().with_context(|| {
         format!(
             "{}: eval needs the model's tokenizer.json",

@@ -10,7 +10,7 @@ use candle_core::Device;
 use clap::Args;
 use serde_json::json;
 
-use super::common::{open_model, read_ids, WeightsArg};
+use super::common::{open_model, read_ids, warn_streamed_decoding, WeightsArg};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -44,6 +44,7 @@ pub struct GenerateArgs {
 pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
     let (model, ckpt) = open_model(&a.model, a.weights, &device)?;
+    warn_streamed_decoding(&model, &ckpt);
     let tok = match ckpt.tokenizer_path() {
         Some(p) => Some((tokenizer::load(&p)?, p)),
         None => None,

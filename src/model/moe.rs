@@ -34,6 +34,11 @@ impl Mlp {
     }
 }
 
+/// The routed rows ([rows, hidden] f32) one dispatch step of the MoE block
+/// gathers at most: with 8 of 128 experts per token, gathering every routed
+/// row at once would take 2 GB per copy at 32K tokens of hidden 2048.
+pub const DISPATCH_BYTES: usize = 256 << 20;
+
 /// The experts of one MoE layer.
 #[derive(Clone)]
 pub enum Experts {
@@ -165,6 +170,18 @@ impl SparseMoe {
 
     /// Mixes expert outputs for x [t, hidden] according to `routing`.
     pub fn forward(&self, x: &Tensor, routing: &RouterOutput) -> Result<Tensor> {
+        let max_rows = (DISPATCH_BYTES / (x.dim(1)? * 4)).max(1);
+        self.forward_in_steps(x, routing, max_rows)
+    }
+
+    /// [`Self::forward`] gathering at most `max_rows` routed rows per step
+    /// (whole experts; an expert with more rows is a step alone).
+    fn forward_in_steps(
+        &self,
+        x: &Tensor,
+        routing: &RouterOutput,
+        max_rows: usize,
+    ) -> Result<Tensor> {
         let (t, _) = x.dims2()?;
         let k = routing.top_k;
         let n_experts = self.experts.len();
@@ -189,29 +206,103 @@ impl SparseMoe {
         let tokens: Vec<u32> = slot_order.iter().map(|&p| p / k as u32).collect();
         let tok = Tensor::from_vec(tokens, t * k, x.device())?;
         let slots = Tensor::from_vec(slot_order, t * k, x.device())?;
-        // 2. gather the routed tokens once [t·k, hidden], run each expert on its rows
-        let xs = x.index_select(&tok, 0)?;
-        let mut outs = Vec::with_capacity(n_experts);
-        let mut offset = 0;
-        for (e, &n) in counts.iter().enumerate() {
-            if n > 0 {
-                outs.push(self.experts.get(e)?.forward(&xs.narrow(0, offset, n)?)?);
+        let combine = routing.combine.flatten_all()?;
+        // 2. in steps of whole experts: gather their routed tokens, run each
+        // expert on its rows, scale by the combine weights and add back per
+        // token. The sums run in slot order (experts in id order) whatever
+        // the steps, so the result does not depend on `max_rows`.
+        let mut y = x.zeros_like()?;
+        let (mut e0, mut start) = (0, 0);
+        while e0 < n_experts {
+            let (mut e1, mut rows) = (e0, 0);
+            while e1 < n_experts && (rows == 0 || rows + counts[e1] <= max_rows) {
+                rows += counts[e1];
+                e1 += 1;
             }
-            offset += n;
+            if rows > 0 {
+                let tok = tok.narrow(0, start, rows)?;
+                let xs = x.index_select(&tok, 0)?;
+                let mut outs = Vec::with_capacity(e1 - e0);
+                let mut offset = 0;
+                for (e, &n) in counts.iter().enumerate().take(e1).skip(e0) {
+                    if n > 0 {
+                        outs.push(self.experts.get(e)?.forward(&xs.narrow(0, offset, n)?)?);
+                    }
+                    offset += n;
+                }
+                let ys = if outs.len() == 1 {
+                    outs.pop().expect("one expert")
+                } else {
+                    Tensor::cat(&outs, 0)?
+                };
+                let w = combine
+                    .index_select(&slots.narrow(0, start, rows)?, 0)?
+                    .unsqueeze(D::Minus1)?;
+                y = y.index_add(&tok, &ys.broadcast_mul(&w)?, 0)?;
+            }
+            start += rows;
+            e0 = e1;
         }
-        let ys = if outs.len() == 1 {
-            outs.pop().expect("one expert")
-        } else {
-            Tensor::cat(&outs, 0)?
-        };
-        // 3. scale by the combine weights and add back per token (experts in id order)
-        let w = routing
-            .combine
-            .flatten_all()?
-            .index_select(&slots, 0)?
-            .unsqueeze(D::Minus1)?;
-        let y = x.zeros_like()?.index_add(&tok, &ys.broadcast_mul(&w)?, 0)?;
         debug_assert_eq!(y.dims2()?.0, t);
         Ok(y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use std::collections::HashMap;
+
+    #[test]
+    fn dispatch_steps_do_not_change_the_result() {
+        let (hidden, inter, experts, top_k, t) = (16, 8, 6, 2, 50);
+        let dev = Device::Cpu;
+        let mut w = HashMap::new();
+        let mut seed = 1u64;
+        let mut rand = |shape: &[usize]| {
+            let n: usize = shape.iter().product();
+            let v: Vec<f32> = (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.8
+                })
+                .collect();
+            Tensor::from_vec(v, shape, &dev).unwrap()
+        };
+        w.insert("gate.weight".to_string(), rand(&[experts, hidden]));
+        for e in 0..experts {
+            for (n, s) in [
+                ("gate_proj", [inter, hidden]),
+                ("up_proj", [inter, hidden]),
+                ("down_proj", [hidden, inter]),
+            ] {
+                w.insert(format!("experts.{e}.{n}.weight"), rand(&s));
+            }
+        }
+        let x = rand(&[t, hidden]);
+        let vb = VarBuilder::from_tensors(w, DType::F32, &dev);
+        let moe = SparseMoe::load(hidden, inter, experts, top_k, true, vb).unwrap();
+        let r = moe.router.route(&x, false).unwrap();
+        let bits = |y: Tensor| -> Vec<u32> {
+            y.flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(f32::to_bits)
+                .collect()
+        };
+        let whole = bits(moe.forward_in_steps(&x, &r, usize::MAX).unwrap());
+        for rows in [1, 7, 30] {
+            assert_eq!(
+                whole,
+                bits(moe.forward_in_steps(&x, &r, rows).unwrap()),
+                "{rows} rows a step"
+            );
+        }
+        assert_eq!(whole, bits(moe.forward(&x, &r).unwrap()));
     }
 }
