@@ -217,8 +217,16 @@ pub fn run(a: BenchBigArgs) -> anyhow::Result<()> {
             a.layers
         );
         println!(
-            "{:>7} | {:<5} | {:>8} | {:>9} | {:>6} | {:>9} | {:>9} | {:>8} | {:>5} | JS per layer",
-            "tokens", "cache", "wall s", "compute s", "ratio", "peak RSS", "read", "read/s", "held"
+            "{:>7} | {:<5} | {:>8} | {:>9} | {:>6} | {:>9} | {:>9} | {:>10} | {:>5} | JS per layer",
+            "tokens",
+            "cache",
+            "wall s",
+            "compute s",
+            "ratio",
+            "peak RSS",
+            "read",
+            "read rate",
+            "held"
         );
     }
     for &t in &a.tokens {
@@ -263,7 +271,7 @@ pub fn run(a: BenchBigArgs) -> anyhow::Result<()> {
             }
             let compute = r.wall_seconds - r.waited();
             println!(
-                "{:>7} | {:<5} | {:>8.1} | {:>9.1} | {:>6.3} | {:>9} | {:>9} | {:>6.2}/s | {:>5} | {}",
+                "{:>7} | {:<5} | {:>8.1} | {:>9.1} | {:>6.3} | {:>9} | {:>9} | {:>10} | {:>5} | {}",
                 t,
                 run,
                 r.wall_seconds,
@@ -271,7 +279,10 @@ pub fn run(a: BenchBigArgs) -> anyhow::Result<()> {
                 r.wall_seconds / compute,
                 r.peak_rss_bytes.map(fmt_bytes).unwrap_or_default(),
                 fmt_bytes(r.bytes()),
-                fmt_bytes((r.bytes() as f64 / r.read_seconds().max(1e-9)) as u64),
+                format!(
+                    "{}/s",
+                    fmt_bytes((r.bytes() as f64 / r.read_seconds().max(1e-9)) as u64)
+                ),
                 r.base.max_layers_held.max(r.acc.max_layers_held),
                 r.js.iter()
                     .map(|(l, js)| format!("{l}: {js:.2e}"))

@@ -1,5 +1,7 @@
 //! acc-probe's own Qwen3-MoE in candle. One file per part; VarBuilder paths
-//! equal the checkpoint's tensor names.
+//! equal the checkpoint's tensor names. Weights are resident (converted to
+//! f32 at load) or streamed from the checkpoint layer by layer ([`stream`]);
+//! [`synth`] writes seeded checkpoints of any shape.
 
 pub mod attention;
 pub mod attention_fused;

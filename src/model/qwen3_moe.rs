@@ -236,7 +236,7 @@ impl Qwen3Moe {
                 Ok(())
             }
             Weights::Streamed(stream) => {
-                let mut reader = stream.read_ahead(range.clone());
+                let mut reader = stream.read_ahead(range.clone())?;
                 for _ in range {
                     let (l, raw) = reader.next_layer()?;
                     let mut layer = stream.build_layer(l, raw, &self.device)?;

@@ -301,8 +301,8 @@ impl WeightStream {
     }
 
     /// Reads layers `layers` in order on a background thread, one ahead of
-    /// the consumer ([`LayerReader::next`]).
-    pub fn read_ahead(self: &Arc<Self>, layers: std::ops::Range<usize>) -> LayerReader {
+    /// the consumer ([`LayerReader::next_layer`]).
+    pub fn read_ahead(self: &Arc<Self>, layers: std::ops::Range<usize>) -> Result<LayerReader> {
         // a rendezvous channel: the reader hands layer l+1 over only when the
         // consumer asks, so it holds at most one layer besides the consumer's
         let (tx, rx) = sync_channel::<Result<RawTensors>>(0);
@@ -319,14 +319,14 @@ impl WeightStream {
                     }
                 }
             })
-            .expect("spawning the weight reader thread");
-        LayerReader {
+            .map_err(|e| Error::Input(format!("cannot start the weight reader thread: {e}")))?;
+        Ok(LayerReader {
             stream: Arc::clone(self),
             rx: Some(rx),
             handle: Some(handle),
             next: layers.start,
             end: layers.end,
-        }
+        })
     }
 
     /// The embeddings [t, hidden] of `ids` (f32), reading only their rows.
