@@ -67,6 +67,52 @@ fn dump_writes_the_reference_layout() {
 }
 
 #[test]
+fn dump_stores_the_logits_asked_for_with_either_weights() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ids = fixture("tiny-qwen3-moe/ids.json").display().to_string();
+    let mut logits = Vec::new();
+    for (which, weights, shape) in [
+        ("last", "resident", Some(serde_json::json!([1, 512]))),
+        ("last", "streamed", Some(serde_json::json!([1, 512]))),
+        ("none", "streamed", None),
+    ] {
+        let out = tmp.path().join(format!("{which}-{weights}.safetensors"));
+        let o = acc_probe(&[
+            "dump",
+            "--model",
+            &model_dir(),
+            "--ids",
+            &ids,
+            "--out",
+            out.to_str().unwrap(),
+            "--logits",
+            which,
+            "--weights",
+            weights,
+            "--layers",
+            "1",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let meta: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.with_extension("json")).unwrap())
+                .unwrap();
+        assert_eq!(meta["logits"], which);
+        match shape {
+            Some(s) => {
+                assert_eq!(meta["tensors"]["logits"]["shape"], s);
+                let cap = candle_core::safetensors::load(&out, &Device::Cpu).unwrap();
+                logits.push(vec_f32(&cap["logits"]));
+            }
+            None => assert!(meta["tensors"].get("logits").is_none()),
+        }
+    }
+    assert_eq!(
+        logits[0], logits[1],
+        "streamed weights give the resident logits"
+    );
+}
+
+#[test]
 fn dump_from_text_with_a_tokenizer() {
     use tokenizers::models::wordlevel::WordLevel;
     let tmp = tempfile::tempdir().unwrap();

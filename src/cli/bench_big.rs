@@ -13,18 +13,18 @@ use std::time::Instant;
 
 use acc_probe::analysis::attention::{compare_task, LayerChoice};
 use acc_probe::analysis::paired::PairedOptions;
-use acc_probe::chat::ChatTemplate;
 use acc_probe::model::{Checkpoint, WeightIo, WeightsMode};
 use acc_probe::probe::attn_stats::AttnStatsSpec;
 use acc_probe::probe::pair;
 use acc_probe::probe::per_example::{capture_attention, Queries};
-use acc_probe::tasks::probe_inputs::{self, ProbeTask};
+use acc_probe::tasks::probe_inputs::ProbeTask;
 use anyhow::{bail, Context};
 use candle_core::Device;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use super::common::{fmt_bytes, parse_layers};
+use super::pair_args::probe_inputs_of;
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchBigArgs {
@@ -101,22 +101,10 @@ pub fn run_cell(a: &BenchBigArgs, tokens: usize) -> anyhow::Result<()> {
     pair::check_pair(&base, &acc)?;
     let layers = parse_layers(&a.layers, base.ckpt.config.num_hidden_layers)?;
     let task = ProbeTask::parse_list(&a.task)?;
-    let tok_path = base.ckpt.tokenizer_path().with_context(|| {
-        format!(
-            "{}: the probe inputs need its tokenizer.json",
-            a.base.display()
-        )
-    })?;
-    let tok = acc_probe::tokenizer::load(&tok_path)?;
-    let template = ChatTemplate::for_model_dir(&a.base)?;
     let work = std::env::temp_dir().join(format!("acc-probe-bench-big-{}", std::process::id()));
-    let mut inputs = Vec::new();
-    for &t in &task {
-        inputs.extend(probe_inputs::generate(
-            t, a.examples, tokens, 0, &tok, &template, &work,
-        )?);
-    }
+    let inputs = probe_inputs_of(&base, &task, a.examples, tokens, 0, &work);
     let _ = std::fs::remove_dir_all(&work);
+    let inputs = inputs?;
     if let Some(p) = &a.save_inputs {
         let ids: Vec<&Vec<u32>> = inputs.iter().map(|x| &x.ids).collect();
         acc_probe::io::write_atomic(p, &serde_json::to_vec(&ids)?)?;

@@ -16,6 +16,18 @@ use super::common::{
 
 /// Largest materialised attention capture accepted, in bytes.
 const MAX_PROBS_BYTES: u64 = 2 << 30;
+/// Largest logits tensor stored, in bytes.
+const MAX_LOGITS_BYTES: u64 = 2 << 30;
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogitsArg {
+    /// Every position [T, V].
+    All,
+    /// The last position [1, V].
+    Last,
+    /// None: the pass stops after the last recorded layer.
+    None,
+}
 
 #[derive(Args, Debug)]
 pub struct DumpArgs {
@@ -45,6 +57,9 @@ pub struct DumpArgs {
     path: PathArg,
     #[command(flatten)]
     stats: StatsArgs,
+    /// Which logits to store.
+    #[arg(long, value_enum, default_value_t = LogitsArg::All)]
+    logits: LogitsArg,
     /// How the model's weights are held.
     #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
     weights: WeightsArg,
@@ -82,6 +97,17 @@ pub fn run(a: DumpArgs) -> anyhow::Result<()> {
             );
         }
     }
+    if a.logits == LogitsArg::All {
+        let bytes = t * cfg.vocab_size as u64 * 4;
+        if bytes > MAX_LOGITS_BYTES {
+            bail!(
+                "--logits all would store {} of logits for {t} tokens × {} vocabulary (limit {}); use --logits last or --logits none",
+                fmt_bytes(bytes),
+                cfg.vocab_size,
+                fmt_bytes(MAX_LOGITS_BYTES)
+            );
+        }
+    }
     let spec = a.stats.spec(true)?;
     spec.rows.range(ids.len())?;
     let mut probe = DumpProbe::new(spec.clone(), a.materialize);
@@ -95,7 +121,11 @@ pub fn run(a: DumpArgs) -> anyhow::Result<()> {
         ForwardOptions {
             path: a.path.into(),
             blocks: a.stats.blocks(),
-            logits: LogitsRequest::All,
+            logits: match a.logits {
+                LogitsArg::All => LogitsRequest::All,
+                LogitsArg::Last => LogitsRequest::Last,
+                LogitsArg::None => LogitsRequest::None,
+            },
             differentiable: false,
         },
     )?;
@@ -103,9 +133,12 @@ pub fn run(a: DumpArgs) -> anyhow::Result<()> {
     let mut cap = probe.capture;
     let ids64: Vec<i64> = ids.iter().map(|&x| x as i64).collect();
     cap.insert("input_ids", Tensor::from_vec(ids64, ids.len(), &device)?);
-    cap.insert(
-        "logits",
-        out.logits.context("forward pass returned no logits")?,
+    if let Some(logits) = out.logits {
+        cap.insert("logits", logits);
+    }
+    cap.meta.insert(
+        "logits".into(),
+        json!(format!("{:?}", a.logits).to_lowercase()),
     );
     cap.meta
         .insert("model".into(), json!(a.model.display().to_string()));

@@ -186,6 +186,26 @@ pub fn probe_inputs_for(
     m: &Loaded,
     tasks: &[ProbeTask],
 ) -> anyhow::Result<Vec<ProbeInput>> {
+    probe_inputs_of(
+        m,
+        tasks,
+        a.examples,
+        a.tokens,
+        a.seed,
+        &a.out.join("cache").join("inputs"),
+    )
+}
+
+/// `examples` probe inputs per task of about `tokens` tokens, tokenized with
+/// `m`'s tokenizer and chat template (`work`: the generators' scratch files).
+pub fn probe_inputs_of(
+    m: &Loaded,
+    tasks: &[ProbeTask],
+    examples: usize,
+    tokens: usize,
+    seed: u64,
+    work: &Path,
+) -> anyhow::Result<Vec<ProbeInput>> {
     let tok_path = m.ckpt.tokenizer_path().with_context(|| {
         format!(
             "{}: the probe inputs need its tokenizer.json",
@@ -195,16 +215,12 @@ pub fn probe_inputs_for(
     let tok = acc_probe::tokenizer::load(&tok_path)?;
     let template = ChatTemplate::for_model_dir(&m.dir)?;
     let limit = m.ckpt.config.max_position_embeddings;
-    if a.tokens > limit {
-        bail!(
-            "--tokens {}: longer than the model's max_position_embeddings ({limit})",
-            a.tokens
-        );
+    if tokens > limit {
+        bail!("--tokens {tokens}: longer than the model's max_position_embeddings ({limit})");
     }
-    let work = a.out.join("cache").join("inputs");
     let mut all = Vec::new();
     for &t in tasks {
-        let got = probe_inputs::generate(t, a.examples, a.tokens, a.seed, &tok, &template, &work)
+        let got = probe_inputs::generate(t, examples, tokens, seed, &tok, &template, work)
             .with_context(|| format!("building {} probe inputs", t.name()))?;
         all.extend(got);
     }

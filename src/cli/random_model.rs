@@ -42,7 +42,7 @@ pub struct RandomModelArgs {
     #[arg(long, default_value_t = 0.02)]
     std: f32,
     /// Copy tokenizer files from this model directory (default: the bundled
-    /// pair's base, whose 4,096 tokens fit any vocabulary of the shapes).
+    /// pair's base, where its ids fit the vocabulary, as in qwen3-30b-a3b).
     #[arg(long, conflicts_with = "like")]
     tokenizer_from: Option<PathBuf>,
     /// Print the report as JSON.
@@ -86,8 +86,15 @@ pub fn run(a: RandomModelArgs) -> anyhow::Result<()> {
             };
             let tok = match &a.tokenizer_from {
                 Some(d) => Some(d.clone()),
+                // the bundled tokenizer where its ids fit the vocabulary
                 None => match bundled("base") {
-                    Ok(d) => Some(d),
+                    Ok(d) => match synth::check_tokenizer_fits(&d, &cfg) {
+                        Ok(()) => Some(d),
+                        Err(e) => {
+                            tracing::warn!("the checkpoint gets no tokenizer: {e} (pass --tokenizer-from DIR)");
+                            None
+                        }
+                    },
                     Err(_) => {
                         tracing::warn!("no bundled tokenizer found: the checkpoint has none (pass --tokenizer-from DIR)");
                         None

@@ -437,7 +437,7 @@ pub fn write_random(
 }
 
 /// The tokenizer in `dir` must not produce ids beyond `cfg.vocab_size`.
-fn check_tokenizer_fits(dir: &Path, cfg: &Qwen3MoeConfig) -> Result<()> {
+pub fn check_tokenizer_fits(dir: &Path, cfg: &Qwen3MoeConfig) -> Result<()> {
     let path = dir.join("tokenizer.json");
     if !path.is_file() {
         return Err(Error::Input(format!(

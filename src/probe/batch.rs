@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
-use crate::model::{ForwardOptions, Qwen3Moe};
+use crate::model::{ForwardOptions, LogitsRequest, Qwen3Moe, StreamBlocks};
 use crate::probe::Probe;
 use crate::tasks::probe_inputs::ProbeInput;
 
@@ -35,19 +35,25 @@ pub fn batches(inputs: &[ProbeInput], hidden: usize) -> Vec<Range<usize>> {
     out
 }
 
-/// Runs `model` over `inputs` in [`batches`]: `make` gives input i its probe,
+/// Runs `model` over `inputs` in [`batches`], without logits (each pass
+/// stops after the last of `layers`): `make` gives input i its probe,
 /// `finish` receives it after the pass. `progress(done, total)` counts layer
-/// passes (input × layer), `total` being `inputs.len() × layers_per_input`.
+/// passes (input × layer).
 pub fn run_batched<P: Probe>(
     model: &Qwen3Moe,
     inputs: &[ProbeInput],
-    opts: ForwardOptions,
-    layers_per_input: usize,
+    layers: &[usize],
+    blocks: StreamBlocks,
     mut make: impl FnMut(usize, &ProbeInput) -> Result<P>,
     mut finish: impl FnMut(usize, P) -> Result<()>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<()> {
-    let total = inputs.len() * layers_per_input;
+    let opts = ForwardOptions {
+        blocks,
+        logits: LogitsRequest::None,
+        ..Default::default()
+    };
+    let total = inputs.len() * layers.iter().max().map_or(0, |&l| l + 1);
     let mut done = 0;
     for range in batches(inputs, model.config.hidden_size) {
         let part = &inputs[range.clone()];

@@ -24,7 +24,7 @@ use super::capture::AttentionAccumulator;
 use super::HookPoint;
 use crate::error::{Error, Result};
 use crate::io::{save_safetensors, write_atomic};
-use crate::model::{ForwardOptions, LogitsRequest, Qwen3Moe, StreamBlocks};
+use crate::model::{Qwen3Moe, StreamBlocks};
 use crate::tasks::probe_inputs::ProbeInput;
 
 /// Which query rows of each input are measured.
@@ -105,17 +105,11 @@ pub fn capture_attention(
 ) -> Result<AttnCapture> {
     let mut examples = Vec::with_capacity(inputs.len());
     let mut summaries = Vec::with_capacity(inputs.len());
-    let opts = ForwardOptions {
-        blocks,
-        logits: LogitsRequest::None,
-        ..Default::default()
-    };
-    let depth = layers.iter().max().map_or(0, |&l| l + 1);
     run_batched(
         model,
         inputs,
-        opts,
-        depth,
+        layers,
+        blocks,
         |_, input| {
             let rows = queries.rows(input);
             let range = rows.range(input.ids.len())?;

@@ -22,7 +22,7 @@ use super::{HookPoint, Probe};
 use crate::error::{Error, Result};
 use crate::io::{save_safetensors, write_atomic};
 use crate::model::router::RouterOutput;
-use crate::model::{ForwardOptions, LogitsRequest, Qwen3Moe};
+use crate::model::Qwen3Moe;
 use crate::tasks::probe_inputs::ProbeInput;
 
 /// Routing of one model over examples.
@@ -97,16 +97,11 @@ pub fn capture_routing(
         topk: Vec::new(),
         probs: Vec::new(),
     };
-    let opts = ForwardOptions {
-        logits: LogitsRequest::None,
-        ..Default::default()
-    };
-    let depth = layers.iter().max().map_or(0, |&l| l + 1);
     run_batched(
         model,
         inputs,
-        opts,
-        depth,
+        layers,
+        Default::default(),
         |_, _| {
             Ok(Recorder {
                 layers,
