@@ -87,19 +87,21 @@ pub fn run(a: RandomModelArgs) -> anyhow::Result<()> {
             let tok = match &a.tokenizer_from {
                 Some(d) => Some(d.clone()),
                 // the bundled tokenizer where its ids fit the vocabulary
-                None => match bundled("base") {
-                    Ok(d) => match synth::check_tokenizer_fits(&d, &cfg) {
-                        Ok(()) => Some(d),
-                        Err(e) => {
-                            tracing::warn!("the checkpoint gets no tokenizer: {e} (pass --tokenizer-from DIR)");
+                None => {
+                    match bundled("base") {
+                        Ok(d) => match synth::check_tokenizer_fits(&d, &cfg) {
+                            Ok(()) => Some(d),
+                            Err(e) => {
+                                tracing::warn!("the checkpoint gets no tokenizer: {e} (pass --tokenizer-from DIR)");
+                                None
+                            }
+                        },
+                        Err(_) => {
+                            tracing::warn!("no bundled tokenizer found: the checkpoint has none (pass --tokenizer-from DIR)");
                             None
                         }
-                    },
-                    Err(_) => {
-                        tracing::warn!("no bundled tokenizer found: the checkpoint has none (pass --tokenizer-from DIR)");
-                        None
                     }
-                },
+                }
             };
             synth::write_random(&a.out, &cfg, &o, tok.as_deref(), &mut progress)?
         }
