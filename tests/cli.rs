@@ -76,7 +76,11 @@ fn dump_stores_the_logits_asked_for_with_either_weights() {
         ("last", "streamed", Some(serde_json::json!([1, 512]))),
         ("none", "streamed", None),
     ] {
-        let out = tmp.path().join(format!("{which}-{weights}.safetensors"));
+        // a folder that does not exist yet is created
+        let out = tmp
+            .path()
+            .join("new")
+            .join(format!("{which}-{weights}.safetensors"));
         let o = acc_probe(&[
             "dump",
             "--model",

@@ -70,6 +70,11 @@ pub struct DumpArgs {
 
 pub fn run(a: DumpArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
+    // the output's folder exists before any pass runs (a long pass must not
+    // end in a write that cannot happen)
+    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let (model, ckpt) = open_model(&a.model, a.weights, &device)?;
     let ids = match (&a.ids, &a.text) {
         (Some(p), _) => read_ids(p)?,
