@@ -229,15 +229,12 @@ impl WeightStream {
     }
 
     fn info(&self, name: &str) -> Result<&TensorInfo> {
-        self.ckpt
-            .tensors
-            .get(name)
-            .ok_or_else(|| Error::MissingTensor {
-                dir: self.ckpt.dir.clone(),
-                tensor: name.to_string(),
-                expected: Vec::new(),
-                files: String::new(),
-            })
+        self.ckpt.tensors.get(name).ok_or_else(|| {
+            Error::Input(format!(
+                "{}: the checkpoint has no tensor `{name}`",
+                self.ckpt.dir.display()
+            ))
+        })
     }
 
     /// `len` bytes of `name`'s data from `offset` (relative to the tensor).

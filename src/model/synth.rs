@@ -237,6 +237,12 @@ fn write_shard(
         .map_err(|e| Error::io(path, e))?;
     let mut buf = Vec::new();
     for e in entries {
+        let source = match &e.source {
+            Source::Copy(info) => {
+                Some(File::open(&info.file).map_err(|err| Error::io(&info.file, err))?)
+            }
+            Source::Generate { .. } => None,
+        };
         let width = e.dtype.size_in_bytes();
         let n = e.shape.iter().product::<usize>();
         let per = (WINDOW / width / BLOCK).max(1) * BLOCK;
@@ -249,7 +255,7 @@ fn write_shard(
                     fill(&mut buf, &e.name, start, e.dtype, o, *variant)
                 }
                 Source::Copy(info) => {
-                    let f = File::open(&info.file).map_err(|err| Error::io(&info.file, err))?;
+                    let f = source.as_ref().expect("opened above");
                     f.read_exact_at(&mut buf, info.offset + (start * width) as u64)
                         .map_err(|err| Error::io(&info.file, err))?;
                 }
