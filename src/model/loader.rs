@@ -29,6 +29,23 @@ pub struct TensorInfo {
     pub len: u64,
 }
 
+impl TensorInfo {
+    /// The stored dtype as candle's (the weight dtypes a checkpoint may use);
+    /// `name` is the tensor's, for the error.
+    pub fn candle_dtype(&self, name: &str) -> Result<DType> {
+        match self.dtype.as_str() {
+            "F32" => Ok(DType::F32),
+            "BF16" => Ok(DType::BF16),
+            "F16" => Ok(DType::F16),
+            other => Err(Error::WrongDtype {
+                path: self.file.clone(),
+                tensor: name.to_string(),
+                dtype: other.to_string(),
+            }),
+        }
+    }
+}
+
 /// A checkpoint directory whose inventory has been validated against its config.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {

@@ -169,20 +169,6 @@ impl std::fmt::Debug for WeightStream {
     }
 }
 
-/// Bytes of one element of a stored dtype.
-fn dtype_of(info: &TensorInfo, name: &str) -> Result<DType> {
-    match info.dtype.as_str() {
-        "F32" => Ok(DType::F32),
-        "BF16" => Ok(DType::BF16),
-        "F16" => Ok(DType::F16),
-        other => Err(Error::WrongDtype {
-            path: info.file.clone(),
-            tensor: name.to_string(),
-            dtype: other.to_string(),
-        }),
-    }
-}
-
 impl WeightStream {
     /// Opens every shard of a validated checkpoint (nothing is read yet).
     pub fn open(ckpt: Checkpoint) -> Result<Self> {
@@ -208,10 +194,6 @@ impl WeightStream {
             io: Mutex::new(WeightIo::default()),
             held: Arc::default(),
         })
-    }
-
-    pub fn checkpoint(&self) -> &Checkpoint {
-        &self.ckpt
     }
 
     pub fn config(&self) -> &Qwen3MoeConfig {
@@ -267,7 +249,7 @@ impl WeightStream {
         let mut bytes = 0u64;
         for name in names {
             let info = self.info(name)?;
-            let dtype = dtype_of(info, name)?;
+            let dtype = info.candle_dtype(name)?;
             let data = self.read_bytes(name, info, 0, info.len as usize)?;
             bytes += info.len;
             raw.tensors.insert(
@@ -330,7 +312,7 @@ impl WeightStream {
     pub fn embed_rows(&self, ids: &[u32], device: &Device) -> Result<Tensor> {
         let name = "model.embed_tokens.weight";
         let info = self.info(name)?;
-        let dtype = dtype_of(info, name)?;
+        let dtype = info.candle_dtype(name)?;
         let (vocab, hidden) = (info.shape[0], info.shape[1]);
         let row = hidden * dtype.size_in_bytes();
         let start = Instant::now();
@@ -413,7 +395,7 @@ impl WeightStream {
         const CHUNK: u64 = 1 << 20;
         for name in &names {
             let info = self.info(name)?;
-            let width = dtype_of(info, name)?.size_in_bytes();
+            let width = info.candle_dtype(name)?.size_in_bytes();
             let mut at = 0;
             while at < info.len {
                 let n = (info.len - at).min(CHUNK) as usize;

@@ -115,15 +115,6 @@ fn dtype_name(d: DType) -> Result<&'static str> {
     }
 }
 
-fn dtype_of_name(s: &str) -> Option<DType> {
-    match s {
-        "BF16" => Some(DType::BF16),
-        "F16" => Some(DType::F16),
-        "F32" => Some(DType::F32),
-        _ => None,
-    }
-}
-
 /// splitmix64: a seed mixer whose outputs are well spread for consecutive inputs.
 fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -552,11 +543,7 @@ pub fn write_variant(
         let entries = ts
             .iter()
             .map(|(n, info)| {
-                let dtype = dtype_of_name(&info.dtype).ok_or_else(|| Error::WrongDtype {
-                    path: info.file.clone(),
-                    tensor: (*n).clone(),
-                    dtype: info.dtype.clone(),
-                })?;
+                let dtype = info.candle_dtype(n)?;
                 Ok(Entry {
                     name: (*n).clone(),
                     dtype,
