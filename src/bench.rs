@@ -11,13 +11,13 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::model::hook::{NoProbe, Probes};
 use crate::model::{
     AttnPath, ForwardOptions, LogitsRequest, Qwen3Moe, Qwen3MoeConfig, StreamBlocks,
 };
-use crate::probe::attn_stats::AttnStatsSpec;
 use crate::probe::capture::AttentionAccumulator;
 use crate::probe::routing::RoutingAccumulator;
-use crate::probe::{NoProbe, Probes};
+use crate::stats::attn::AttnStatsSpec;
 
 /// The benchmark model: 4 layers, hidden 256, 4 heads / 2 KV heads of 64,
 /// 16 experts top-4 (every layer MoE), positions up to 131,072.
@@ -188,7 +188,6 @@ pub fn measure_model(model: &Qwen3Moe, ids: &[u32], o: &MeasureOptions) -> Resul
         } else {
             LogitsRequest::None
         },
-        differentiable: false,
     };
     let mut best = f64::INFINITY;
     let mut logits = None;

@@ -3,7 +3,7 @@
 //! - [`model`]: an instrumented Qwen3-MoE forward pass (candle) that loads
 //!   Hugging Face checkpoints, with a streaming attention path that computes
 //!   attention-span statistics without materialising [L, L];
-//! - [`probe`]: hook points, the [`probe::Probe`] trait, statistics
+//! - [`probe`]: hook points, the [`model::hook::Probe`] trait, statistics
 //!   accumulators and capture files (safetensors + JSON);
 //! - [`bench`]: forward-pass benchmarks.
 //! - [`plot`]: PNG + SVG figures (plotters, embedded font) of numbers it is
@@ -23,6 +23,7 @@ pub mod model;
 pub mod plot;
 pub mod probe;
 pub mod sqlite;
+pub mod stats;
 pub mod tasks;
 pub mod tokenizer;
 pub mod train;

@@ -307,6 +307,44 @@ fn inputs_beyond_the_model_limits_are_refused() {
     );
     let e = m.check_input(&[1, 2, 97]).unwrap_err().to_string();
     assert!(e.contains("position 2") && e.contains("0..97"), "{e}");
-    let e = acc_probe::probe::check_layer(3, 3).unwrap_err().to_string();
+    let e = acc_probe::model::hook::check_layer(3, 3)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("layer 3 is out of range: valid 0..=2"), "{e}");
+}
+
+#[test]
+fn probes_of_layers_the_model_lacks_are_refused() {
+    use acc_probe::model::{ForwardOptions, LogitsRequest};
+    use acc_probe::probe::capture::AttentionAccumulator;
+    use acc_probe::probe::routing::RoutingAccumulator;
+    use acc_probe::stats::attn::AttnStatsSpec;
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), &small_config(), DType::F32, 1);
+    let m = Qwen3Moe::from_dir(tmp.path(), &Device::Cpu).unwrap();
+    let layers = m.config.num_hidden_layers;
+    let opts = ForwardOptions {
+        logits: LogitsRequest::None,
+        ..Default::default()
+    };
+    let mut attn = AttentionAccumulator::new(AttnStatsSpec::default(), vec![0, 99]);
+    let e = m
+        .forward(&[1, 2, 3], &mut attn, opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("layer 99 is out of range"), "{e}");
+    assert!(e.contains(&format!("0..={}", layers - 1)), "{e}");
+    let mut routing = RoutingAccumulator::new(vec![layers]);
+    let e = m
+        .forward(&[1, 2, 3], &mut routing, opts)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(&format!("layer {layers} is out of range")),
+        "{e}"
+    );
+    // the layers it has pass
+    let mut ok = AttentionAccumulator::new(AttnStatsSpec::default(), vec![layers - 1]);
+    m.forward(&[1, 2, 3], &mut ok, opts).unwrap();
+    assert!(ok.per_layer.contains_key(&(layers - 1)));
 }

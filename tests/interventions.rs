@@ -4,11 +4,11 @@
 mod common;
 
 use acc_probe::model::generate::{greedy, greedy_uncached};
+use acc_probe::model::hook::{HookPoint, Probe};
 use acc_probe::model::router::RouterOutput;
 use acc_probe::model::{
     AttnPath, ForwardOptions, Interventions, LogitsRequest, Qwen3Moe, StreamBlocks,
 };
-use acc_probe::probe::Probe;
 use candle_core::{Device, Tensor};
 use common::*;
 
@@ -28,11 +28,8 @@ struct Record {
 }
 
 impl Probe for Record {
-    fn wants_router(&self, _: usize) -> bool {
-        true
-    }
-    fn wants_attn_probs(&self, _: usize) -> bool {
-        true
+    fn wants(&self, at: HookPoint) -> bool {
+        matches!(at, HookPoint::Router(_) | HookPoint::AttnProbs(_))
     }
     fn on_router(&mut self, layer: usize, r: &RouterOutput) -> acc_probe::error::Result<()> {
         self.routers.push((layer, r.clone()));
@@ -54,7 +51,6 @@ fn record(m: &Qwen3Moe, ids: &[u32], path: AttnPath) -> (Record, Vec<f32>) {
                 path,
                 blocks: StreamBlocks::default(),
                 logits: LogitsRequest::All,
-                differentiable: false,
             },
         )
         .unwrap();

@@ -5,12 +5,12 @@
 mod common;
 
 use acc_probe::bench::candle_transformers_config;
+use acc_probe::model::hook::{NoProbe, Probe, Probes};
 use acc_probe::model::random::{random_weights, RandomInit};
 use acc_probe::model::{AttnPath, ForwardOptions, LogitsRequest, Qwen3Moe, Qwen3MoeConfig};
-use acc_probe::probe::attn_stats::AttnStatsSpec;
 use acc_probe::probe::capture::{AttentionAccumulator, DumpProbe};
 use acc_probe::probe::routing::RoutingAccumulator;
-use acc_probe::probe::{NoProbe, Probe, Probes};
+use acc_probe::stats::attn::AttnStatsSpec;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use common::*;

@@ -5,8 +5,8 @@
 mod common;
 
 use acc_probe::model::{AttnPath, ForwardOptions, LogitsRequest, Qwen3Moe};
-use acc_probe::probe::attn_stats::AttnStatsSpec;
 use acc_probe::probe::capture::DumpProbe;
+use acc_probe::stats::attn::AttnStatsSpec;
 use candle_core::Device;
 use common::*;
 

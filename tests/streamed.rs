@@ -8,15 +8,15 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use acc_probe::model::hook::Probe;
 use acc_probe::model::random::{random_weights, write_checkpoint, RandomInit};
 use acc_probe::model::synth::{self, SynthOptions};
 use acc_probe::model::{
     Checkpoint, ForwardOptions, Interventions, KvCache, LogitsRequest, Qwen3Moe, Qwen3MoeConfig,
     WeightsMode,
 };
-use acc_probe::probe::attn_stats::AttnStatsSpec;
 use acc_probe::probe::capture::DumpProbe;
-use acc_probe::probe::Probe;
+use acc_probe::stats::attn::AttnStatsSpec;
 use candle_core::{DType, Device, Tensor};
 use common::*;
 

@@ -8,7 +8,7 @@ use acc_probe::model::attention::eager_attention;
 use acc_probe::model::attention_stream::{
     stream_attention, stream_attention_with, KernelChoice, StreamBlocks, StreamInput, StreamStats,
 };
-use acc_probe::probe::attn_stats::{
+use acc_probe::stats::attn::{
     stats_from_probs, AttnStatsSpec, DistanceBins, RowSelection, RowStats,
 };
 use candle_core::{Device, Tensor};

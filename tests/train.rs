@@ -112,7 +112,7 @@ fn packed_forward_equals_each_sequence_alone() {
         assert_eq!(routing.len(), cfg.num_hidden_layers);
         for (ids, start) in [(&a, 0), (&b, 300)] {
             let alone = model
-                .forward(ids, &mut acc_probe::probe::NoProbe, opts)
+                .forward(ids, &mut acc_probe::model::hook::NoProbe, opts)
                 .unwrap()
                 .logits
                 .unwrap();
@@ -587,7 +587,7 @@ fn a_grown_model_computes_the_same_logits_and_its_new_layers_train() {
     let logits = |dir: &Path| {
         let m = Qwen3Moe::from_dir(dir, &Device::Cpu).unwrap();
         vec_f32(
-            &m.forward(&ids, &mut acc_probe::probe::NoProbe, opts)
+            &m.forward(&ids, &mut acc_probe::model::hook::NoProbe, opts)
                 .unwrap()
                 .logits
                 .unwrap(),

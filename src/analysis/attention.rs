@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::divergence::{js, mean_of};
 use super::paired::{compare, DistComparison, ExampleAttn, PairedOptions};
 use crate::error::{Error, Result};
-use crate::probe::attn_stats::AttnSummary;
+use crate::stats::attn::AttnSummary;
 
 /// Per-example summaries of one model: `[example][layer]`.
 pub type PerExample = [BTreeMap<usize, AttnSummary>];

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::bootstrap::{mean_ci, MeanCi};
 use super::divergence::{js, mean_of};
 use crate::error::{Error, Result};
-use crate::probe::attn_stats::AttnSummary;
+use crate::stats::attn::AttnSummary;
 
 /// One example's attention measurements in one layer (one head, or the mean of heads).
 #[derive(Debug, Clone, PartialEq)]

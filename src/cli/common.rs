@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use acc_probe::model::{AttnPath, StreamBlocks};
-use acc_probe::probe::attn_stats::{AttnStatsSpec, DistanceBins, RowSelection};
+use acc_probe::stats::attn::{AttnStatsSpec, DistanceBins, RowSelection};
 use clap::{Args, ValueEnum};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -156,7 +156,7 @@ pub fn parse_layers(spec: &str, num_layers: usize) -> anyhow::Result<Vec<usize>>
                 "bad layer `{part}` in --layers {spec}: expected layer indices like 0,5,20"
             )
         })?;
-        acc_probe::probe::check_layer(l, num_layers)?;
+        acc_probe::model::hook::check_layer(l, num_layers)?;
         out.push(l);
     }
     out.sort_unstable();

@@ -131,7 +131,6 @@ pub fn run(a: DumpArgs) -> anyhow::Result<()> {
                 LogitsArg::Last => LogitsRequest::Last,
                 LogitsArg::None => LogitsRequest::None,
             },
-            differentiable: false,
         },
     )?;
     let secs = start.elapsed().as_secs_f64();

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::error::{DriverContext, GpuError, GpuResult};
 use crate::model::attention_stream::{StreamInput, StreamOutput, StreamStats};
-use crate::probe::attn_stats::{AttnStatsSpec, AttnSummary, RowStats};
+use crate::stats::attn::{AttnStatsSpec, AttnSummary, RowStats};
 
 // must match kernels/attn_stats.cu
 const NT: u32 = 128;

@@ -17,7 +17,7 @@ use super::error::GpuResult;
 use crate::model::attention_stream::{
     stream_attention, StreamBlocks, StreamInput, StreamOutput, StreamStats,
 };
-use crate::probe::attn_stats::AttnStatsSpec;
+use crate::stats::attn::AttnStatsSpec;
 
 /// One parity comparison (one length, dtype, head_dim and statistics mode).
 #[derive(Debug, Clone, Serialize)]

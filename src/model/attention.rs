@@ -6,7 +6,7 @@
 //!   tests, short inputs, attention-probability capture and training
 //!   (every op has a backward).
 
-use candle_core::{Device, Tensor, D};
+use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 
 use super::attention_stream::{stream_attention, StreamBlocks, StreamInput, StreamStats};
@@ -14,9 +14,10 @@ use super::config::Qwen3MoeConfig;
 use super::intervene::HeadClamp;
 use super::linear::Linear;
 use super::norm::RmsNorm;
+use super::ops::{causal_mask, Pass, Softmax};
 use super::rope::RopeTables;
 use crate::error::Result;
-use crate::probe::attn_stats::{stats_from_probs, AttnStatsSpec};
+use crate::stats::attn::{stats_from_probs, AttnStatsSpec};
 
 /// Query rows per attention block in training: a block attends to the keys
 /// up to its last position, so about half of the [len, len] scores of a long
@@ -97,24 +98,31 @@ impl Attention {
     }
 
     /// q [heads, t, d] and k, v [kv_heads, t, d] for x [t, hidden]: projections,
-    /// per-head RMSNorm on q and k, RoPE at the positions of `rope`.
-    fn qkv(
-        &self,
-        x: &Tensor,
-        rope: &RopeTables,
-        differentiable: bool,
-    ) -> Result<(Tensor, Tensor, Tensor)> {
+    /// per-head RMSNorm on q and k, RoPE at the positions of `rope`. The
+    /// same ops for every pass; training's have a backward.
+    fn qkv(&self, x: &Tensor, rope: &RopeTables, pass: Pass) -> Result<(Tensor, Tensor, Tensor)> {
         let (t, _) = x.dims2()?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
+        // 1. projections [t, heads, d]
         let q = self.q_proj.forward(x)?.reshape((t, nh, hd))?;
         let k = self.k_proj.forward(x)?.reshape((t, nkv, hd))?;
         let v = self.v_proj.forward(x)?.reshape((t, nkv, hd))?;
-        let q = self.q_norm.forward(&q)?.transpose(0, 1)?.contiguous()?;
-        let k = self.k_norm.forward(&k)?.transpose(0, 1)?.contiguous()?;
+        // 2. per-head RMSNorm on q and k, heads first
+        let q = self
+            .q_norm
+            .forward_pass(&q, pass)?
+            .transpose(0, 1)?
+            .contiguous()?;
+        let k = self
+            .k_norm
+            .forward_pass(&k, pass)?
+            .transpose(0, 1)?
+            .contiguous()?;
         let v = v.transpose(0, 1)?.contiguous()?;
+        // 3. RoPE
         Ok((
-            rope.apply(&q, differentiable)?,
-            rope.apply(&k, differentiable)?,
+            rope.apply(&q, pass.is_train())?,
+            rope.apply(&k, pass.is_train())?,
             v,
         ))
     }
@@ -133,28 +141,19 @@ impl Attention {
         fused: bool,
     ) -> Result<Tensor> {
         let (t, _) = x.dims2()?;
-        let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
-        // 1. projections [t, heads, d]
-        let q = self.q_proj.forward(x)?.reshape((t, nh, hd))?;
-        let k = self.k_proj.forward(x)?.reshape((t, nkv, hd))?;
-        let v = self.v_proj.forward(x)?.reshape((t, nkv, hd))?;
-        // 2. per-head RMSNorm on q and k, heads first, RoPE
-        let q = self.q_norm.forward_train(&q, fused)?.transpose(0, 1)?;
-        let k = self.k_norm.forward_train(&k, fused)?.transpose(0, 1)?;
-        let v = v.transpose(0, 1)?.contiguous()?;
-        let q = rope.apply(&q.contiguous()?, true)?;
-        let k = rope.apply(&k.contiguous()?, true)?;
-        // 3. causal attention per segment [h, len, d], concatenated over positions
+        let (nh, hd) = (self.heads, self.head_dim);
+        // 1–3. projections, per-head q/k RMSNorm, RoPE → [heads, t, d]
+        let (q, k, v) = self.qkv(x, rope, Pass::Train { fused })?;
+        // 4. causal attention per segment [h, len, d], concatenated over positions
         let scale = 1.0 / (hd as f64).sqrt();
-        if fused && super::ops::fused_ok(&q) {
+        let ctx = if fused && super::ops::fused_ok(&q) {
             // one op: no [h, len, len] tensor in the graph
-            let ctx = super::attention_fused::packed_causal_attention(&q, &k, &v, segments, scale)?;
-            let ctx = ctx.transpose(0, 1)?.reshape((t, nh * hd))?;
-            return self.o_proj.forward(&ctx);
-        }
-        let ctx = composed_causal_attention(&q, &k, &v, segments, scale, fused)?;
+            super::attention_fused::packed_causal_attention(&q, &k, &v, segments, scale)?
+        } else {
+            composed_causal_attention(&q, &k, &v, segments, scale, fused)?
+        };
         let ctx = ctx.transpose(0, 1)?.reshape((t, nh * hd))?;
-        // 4. output projection
+        // 5. output projection
         self.o_proj.forward(&ctx)
     }
 
@@ -167,7 +166,7 @@ impl Attention {
         rope: &RopeTables,
         cache: &mut Option<(Tensor, Tensor)>,
     ) -> Result<Tensor> {
-        let (q, k, v) = self.qkv(x, rope, false)?;
+        let (q, k, v) = self.qkv(x, rope, Pass::Inference)?;
         let (k, v, offset) = match cache.take() {
             Some((ck, cv)) => {
                 let offset = ck.dim(1)?;
@@ -194,12 +193,11 @@ impl Attention {
         path: AttnPath,
         blocks: StreamBlocks,
         observe: AttnObserve<'_>,
-        differentiable: bool,
     ) -> Result<AttnResult> {
         let (t, _) = x.dims2()?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
         // 1–3. projections, per-head q/k RMSNorm, RoPE → [heads, t, d]
-        let (q, k, v) = self.qkv(x, rope, differentiable)?;
+        let (q, k, v) = self.qkv(x, rope, Pass::Inference)?;
         let scale = 1.0 / (hd as f64).sqrt();
 
         // 4. attention (clamped heads need a per-head mask: the eager path)
@@ -210,13 +208,8 @@ impl Attention {
         };
         let (ctx, stats, probs) = match path {
             AttnPath::Materialized => {
-                let softmax = if differentiable {
-                    Softmax::Composed
-                } else {
-                    Softmax::Inference
-                };
                 let mask = self.mask(t, t, 0, q.device())?;
-                let (ctx, probs) = attend(&q, &k, &v, scale, &mask, softmax)?;
+                let (ctx, probs) = attend(&q, &k, &v, scale, &mask, Softmax::Inference)?;
                 let stats = match observe.stats {
                     Some(spec) => {
                         let p = probs.flatten_all()?.to_vec1::<f32>()?;
@@ -302,34 +295,6 @@ pub fn eager_attention_at(
     attend(q, k, v, scale, &mask, softmax)
 }
 
-/// The additive causal mask [tq, tk] of queries at positions offset..offset+tq
-/// against keys 0..tk: 0 where key ≤ query position, −∞ after.
-pub fn causal_mask(tq: usize, tk: usize, offset: usize, device: &Device) -> Result<Tensor> {
-    let mask: Vec<f32> = (0..tq)
-        .flat_map(|i| {
-            (0..tk).map(move |j| {
-                if j > i + offset {
-                    f32::NEG_INFINITY
-                } else {
-                    0.0
-                }
-            })
-        })
-        .collect();
-    Ok(Tensor::from_vec(mask, (tq, tk), device)?)
-}
-
-/// Which softmax [`attend`] uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Softmax {
-    /// candle's fused kernel (no backward).
-    Inference,
-    /// Composed from differentiable ops.
-    Composed,
-    /// The fused op with an analytic backward ([`super::ops`]).
-    Fused,
-}
-
 /// Attention with an additive mask [tq, tk]: q [h, tq, d], k/v [g, tk, d]
 /// → (ctx [tq, h·d], probs [h, tq, tk]).
 pub fn attend(
@@ -355,11 +320,7 @@ pub fn attend(
     // 1. scaled scores [h, tq, tk] plus the mask
     let scores = (q.matmul(&k.t()?)? * scale)?.broadcast_add(mask)?;
     // 2. probabilities
-    let probs = match softmax {
-        Softmax::Inference => candle_nn::ops::softmax_last_dim(&scores)?,
-        Softmax::Composed => candle_nn::ops::softmax(&scores, D::Minus1)?,
-        Softmax::Fused => super::ops::softmax_last_dim(&scores)?,
-    };
+    let probs = softmax.last_dim(&scores)?;
     // 3. weighted values [h, tq, d] → [tq, h·d]
     let ctx = probs.matmul(&v.contiguous()?)?;
     let ctx = ctx.transpose(0, 1)?.reshape((tq, nh * hd))?;

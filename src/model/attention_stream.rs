@@ -1,6 +1,6 @@
 //! The observe path of attention: causal GQA attention that streams over key
 //! blocks with the online-softmax rescaling trick and produces the output and
-//! the per-row statistics of [`crate::probe::attn_stats`] together, never
+//! the per-row statistics of [`crate::stats::attn`] together, never
 //! holding an [L, L] matrix (not even per head): the largest temporary is one
 //! query block × one key block of scores.
 //!
@@ -18,7 +18,7 @@
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::probe::attn_stats::{AttnStatsSpec, AttnSummary, OneRow, RowStats};
+use crate::stats::attn::{AttnStatsSpec, AttnSummary, OneRow, RowStats};
 
 /// Block sizes of the streaming kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

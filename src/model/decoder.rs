@@ -4,11 +4,12 @@
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
-use super::attention::{Attention, AttnObserve, AttnPath, AttnResult, Softmax};
+use super::attention::{Attention, AttnObserve, AttnPath, AttnResult};
 use super::attention_stream::StreamBlocks;
 use super::config::Qwen3MoeConfig;
 use super::moe::{Mlp, SparseMoe};
 use super::norm::RmsNorm;
+use super::ops::{Pass, Softmax};
 use super::rope::RopeTables;
 use super::router::RouterOutput;
 use crate::error::Result;
@@ -17,6 +18,20 @@ use crate::error::Result;
 pub enum FeedForward {
     Moe(SparseMoe),
     Dense(Mlp),
+}
+
+impl FeedForward {
+    /// h [t, hidden] → (output, the routing of an MoE block); `softmax` is
+    /// the router's.
+    pub fn forward(&self, h: &Tensor, softmax: Softmax) -> Result<(Tensor, Option<RouterOutput>)> {
+        Ok(match self {
+            FeedForward::Moe(moe) => {
+                let r = moe.router.route_with(h, softmax)?;
+                (moe.forward(h, &r)?, Some(r))
+            }
+            FeedForward::Dense(mlp) => (mlp.forward(h)?, None),
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -123,6 +138,13 @@ impl DecoderLayer {
         Ok(false)
     }
 
+    /// x + ffn(norm(x)) on the residual stream x: (hidden, routing of MoE layers).
+    fn feed_forward(&self, x: &Tensor, pass: Pass) -> Result<(Tensor, Option<RouterOutput>)> {
+        let h = self.post_attention_layernorm.forward_pass(x, pass)?;
+        let (ff, routing) = self.mlp.forward(&h, pass.softmax())?;
+        Ok(((x + ff)?, routing))
+    }
+
     /// A decoding step with a KV cache (see [`Attention::forward_cached`]).
     pub fn forward_cached(
         &self,
@@ -132,24 +154,7 @@ impl DecoderLayer {
     ) -> Result<Tensor> {
         let h = self.input_layernorm.forward(x)?;
         let x = (x + self.self_attn.forward_cached(&h, rope, cache)?)?;
-        let (ff, _) = self.feed_forward(&x, false)?;
-        Ok((x + ff)?)
-    }
-
-    /// The feed-forward sub-block on the residual stream x: (output, routing of MoE layers).
-    fn feed_forward(
-        &self,
-        x: &Tensor,
-        differentiable: bool,
-    ) -> Result<(Tensor, Option<RouterOutput>)> {
-        let h = self.post_attention_layernorm.forward(x)?;
-        Ok(match &self.mlp {
-            FeedForward::Moe(moe) => {
-                let r = moe.router.route(&h, differentiable)?;
-                (moe.forward(&h, &r)?, Some(r))
-            }
-            FeedForward::Dense(mlp) => (mlp.forward(&h)?, None),
-        })
+        Ok(self.feed_forward(&x, Pass::Inference)?.0)
     }
 
     /// The training path (packed sequences, every op with a backward):
@@ -161,24 +166,9 @@ impl DecoderLayer {
         segments: &[usize],
         fused: bool,
     ) -> Result<(Tensor, Option<RouterOutput>)> {
-        // 1. attention sub-block
         let h = self.input_layernorm.forward_train(x, fused)?;
         let x = (x + self.self_attn.forward_train(&h, rope, segments, fused)?)?;
-        // 2. feed-forward sub-block
-        let h = self.post_attention_layernorm.forward_train(&x, fused)?;
-        let softmax = if fused {
-            Softmax::Fused
-        } else {
-            Softmax::Composed
-        };
-        let (ff, routing) = match &self.mlp {
-            FeedForward::Moe(moe) => {
-                let r = moe.router.route_with(&h, softmax)?;
-                (moe.forward(&h, &r)?, Some(r))
-            }
-            FeedForward::Dense(mlp) => (mlp.forward(&h)?, None),
-        };
-        Ok(((x + ff)?, routing))
+        self.feed_forward(&x, Pass::Train { fused })
     }
 
     pub fn forward(
@@ -188,17 +178,11 @@ impl DecoderLayer {
         path: AttnPath,
         blocks: StreamBlocks,
         observe: AttnObserve<'_>,
-        differentiable: bool,
     ) -> Result<LayerOutput> {
-        // 1. attention sub-block
         let h = self.input_layernorm.forward(x)?;
-        let attn = self
-            .self_attn
-            .forward(&h, rope, path, blocks, observe, differentiable)?;
+        let attn = self.self_attn.forward(&h, rope, path, blocks, observe)?;
         let x = (x + &attn.out)?;
-        // 2. feed-forward sub-block
-        let (ff, routing) = self.feed_forward(&x, differentiable)?;
-        let hidden = (x + ff)?;
+        let (hidden, routing) = self.feed_forward(&x, Pass::Inference)?;
         Ok(LayerOutput {
             hidden,
             attn,

@@ -3,9 +3,9 @@
 
 use candle_core::Tensor;
 
+use super::hook::NoProbe;
 use super::qwen3_moe::{ForwardOptions, KvCache, LogitsRequest, Qwen3Moe};
 use crate::error::Result;
-use crate::probe::NoProbe;
 
 /// Argmax of logits [1, V] (lowest id on ties).
 pub fn argmax(logits: &Tensor) -> Result<u32> {

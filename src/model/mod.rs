@@ -10,6 +10,7 @@ pub mod config;
 pub mod decoder;
 pub mod fastmath;
 pub mod generate;
+pub mod hook;
 pub mod intervene;
 pub mod linear;
 pub mod loader;
@@ -26,6 +27,7 @@ pub mod synth;
 pub use attention::AttnPath;
 pub use attention_stream::StreamBlocks;
 pub use config::Qwen3MoeConfig;
+pub use hook::{HookPoint, NoProbe, Probe};
 pub use intervene::{HeadClamp, Interventions};
 pub use loader::Checkpoint;
 pub use qwen3_moe::{

@@ -285,7 +285,7 @@ mod tests {
         let x = rand(&[t, hidden]);
         let vb = VarBuilder::from_tensors(w, DType::F32, &dev);
         let moe = SparseMoe::load(hidden, inter, experts, top_k, true, vb).unwrap();
-        let r = moe.router.route(&x, false).unwrap();
+        let r = moe.router.route(&x).unwrap();
         let bits = |y: Tensor| -> Vec<u32> {
             y.flatten_all()
                 .unwrap()

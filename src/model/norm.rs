@@ -3,6 +3,7 @@
 //! (rather than dividing by the square root, as candle's fused kernel does)
 //! keeps the rounding of the reference implementation; every op has a backward.
 
+use super::ops::Pass;
 use candle_core::{Tensor, D};
 use candle_nn::VarBuilder;
 
@@ -36,6 +37,14 @@ impl RmsNorm {
             super::ops::rms_norm(x, &self.weight, self.eps)
         } else {
             self.forward(x)
+        }
+    }
+
+    /// [`Self::forward`] or [`Self::forward_train`], as `pass` says.
+    pub fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        match pass {
+            Pass::Inference => self.forward(x),
+            Pass::Train { fused } => self.forward_train(x, fused),
         }
     }
 }

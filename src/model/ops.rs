@@ -336,11 +336,75 @@ pub fn causal_softmax(x: &Tensor, scale: f64) -> Result<Tensor> {
 pub fn causal_softmax_composed(x: &Tensor, scale: f64) -> Result<Tensor> {
     let (tq, tk) = (x.dim(D::Minus2)?, x.dim(D::Minus1)?);
     let offset = tk - tq;
-    let mask = super::attention::causal_mask(tq, tk, offset, x.device())?.to_dtype(x.dtype())?;
+    let mask = causal_mask(tq, tk, offset, x.device())?.to_dtype(x.dtype())?;
     Ok(candle_nn::ops::softmax(
         &(x * scale)?.broadcast_add(&mask)?,
         D::Minus1,
     )?)
+}
+
+/// The additive causal mask [tq, tk] of queries at positions offset..offset+tq
+/// against keys 0..tk: 0 where key ≤ query position, −∞ after.
+pub fn causal_mask(tq: usize, tk: usize, offset: usize, device: &Device) -> Result<Tensor> {
+    let mask: Vec<f32> = (0..tq)
+        .flat_map(|i| {
+            (0..tk).map(move |j| {
+                if j > i + offset {
+                    f32::NEG_INFINITY
+                } else {
+                    0.0
+                }
+            })
+        })
+        .collect();
+    Ok(Tensor::from_vec(mask, (tq, tk), device)?)
+}
+
+/// Which pass a block serves: inference, or training (every op with a
+/// backward; `fused` picks the custom CPU ops of this module over candle's
+/// composed ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Inference,
+    Train { fused: bool },
+}
+
+impl Pass {
+    /// The softmax of this pass's routing.
+    pub fn softmax(self) -> Softmax {
+        match self {
+            Pass::Inference => Softmax::Inference,
+            Pass::Train { fused: true } => Softmax::Fused,
+            Pass::Train { fused: false } => Softmax::Composed,
+        }
+    }
+
+    pub fn is_train(self) -> bool {
+        matches!(self, Pass::Train { .. })
+    }
+}
+
+/// Which softmax an attention or routing call uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Softmax {
+    /// candle's fused kernel (no backward).
+    Inference,
+    /// Composed from differentiable ops.
+    Composed,
+    /// The fused op with an analytic backward ([`fused_ok`] inputs; the
+    /// composed op elsewhere).
+    Fused,
+}
+
+impl Softmax {
+    /// The softmax of x over its last dimension.
+    pub fn last_dim(self, x: &Tensor) -> Result<Tensor> {
+        Ok(match self {
+            Softmax::Inference => candle_nn::ops::softmax_last_dim(x)?,
+            Softmax::Composed => candle_nn::ops::softmax(x, D::Minus1)?,
+            Softmax::Fused => softmax_last_dim(x)?,
+        })
+    }
 }
 
 /// Differentiable RMSNorm of x over its last dimension with weight w (same length).

@@ -12,6 +12,7 @@ use super::attention::{AttnObserve, AttnPath};
 use super::attention_stream::StreamBlocks;
 use super::config::Qwen3MoeConfig;
 use super::decoder::DecoderLayer;
+use super::hook::{check_layer, HookPoint, NoProbe, Probe};
 use super::intervene::Interventions;
 use super::linear::Linear;
 use super::loader::Checkpoint;
@@ -20,7 +21,6 @@ use super::rope::RopeTables;
 use super::router::RouterOutput;
 use super::stream::{WeightIo, WeightStream};
 use crate::error::{Error, Result};
-use crate::probe::Probe;
 
 /// Which logits a forward pass returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,8 +40,6 @@ pub struct ForwardOptions {
     pub path: AttnPath,
     pub blocks: StreamBlocks,
     pub logits: LogitsRequest,
-    /// Use only ops with a backward (training).
-    pub differentiable: bool,
 }
 
 /// What a forward pass returned.
@@ -427,7 +425,7 @@ impl Qwen3Moe {
             ..Default::default()
         };
         Ok(self
-            .forward(ids, &mut crate::probe::NoProbe, opts)?
+            .forward(ids, &mut NoProbe, opts)?
             .logits
             .expect("logits requested"))
     }
@@ -467,6 +465,11 @@ impl Qwen3Moe {
             self.check_input(ids)?;
         }
         let n_layers = self.config.num_hidden_layers;
+        for p in probes.iter() {
+            for l in p.layers() {
+                check_layer(l, n_layers)?;
+            }
+        }
         // 0. how far each input goes: all layers when logits are wanted, else
         // its probe's last layer
         let lasts: Vec<Option<usize>> = probes
@@ -516,16 +519,9 @@ impl Qwen3Moe {
                 let spec = probe.attn_spec(l);
                 let observe = AttnObserve {
                     stats: spec.as_ref(),
-                    probs: probe.wants_attn_probs(l),
+                    probs: probe.wants(HookPoint::AttnProbs(l)),
                 };
-                let out = layer.forward(
-                    x,
-                    rope,
-                    opts.path,
-                    opts.blocks,
-                    observe,
-                    opts.differentiable,
-                )?;
+                let out = layer.forward(x, rope, opts.path, opts.blocks, observe)?;
                 if let Some(stats) = &out.attn.stats {
                     probe.on_attn_stats(l, stats)?;
                 }
@@ -533,7 +529,7 @@ impl Qwen3Moe {
                     probe.on_attn_probs(l, p)?;
                 }
                 if let Some(r) = &out.routing {
-                    if probe.wants_router(l) {
+                    if probe.wants(HookPoint::Router(l)) {
                         probe.on_router(l, r)?;
                     }
                 }

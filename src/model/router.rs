@@ -8,7 +8,7 @@
 use candle_core::{DType, Tensor, D};
 use candle_nn::VarBuilder;
 
-use super::attention::Softmax;
+use super::ops::Softmax;
 use crate::error::Result;
 
 #[derive(Debug, Clone)]
@@ -70,14 +70,9 @@ impl Router {
         })
     }
 
-    /// Routes x [t, hidden]. `differentiable` keeps the softmax on the autograd graph.
-    pub fn route(&self, x: &Tensor, differentiable: bool) -> Result<RouterOutput> {
-        let softmax = if differentiable {
-            Softmax::Composed
-        } else {
-            Softmax::Inference
-        };
-        self.route_with(x, softmax)
+    /// Routes x [t, hidden] (inference).
+    pub fn route(&self, x: &Tensor) -> Result<RouterOutput> {
+        self.route_with(x, Softmax::Inference)
     }
 
     /// Routes x [t, hidden] with the given softmax implementation.
@@ -98,11 +93,7 @@ impl Router {
             let mask = Tensor::from_vec(mask, num_experts, logits.device())?;
             logits.broadcast_add(&mask)?
         };
-        let probs = match softmax {
-            Softmax::Inference => candle_nn::ops::softmax_last_dim(&masked)?,
-            Softmax::Composed => candle_nn::ops::softmax(&masked, D::Minus1)?,
-            Softmax::Fused => super::ops::softmax_last_dim(&masked)?,
-        };
+        let probs = softmax.last_dim(&masked)?;
         // 3. top-k by descending probability (ties: lower id first)
         let k = self.top_k;
         let host = probs.flatten_all()?.to_vec1::<f32>()?;

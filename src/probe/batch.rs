@@ -8,8 +8,8 @@
 use std::ops::Range;
 
 use crate::error::{Error, Result};
+use crate::model::hook::Probe;
 use crate::model::{ForwardOptions, LogitsRequest, Qwen3Moe, StreamBlocks};
-use crate::probe::Probe;
 use crate::tasks::probe_inputs::ProbeInput;
 
 /// The hidden states ([t, hidden] f32 per input) a batch may hold at once.

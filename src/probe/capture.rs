@@ -12,13 +12,13 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde_json::{json, Value};
 
-use super::attn_stats::{AttnStatsSpec, AttnSummary, RowStats};
 use super::routing::{RoutingAccumulator, RoutingStats};
-use super::{HookPoint, Probe};
 use crate::error::Result;
 use crate::io::{save_safetensors, write_atomic};
 use crate::model::attention_stream::StreamStats;
+use crate::model::hook::{HookPoint, Probe};
 use crate::model::router::RouterOutput;
+use crate::stats::attn::{AttnStatsSpec, AttnSummary, RowStats};
 
 /// Named tensors plus JSON metadata.
 #[derive(Debug, Default)]
@@ -189,11 +189,15 @@ impl Probe for DumpProbe {
     fn attn_spec(&self, layer: usize) -> Option<AttnStatsSpec> {
         self.records(layer).then(|| self.spec.clone())
     }
-    fn wants_attn_probs(&self, layer: usize) -> bool {
-        self.materialize && self.records(layer)
+    fn wants(&self, at: HookPoint) -> bool {
+        let l = at.layer();
+        match at {
+            HookPoint::AttnProbs(_) => self.materialize && self.records(l),
+            HookPoint::Attn(_) | HookPoint::Router(_) => self.records(l),
+        }
     }
-    fn wants_router(&self, layer: usize) -> bool {
-        self.records(layer)
+    fn layers(&self) -> Vec<usize> {
+        self.layers.clone().unwrap_or_default()
     }
     fn on_attn_stats(&mut self, layer: usize, stats: &StreamStats) -> Result<()> {
         if let StreamStats::Rows(rs) = stats {
@@ -249,6 +253,9 @@ impl AttentionAccumulator {
 impl Probe for AttentionAccumulator {
     fn attn_spec(&self, layer: usize) -> Option<AttnStatsSpec> {
         self.layers.contains(&layer).then(|| self.spec.clone())
+    }
+    fn layers(&self) -> Vec<usize> {
+        self.layers.clone()
     }
     fn on_attn_stats(&mut self, layer: usize, stats: &StreamStats) -> Result<()> {
         let summary = match stats {

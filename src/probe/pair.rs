@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 
-use super::attn_stats::AttnStatsSpec;
 use super::per_example::{capture_attention, AttnCapture, Queries};
 use super::routing_capture::{capture_routing, RoutingCapture};
 use crate::error::{Error, Result};
 use crate::model::{Checkpoint, Qwen3Moe, StreamBlocks, WeightsMode};
+use crate::stats::attn::AttnStatsSpec;
 use crate::tasks::probe_inputs::ProbeInput;
 
 /// A loaded model with what identifies it.

@@ -18,13 +18,13 @@ use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::attn_stats::{AttnStatsSpec, AttnSummary, RowSelection};
 use super::batch::run_batched;
 use super::capture::AttentionAccumulator;
-use super::HookPoint;
 use crate::error::{Error, Result};
 use crate::io::{save_safetensors, write_atomic};
+use crate::model::hook::HookPoint;
 use crate::model::{Qwen3Moe, StreamBlocks};
+use crate::stats::attn::{AttnStatsSpec, AttnSummary, RowSelection};
 use crate::tasks::probe_inputs::ProbeInput;
 
 /// Which query rows of each input are measured.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::hook::{HookPoint, Probe};
 use crate::model::router::RouterOutput;
 
 /// Sums for one layer; divide by `n_tokens` for means.
@@ -183,9 +184,12 @@ impl RoutingAccumulator {
     }
 }
 
-impl super::Probe for RoutingAccumulator {
-    fn wants_router(&self, layer: usize) -> bool {
-        self.layers.is_empty() || self.layers.contains(&layer)
+impl Probe for RoutingAccumulator {
+    fn wants(&self, at: HookPoint) -> bool {
+        matches!(at, HookPoint::Router(l) if self.layers.is_empty() || self.layers.contains(&l))
+    }
+    fn layers(&self) -> Vec<usize> {
+        self.layers.clone()
     }
     fn on_router(&mut self, layer: usize, r: &RouterOutput) -> Result<()> {
         self.per_layer

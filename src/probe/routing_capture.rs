@@ -18,9 +18,9 @@ use serde_json::json;
 use super::batch::run_batched;
 use super::per_example::{ExampleMeta, Sidecar};
 use super::routing::RoutingStats;
-use super::{HookPoint, Probe};
 use crate::error::{Error, Result};
 use crate::io::{save_safetensors, write_atomic};
+use crate::model::hook::{HookPoint, Probe};
 use crate::model::router::RouterOutput;
 use crate::model::Qwen3Moe;
 use crate::tasks::probe_inputs::ProbeInput;
@@ -50,8 +50,11 @@ struct Recorder<'a> {
 }
 
 impl Probe for Recorder<'_> {
-    fn wants_router(&self, layer: usize) -> bool {
-        self.layers.contains(&layer)
+    fn wants(&self, at: HookPoint) -> bool {
+        matches!(at, HookPoint::Router(l) if self.layers.contains(&l))
+    }
+    fn layers(&self) -> Vec<usize> {
+        self.layers.to_vec()
     }
     fn on_router(&mut self, layer: usize, r: &RouterOutput) -> Result<()> {
         self.stats

@@ -69,7 +69,7 @@ pub fn last_logits(model: &acc_probe::model::Qwen3Moe, ids: &[u32]) -> Tensor {
         ..Default::default()
     };
     model
-        .forward(ids, &mut acc_probe::probe::NoProbe, opts)
+        .forward(ids, &mut acc_probe::model::hook::NoProbe, opts)
         .unwrap()
         .logits
         .unwrap()
