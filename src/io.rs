@@ -2,6 +2,7 @@
 //! destination and renamed into place, so a reader never sees a partial file.
 
 use std::collections::HashMap;
+use std::hash::Hasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -34,4 +35,26 @@ pub fn save_safetensors(path: &Path, tensors: &HashMap<String, candle_core::Tens
     let tmp = temp_path(path);
     candle_core::safetensors::save(tensors, &tmp)?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// 64-bit FNV-1a, stable across platforms and releases (cache keys).
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
 }

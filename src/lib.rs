@@ -20,6 +20,7 @@ pub mod gpu;
 pub mod io;
 pub mod mem;
 pub mod model;
+pub mod model_dir;
 pub mod plot;
 pub mod probe;
 pub mod sqlite;

@@ -7,12 +7,11 @@ use std::path::PathBuf;
 
 use acc_probe::analysis::ablation::{random_unit_sets, summarize, AblationSummary};
 use acc_probe::analysis::bootstrap::MeanCi;
-use acc_probe::chat::ChatTemplate;
 use acc_probe::io::write_atomic;
-use acc_probe::model::generate::stop_ids;
 use acc_probe::model::{Checkpoint, Interventions, Qwen3Moe};
+use acc_probe::model_dir::{ChatModel, ModelDir};
 use acc_probe::plot::{self, BarPanel, Series};
-use acc_probe::tasks::eval::{evaluate, ChatModel, EvalOptions, EvalReport, TaskRow};
+use acc_probe::tasks::eval::{evaluate, EvalOptions, EvalReport, TaskRow};
 use acc_probe::tasks::score::Task;
 use acc_probe::tasks::toy::{self, EVAL_STREAM};
 use acc_probe::train::reproduce::{PAIR_MAX_NEW_TOKENS, PAIR_TASK_TOKENS};
@@ -219,8 +218,9 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         "experts" => Interventions::remove_experts(layer, units),
         _ => Interventions::clamp_heads(layer, units, a.window),
     };
-    let model = Qwen3Moe::open(ckpt.clone(), &Device::Cpu, a.weights.into())?;
-    warn_streamed_decoding(&model, &ckpt);
+    let m = ModelDir::with_checkpoint(ckpt, &Device::Cpu, a.weights.into())?;
+    warn_streamed_decoding(&m);
+    let model = &m.model;
     // checks the target against the config before any decoding
     let target_model = model.with_interventions(&make(&target))?;
     let draws = random_unit_sets(total, &target, a.random, a.seed ^ 0xAB1A7E);
@@ -240,16 +240,12 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         );
     }
 
-    let tok_path = ckpt
-        .tokenizer_path()
-        .with_context(|| format!("{}: ablate needs the model's tokenizer.json", dir.display()))?;
-    let tok = acc_probe::tokenizer::load(&tok_path)?;
-    let template = ChatTemplate::for_model_dir(&dir)?;
-    let stop = stop_ids(&dir, Some(&tok));
+    let tok = m.tokenizer()?;
+    let (template, stop) = (m.template()?, m.stop()?);
     let rows: Vec<TaskRow> = (0..a.n)
         .map(|i| match task {
-            Task::Mrcr => toy::mrcr_row(a.seed, EVAL_STREAM, i, a.tokens, &tok),
-            Task::Graphwalks => toy::graphwalks_row(a.seed, EVAL_STREAM, i, a.tokens, &tok),
+            Task::Mrcr => toy::mrcr_row(a.seed, EVAL_STREAM, i, a.tokens, tok),
+            Task::Graphwalks => toy::graphwalks_row(a.seed, EVAL_STREAM, i, a.tokens, tok),
         })
         .collect::<acc_probe::error::Result<_>>()?;
     let opts = EvalOptions {
@@ -283,9 +279,9 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         tracing::info!("{label}: {}", m.interventions().describe());
         let chat = ChatModel {
             model: m,
-            tokenizer: &tok,
-            template: &template,
-            stop: &stop,
+            tokenizer: tok,
+            template,
+            stop,
         };
         let base = (ci * rows.len()) as u64;
         let rep = evaluate(&chat, task, &rows, opts, &|i| {

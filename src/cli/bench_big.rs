@@ -13,18 +13,18 @@ use std::time::Instant;
 
 use acc_probe::analysis::attention::{compare_task, LayerChoice};
 use acc_probe::analysis::paired::PairedOptions;
+use acc_probe::analysis::session::{probe_inputs, InputPlan};
 use acc_probe::model::{Checkpoint, WeightIo, WeightsMode};
+use acc_probe::model_dir::ModelDir;
 use acc_probe::probe::pair;
-use acc_probe::probe::per_example::{capture_attention, Queries};
-use acc_probe::stats::attn::AttnStatsSpec;
-use acc_probe::tasks::probe_inputs::ProbeTask;
+use acc_probe::probe::per_example::capture_attention;
+use acc_probe::stats::attn::{AttnStatsSpec, Queries};
 use anyhow::{bail, Context};
 use candle_core::Device;
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::common::{fmt_bytes, parse_layers};
-use super::pair_args::probe_inputs_of;
+use super::common::{fmt_bytes, parse_layer_list, parse_task_list, LayerList, TaskList};
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchBigArgs {
@@ -38,11 +38,11 @@ pub struct BenchBigArgs {
     #[arg(long, value_delimiter = ',', default_value = "2048,8192,32768")]
     pub tokens: Vec<usize>,
     /// Layers captured (the pass stops after the last).
-    #[arg(long, default_value = "6,20")]
-    pub layers: String,
+    #[arg(long, default_value = "6,20", value_parser = parse_layer_list)]
+    pub layers: LayerList,
     /// Probe task.
-    #[arg(long, default_value = "mrcr")]
-    pub task: String,
+    #[arg(long, default_value = "mrcr", value_parser = parse_task_list)]
+    pub task: TaskList,
     /// Probe inputs per model.
     #[arg(long, default_value_t = 2)]
     pub examples: usize,
@@ -96,13 +96,20 @@ impl CellResult {
 pub fn run_cell(a: &BenchBigArgs, tokens: usize) -> anyhow::Result<()> {
     let start = Instant::now();
     let device = Device::Cpu;
-    let base = pair::load(&a.base, &device, WeightsMode::Streamed)?;
-    let acc = pair::load(&a.acc, &device, WeightsMode::Streamed)?;
-    pair::check_pair(&base, &acc)?;
-    let layers = parse_layers(&a.layers, base.ckpt.config.num_hidden_layers)?;
-    let task = ProbeTask::parse_list(&a.task)?;
+    let base = ModelDir::open(&a.base, &device, WeightsMode::Streamed)?;
+    let acc = ModelDir::open(&a.acc, &device, WeightsMode::Streamed)?;
+    pair::check_pair(&base.ckpt, &acc.ckpt)?;
+    let layers = a.layers.check(base.ckpt.config.num_hidden_layers)?;
+    let task = &a.task.0;
     let work = std::env::temp_dir().join(format!("acc-probe-bench-big-{}", std::process::id()));
-    let inputs = probe_inputs_of(&base, &task, a.examples, tokens, 0, &work);
+    let plan = InputPlan {
+        tasks: task.clone(),
+        examples: a.examples,
+        tokens,
+        seed: 0,
+        work: work.clone(),
+    };
+    let inputs = probe_inputs(&base, &plan);
     let _ = std::fs::remove_dir_all(&work);
     let inputs = inputs?;
     if let Some(p) = &a.save_inputs {
@@ -233,8 +240,18 @@ pub fn run(a: BenchBigArgs) -> anyhow::Result<()> {
                 .arg(&a.base)
                 .arg("--acc")
                 .arg(&a.acc)
-                .args(["--tokens", &t.to_string(), "--layers", &a.layers])
-                .args(["--task", &a.task, "--examples", &a.examples.to_string()]);
+                .args([
+                    "--tokens",
+                    &t.to_string(),
+                    "--layers",
+                    &a.layers.to_string(),
+                ])
+                .args([
+                    "--task",
+                    &a.task.to_string(),
+                    "--examples",
+                    &a.examples.to_string(),
+                ]);
             if let Some(p) = &a.save_inputs {
                 cmd.arg("--save-inputs").arg(p);
             }

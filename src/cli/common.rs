@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use acc_probe::model::{AttnPath, StreamBlocks};
-use acc_probe::stats::attn::{AttnStatsSpec, DistanceBins, RowSelection};
+use acc_probe::model_dir::ModelDir;
+use acc_probe::stats::attn::{AttnStatsSpec, DistanceBins, Queries};
+use acc_probe::tasks::probe_inputs::ProbeTask;
 use clap::{Args, ValueEnum};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -45,30 +47,21 @@ impl From<WeightsArg> for acc_probe::model::WeightsMode {
     }
 }
 
-/// Opens a model directory with `--weights`.
+/// Opens a model directory with `--weights` (saying when it streams).
 pub fn open_model(
     dir: &std::path::Path,
     weights: WeightsArg,
     device: &candle_core::Device,
-) -> anyhow::Result<(acc_probe::model::Qwen3Moe, acc_probe::model::Checkpoint)> {
-    let ckpt = acc_probe::model::Checkpoint::open(dir)?;
-    let model = acc_probe::model::Qwen3Moe::open(ckpt.clone(), device, weights.into())?;
-    if model.weights_mode() == acc_probe::model::WeightsMode::Streamed {
-        tracing::info!(
-            "{}: streaming {} of weights layer by layer",
-            dir.display(),
-            fmt_bytes(ckpt.stored_bytes())
-        );
-    }
-    Ok((model, ckpt))
+) -> anyhow::Result<ModelDir> {
+    let m = ModelDir::open(dir, device, weights.into())?;
+    super::pair_args::log_streaming(&m);
+    Ok(m)
 }
 
 /// Warns that decoding with streamed weights reads every layer again for
 /// each new token (generation, evaluation, ablation).
-pub fn warn_streamed_decoding(
-    model: &acc_probe::model::Qwen3Moe,
-    ckpt: &acc_probe::model::Checkpoint,
-) {
+pub fn warn_streamed_decoding(m: &ModelDir) {
+    let (model, ckpt) = (&m.model, &m.ckpt);
     if model.weights_mode() == acc_probe::model::WeightsMode::Streamed {
         tracing::warn!(
             "{}: streamed weights: every decoded token reads all {} layers again ({}); \
@@ -84,8 +77,8 @@ pub fn warn_streamed_decoding(
 #[derive(Args, Debug, Clone)]
 pub struct StatsArgs {
     /// Distance-bin lower edges, comma-separated (default: 32 half-octave bins).
-    #[arg(long)]
-    pub bins: Option<String>,
+    #[arg(long, value_parser = parse_bins)]
+    pub bins: Option<DistanceBins>,
     /// Keys j < N count as attention sink.
     #[arg(long, default_value_t = 4)]
     pub sink_tokens: usize,
@@ -94,7 +87,7 @@ pub struct StatsArgs {
     pub local_window: usize,
     /// Query rows measured: all, tail:N or A..B.
     #[arg(long, default_value = "all")]
-    pub queries: String,
+    pub queries: Queries,
     /// Query-block size of the streaming kernel.
     #[arg(long, default_value_t = StreamBlocks::default().block_q)]
     pub block_q: usize,
@@ -106,13 +99,10 @@ pub struct StatsArgs {
 impl StatsArgs {
     pub fn spec(&self, per_row: bool) -> anyhow::Result<AttnStatsSpec> {
         Ok(AttnStatsSpec {
-            bins: match &self.bins {
-                Some(s) => DistanceBins::parse(s)?,
-                None => DistanceBins::default(),
-            },
+            bins: self.bins.clone().unwrap_or_default(),
             sink_tokens: self.sink_tokens,
             local_window: self.local_window,
-            rows: RowSelection::parse(&self.queries)?,
+            rows: self.queries.fixed_rows()?,
             per_row,
         })
     }
@@ -147,19 +137,65 @@ pub fn fmt_bytes(b: u64) -> String {
     }
 }
 
-/// Parses `--layers` (comma-separated) and checks each against the model.
-pub fn parse_layers(spec: &str, num_layers: usize) -> anyhow::Result<Vec<usize>> {
+/// Layer indices given on the command line (`--layers 0,5,20`): sorted,
+/// without repeats. Parsed before any model loads; checked against the model
+/// with [`LayerList::check`] (and refused by the forward pass too).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerList(pub Vec<usize>);
+
+/// clap's parser of a [`LayerList`].
+pub fn parse_layer_list(spec: &str) -> Result<LayerList, String> {
     let mut out = Vec::new();
     for part in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let l: usize = part.parse().map_err(|_| {
-            anyhow::anyhow!(
-                "bad layer `{part}` in --layers {spec}: expected layer indices like 0,5,20"
-            )
-        })?;
-        acc_probe::model::hook::check_layer(l, num_layers)?;
+        let l: usize = part
+            .parse()
+            .map_err(|_| format!("bad layer `{part}`: expected layer indices like 0,5,20"))?;
         out.push(l);
+    }
+    if out.is_empty() {
+        return Err("expected layer indices like 0,5,20".into());
     }
     out.sort_unstable();
     out.dedup();
-    Ok(out)
+    Ok(LayerList(out))
+}
+
+impl LayerList {
+    /// The layers, each checked against a model of `num_layers` layers.
+    pub fn check(&self, num_layers: usize) -> anyhow::Result<Vec<usize>> {
+        for &l in &self.0 {
+            acc_probe::model::hook::check_layer(l, num_layers)?;
+        }
+        Ok(self.0.clone())
+    }
+}
+
+impl std::fmt::Display for LayerList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s: Vec<String> = self.0.iter().map(|l| l.to_string()).collect();
+        write!(f, "{}", s.join(","))
+    }
+}
+
+/// Probe tasks given on the command line (`--task mrcr,graphwalks`, `all`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskList(pub Vec<ProbeTask>);
+
+impl std::fmt::Display for TaskList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s: Vec<&str> = self.0.iter().map(|t| t.name()).collect();
+        write!(f, "{}", s.join(","))
+    }
+}
+
+/// clap's parser of a [`TaskList`].
+pub fn parse_task_list(s: &str) -> Result<TaskList, String> {
+    ProbeTask::parse_list(s)
+        .map(TaskList)
+        .map_err(|e| e.to_string())
+}
+
+/// clap's parser of `--bins`.
+pub fn parse_bins(s: &str) -> Result<DistanceBins, String> {
+    DistanceBins::parse(s).map_err(|e| e.to_string())
 }

@@ -11,7 +11,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::common::{
-    fmt_bytes, open_model, parse_layers, read_ids, PathArg, StatsArgs, WeightsArg,
+    fmt_bytes, open_model, parse_layer_list, read_ids, LayerList, PathArg, StatsArgs, WeightsArg,
 };
 
 /// Largest materialised attention capture accepted, in bytes.
@@ -50,8 +50,8 @@ pub struct DumpArgs {
     #[arg(long)]
     materialize: bool,
     /// Record only these layers (comma-separated; default all).
-    #[arg(long)]
-    layers: Option<String>,
+    #[arg(long, value_parser = parse_layer_list)]
+    layers: Option<LayerList>,
     /// Attention path computing the statistics.
     #[arg(long, value_enum, default_value_t = PathArg::Streaming)]
     path: PathArg,
@@ -75,7 +75,8 @@ pub fn run(a: DumpArgs) -> anyhow::Result<()> {
     if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let (model, ckpt) = open_model(&a.model, a.weights, &device)?;
+    let m = open_model(&a.model, a.weights, &device)?;
+    let (model, ckpt) = (&m.model, &m.ckpt);
     let ids = match (&a.ids, &a.text) {
         (Some(p), _) => read_ids(p)?,
         (None, Some(text)) => {
@@ -117,7 +118,7 @@ pub fn run(a: DumpArgs) -> anyhow::Result<()> {
     spec.rows.range(ids.len())?;
     let mut probe = DumpProbe::new(spec.clone(), a.materialize);
     if let Some(ls) = &a.layers {
-        probe = probe.with_layers(parse_layers(ls, cfg.num_hidden_layers)?);
+        probe = probe.with_layers(ls.check(cfg.num_hidden_layers)?);
     }
     let start = std::time::Instant::now();
     let out = model.forward(

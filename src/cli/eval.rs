@@ -2,12 +2,10 @@
 
 use std::path::PathBuf;
 
-use acc_probe::chat::ChatTemplate;
-use acc_probe::model::generate::stop_ids;
-use acc_probe::tasks::eval::{evaluate, ChatModel, EvalOptions, TaskRow};
+use acc_probe::tasks::eval::{evaluate, EvalOptions, TaskRow};
 use acc_probe::tasks::score::{read_slots, Task};
 use acc_probe::tasks::toy::{self, EVAL_STREAM};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use candle_core::Device;
 use clap::Args;
 
@@ -48,16 +46,10 @@ pub struct EvalArgs {
 
 pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    let (model, ckpt) = open_model(&a.model, a.weights, &device)?;
-    warn_streamed_decoding(&model, &ckpt);
-    let tok_path = ckpt.tokenizer_path().with_context(|| {
-        format!(
-            "{}: eval needs the model's tokenizer.json",
-            a.model.display()
-        )
-    })?;
-    let tok = acc_probe::tokenizer::load(&tok_path)?;
-    let template = ChatTemplate::for_model_dir(&a.model)?;
+    let m = open_model(&a.model, a.weights, &device)?;
+    warn_streamed_decoding(&m);
+    let chat = m.chat()?;
+    let tok = chat.tokenizer;
     let task: Task = a.task.into();
     let rows: Vec<TaskRow> = match (&a.input, a.n) {
         (Some(path), _) => {
@@ -81,25 +73,18 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             // the held-out stream of `reproduce` and `scores`
             (0..n)
                 .map(|i| match task {
-                    Task::Mrcr => toy::mrcr_row(a.seed, EVAL_STREAM, i, tokens, &tok),
-                    Task::Graphwalks => toy::graphwalks_row(a.seed, EVAL_STREAM, i, tokens, &tok),
+                    Task::Mrcr => toy::mrcr_row(a.seed, EVAL_STREAM, i, tokens, tok),
+                    Task::Graphwalks => toy::graphwalks_row(a.seed, EVAL_STREAM, i, tokens, tok),
                 })
                 .collect::<acc_probe::Result<_>>()?
         }
         (None, None) => bail!("give --n N --tokens T or --input FILE"),
     };
-    let stop = stop_ids(&a.model, Some(&tok));
     let bar = indicatif::ProgressBar::new(rows.len() as u64);
     let opts = EvalOptions {
         max_new_tokens: a.max_new_tokens,
         resamples: a.resamples,
         seed: a.seed,
-    };
-    let chat = ChatModel {
-        model: &model,
-        tokenizer: &tok,
-        template: &template,
-        stop: &stop,
     };
     let report = evaluate(&chat, task, &rows, opts, &|i| bar.set_position(i as u64))?;
     bar.finish_and_clear();

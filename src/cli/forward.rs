@@ -12,7 +12,7 @@ use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use clap::{Args, ValueEnum};
 
-use super::common::{fmt_bytes, open_model, parse_layers, StatsArgs, WeightsArg};
+use super::common::{fmt_bytes, open_model, parse_layer_list, LayerList, StatsArgs, WeightsArg};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ProbeArg {
@@ -53,8 +53,8 @@ pub struct ForwardArgs {
     #[arg(long = "impl", value_enum, default_value_t = ImplArg::Ours)]
     pub implementation: ImplArg,
     /// Probe only these layers (comma-separated; default all).
-    #[arg(long)]
-    pub layers: Option<String>,
+    #[arg(long, value_parser = parse_layer_list)]
+    pub layers: Option<LayerList>,
     /// Skip the logits: the pass stops after the last probed layer.
     #[arg(long)]
     pub no_logits: bool,
@@ -78,9 +78,10 @@ pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
     let mut model = None;
     let (cfg, vb): (Qwen3MoeConfig, Option<VarBuilder>) = match (&a.model, &a.random) {
         (Some(dir), _) if a.implementation != ImplArg::Candle => {
-            let (m, ckpt) = open_model(dir, a.weights, &device)?;
-            model = Some(m);
-            (ckpt.config, None)
+            let m = open_model(dir, a.weights, &device)?;
+            let cfg = m.ckpt.config.clone();
+            model = Some(m.model);
+            (cfg, None)
         }
         (Some(dir), _) => {
             let ckpt = Checkpoint::open(dir)?;
@@ -123,7 +124,7 @@ pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
         );
     }
     let layers = match &a.layers {
-        Some(s) => Some(parse_layers(s, cfg.num_hidden_layers)?),
+        Some(s) => Some(s.check(cfg.num_hidden_layers)?),
         None => None,
     };
     let ids = random_ids(a.tokens, cfg.vocab_size, a.seed);

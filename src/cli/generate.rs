@@ -43,8 +43,9 @@ pub struct GenerateArgs {
 
 pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    let (model, ckpt) = open_model(&a.model, a.weights, &device)?;
-    warn_streamed_decoding(&model, &ckpt);
+    let m = open_model(&a.model, a.weights, &device)?;
+    let (model, ckpt) = (&m.model, &m.ckpt);
+    warn_streamed_decoding(&m);
     let tok = match ckpt.tokenizer_path() {
         Some(p) => Some((tokenizer::load(&p)?, p)),
         None => None,
@@ -84,7 +85,7 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
     let mut stop = stop_ids(&a.model, tok.as_ref().map(|(t, _)| t));
     stop.extend(&a.stop);
     let start = std::time::Instant::now();
-    let out = greedy(&model, &prompt, a.max_new_tokens, &stop).context("decoding")?;
+    let out = greedy(model, &prompt, a.max_new_tokens, &stop).context("decoding")?;
     let secs = start.elapsed().as_secs_f64();
     let text = match &tok {
         Some((t, _)) => t.decode(&out, false).ok(),

@@ -1,32 +1,33 @@
-//! Arguments shared by the paired analyses (`attention`, `routing`): which
-//! models, which probe inputs, which layers, how much resampling, where to write.
+//! Arguments shared by the paired analyses (`attention`, `routing`), parsed
+//! by clap into typed values before any model loads, and the steps both
+//! commands run over one [`PairSession`]: open it, capture each model
+//! (cached, with a progress bar), or capture one shard and stop.
 
 use std::path::{Path, PathBuf};
 
 use acc_probe::analysis::attention::LayerChoice;
 use acc_probe::analysis::paired::PairedOptions;
-use acc_probe::chat::ChatTemplate;
-use acc_probe::probe::pair::Loaded;
+use acc_probe::analysis::session::{
+    layer_ranges, InputPlan, LayerRequest, PairRequest, PairSession,
+};
+use acc_probe::model_dir::ModelDir;
+use acc_probe::probe::cache::{self, cache_file, Capture, Source};
 use acc_probe::probe::shard::{Shard, ShardManifest, ShardModel};
-use acc_probe::tasks::probe_inputs::{self, ProbeInput, ProbeTask};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 
-use super::common::{parse_layers, WeightsArg};
+use super::common::{parse_layer_list, parse_task_list, LayerList, TaskList, WeightsArg};
 
 #[derive(Args, Debug)]
 pub struct PairArgs {
-    /// One layer to report.
-    #[arg(long, conflicts_with_all = ["layers", "top_changed"])]
-    pub layer: Option<usize>,
-    /// Layers to report, comma-separated.
-    #[arg(long, conflicts_with = "top_changed")]
-    pub layers: Option<String>,
+    /// Layers to report, comma-separated (`--layer L` for one).
+    #[arg(long, alias = "layer", value_parser = parse_layer_list, conflicts_with = "top_changed")]
+    pub layers: Option<LayerList>,
     /// Report the K layers that changed most (JS, per task); the default is 3.
     #[arg(long)]
     pub top_changed: Option<usize>,
     /// With --top-changed: choose layers on even-numbered examples, report on odd ones.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "layers")]
     pub split_select: bool,
     /// Base model directory (default: the bundled checkpoints/base).
     #[arg(long)]
@@ -38,8 +39,8 @@ pub struct PairArgs {
     #[arg(long, conflicts_with_all = ["base", "acc"])]
     pub model: Option<PathBuf>,
     /// Probe tasks: mrcr, graphwalks, search, sql, swe, all (comma-separated).
-    #[arg(long, default_value = "mrcr,graphwalks")]
-    pub task: String,
+    #[arg(long, default_value = "mrcr,graphwalks", value_parser = parse_task_list)]
+    pub task: TaskList,
     /// Probe inputs per task.
     #[arg(long, default_value_t = 8)]
     pub examples: usize,
@@ -62,8 +63,8 @@ pub struct PairArgs {
     pub no_cache: bool,
     /// Capture only shard i of N of the probe inputs (every N-th, from i) and
     /// stop; `acc-probe merge` joins the shards for the full run.
-    #[arg(long)]
-    pub shard: Option<String>,
+    #[arg(long, value_parser = parse_shard)]
+    pub shard: Option<Shard>,
     /// How the models' weights are held: auto streams a model whose f32
     /// weights exceed 4 GiB (layer by layer; peak memory about two layers).
     #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
@@ -71,6 +72,10 @@ pub struct PairArgs {
     /// Print the results as JSON instead of tables.
     #[arg(long)]
     pub json: bool,
+}
+
+fn parse_shard(s: &str) -> Result<Shard, String> {
+    Shard::parse(s).map_err(|e| e.to_string())
 }
 
 /// The bundled checkpoints: $ACC_PROBE_CHECKPOINTS, ./checkpoints, or the
@@ -106,59 +111,52 @@ pub fn pair_dirs(base: Option<&Path>, acc: Option<&Path>) -> anyhow::Result<(Pat
 }
 
 impl PairArgs {
-    /// Opens one model of the analysis as `--weights` says.
-    pub fn load(&self, dir: &Path) -> anyhow::Result<Loaded> {
-        Ok(acc_probe::probe::pair::load(
-            dir,
-            &candle_core::Device::Cpu,
-            self.weights.into(),
-        )?)
+    /// The layers asked for: given, or the top-changed K (3 by default).
+    pub fn layer_request(&self) -> LayerRequest {
+        match &self.layers {
+            Some(l) => LayerRequest::Given(l.0.clone()),
+            None => LayerRequest::TopChanged {
+                k: self.top_changed.unwrap_or(3),
+                split: self.split_select,
+            },
+        }
     }
 
-    /// The base and ACC directories (the bundled pair by default).
-    pub fn dirs(&self) -> anyhow::Result<(PathBuf, PathBuf)> {
-        pair_dirs(self.base.as_deref(), self.acc.as_deref())
+    /// The probe inputs asked for.
+    pub fn input_plan(&self) -> InputPlan {
+        InputPlan {
+            tasks: self.task.0.clone(),
+            examples: self.examples,
+            tokens: self.tokens,
+            seed: self.seed,
+            work: self.out.join("cache").join("inputs"),
+        }
     }
 
-    /// The layer choice and the layers to capture for it; `--top-changed`
-    /// never chooses a layer of `silent` (`pair::silent_in_both`).
-    pub fn selection(
-        &self,
-        num_layers: usize,
-        silent: &[usize],
-    ) -> anyhow::Result<(LayerChoice, Vec<usize>)> {
-        let given = match (&self.layer, &self.layers) {
-            (Some(l), _) => Some(parse_layers(&l.to_string(), num_layers)?),
-            (None, Some(s)) => Some(parse_layers(s, num_layers)?),
-            _ => None,
-        };
-        if self.split_select && given.is_some() {
-            bail!("--split-select goes with --top-changed, not with --layer/--layers");
-        }
-        if self.examples == 0 {
-            bail!("--examples must be at least 1");
-        }
-        Ok(match given {
-            Some(l) => (LayerChoice::Given(l.clone()), l),
-            None => {
-                let k = self.top_changed.unwrap_or(3);
-                let open = num_layers - silent.len();
-                if k == 0 || k > open {
-                    bail!(
-                        "--top-changed {k}: expected 1..={open} ({num_layers} layers{})",
-                        silent_note(silent)
-                    );
-                }
-                (
-                    LayerChoice::TopChanged {
-                        k,
-                        split: self.split_select,
-                        skip: silent.to_vec(),
-                    },
-                    (0..num_layers).collect(),
-                )
-            }
+    /// The paired session asked for (`moe_only`: layers with a router only).
+    pub fn request(&self, moe_only: bool) -> anyhow::Result<PairRequest> {
+        let (base, acc) = pair_dirs(self.base.as_deref(), self.acc.as_deref())?;
+        Ok(PairRequest {
+            base,
+            acc,
+            layers: self.layer_request(),
+            moe_only,
+            inputs: self.input_plan(),
+            weights: self.weights.into(),
         })
+    }
+
+    /// Opens the session: checks, models, silent layers, layer plan, inputs.
+    pub fn open(&self, moe_only: bool) -> anyhow::Result<PairSession> {
+        std::fs::create_dir_all(&self.out)
+            .map_err(|e| anyhow::anyhow!("creating {}: {e}", self.out.display()))?;
+        let s = PairSession::open(
+            &self.request(moe_only)?,
+            &candle_core::Device::Cpu,
+            &mut log_streaming,
+        )?;
+        report_silent(&s.choice, &s.silent);
+        Ok(s)
     }
 
     pub fn paired_options(&self) -> PairedOptions {
@@ -170,65 +168,93 @@ impl PairArgs {
         }
     }
 
-    /// The shard of `--shard`, if any.
-    pub fn shard(&self) -> anyhow::Result<Option<Shard>> {
-        Ok(self.shard.as_deref().map(Shard::parse).transpose()?)
-    }
-
     pub fn cache_dir(&self) -> Option<PathBuf> {
         (!self.no_cache).then(|| self.out.join("cache"))
     }
 }
 
-/// The probe inputs of `tasks`, tokenized with `m`'s tokenizer and template.
-pub fn probe_inputs_for(
-    a: &PairArgs,
-    m: &Loaded,
-    tasks: &[ProbeTask],
-) -> anyhow::Result<Vec<ProbeInput>> {
-    probe_inputs_of(
-        m,
-        tasks,
-        a.examples,
-        a.tokens,
-        a.seed,
-        &a.out.join("cache").join("inputs"),
-    )
+/// Says when a model's weights are streamed.
+pub fn log_streaming(m: &ModelDir) {
+    if m.model.weights_mode() == acc_probe::model::WeightsMode::Streamed {
+        tracing::info!(
+            "{}: streaming {} of weights layer by layer",
+            m.dir.display(),
+            super::common::fmt_bytes(m.ckpt.stored_bytes())
+        );
+    }
 }
 
-/// `examples` probe inputs per task of about `tokens` tokens, tokenized with
-/// `m`'s tokenizer and chat template (`work`: the generators' scratch files).
-pub fn probe_inputs_of(
-    m: &Loaded,
-    tasks: &[ProbeTask],
-    examples: usize,
-    tokens: usize,
-    seed: u64,
-    work: &Path,
-) -> anyhow::Result<Vec<ProbeInput>> {
-    let tok_path = m.ckpt.tokenizer_path().with_context(|| {
-        format!(
-            "{}: the probe inputs need its tokenizer.json",
-            m.dir.display()
-        )
+/// `m`'s capture of `inputs` (from the cache when it has it), with a
+/// progress bar over the layer passes and a log of the weights read.
+pub fn capture<C: Capture>(
+    m: &ModelDir,
+    label: &str,
+    what: &str,
+    inputs: &[acc_probe::tasks::probe_inputs::ProbeInput],
+    req: &C::Request,
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<C> {
+    let bar = progress_bar(&format!("{label}: capturing {what}"));
+    let (cap, src) = cache::cached::<C>(m, inputs, req, cache_dir, &mut |done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64)
     })?;
-    let tok = acc_probe::tokenizer::load(&tok_path)?;
-    let template = ChatTemplate::for_model_dir(&m.dir)?;
-    let limit = m.ckpt.config.max_position_embeddings;
-    if tokens > limit {
-        bail!("--tokens {tokens}: longer than the model's max_position_embeddings ({limit})");
+    bar.finish_and_clear();
+    log_weight_io(label, m);
+    match src {
+        Source::Cache => tracing::info!("{label}: {what} capture read from the cache"),
+        Source::Computed => tracing::info!("{label}: captured {} inputs", inputs.len()),
     }
-    let mut all = Vec::new();
-    for &t in tasks {
-        let got = probe_inputs::generate(t, examples, tokens, seed, &tok, &template, work)
-            .with_context(|| format!("building {} probe inputs", t.name()))?;
-        all.extend(got);
+    Ok(cap)
+}
+
+/// Captures shard `shard` of the session's inputs from both models into
+/// `out`, writes the shard manifest and says how to finish.
+#[allow(clippy::too_many_arguments)]
+pub fn capture_shard<C: Capture>(
+    s: &PairSession,
+    command: &str,
+    what: &str,
+    shard: Shard,
+    req: &C::Request,
+    out: &Path,
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<()> {
+    let part = shard.select(&s.inputs);
+    let mut models = Vec::new();
+    for (label, m) in [("base", &s.base), ("acc", &s.acc)] {
+        let cap = capture::<C>(m, label, what, &part, req, cache_dir)?;
+        let file = format!("shard-{}-{label}.safetensors", C::KIND);
+        cap.save(&out.join(&file))?;
+        models.push(ShardModel {
+            label: label.into(),
+            cache_file: cache_file::<C>(C::key(m, &s.inputs, req)?),
+            file,
+        });
     }
-    Ok(all)
+    let all = std::env::args().collect::<Vec<_>>().join(" ");
+    ShardManifest {
+        kind: command.into(),
+        shard,
+        input_ids: s.inputs.iter().map(|x| x.id.clone()).collect(),
+        models,
+        command: all,
+    }
+    .save(out)?;
+    println!(
+        "{command} shard {}/{}: {} of {} inputs captured in {}; when every shard is done, run \
+         `acc-probe merge --out DIR <shard dirs>`, then this command without --shard and with --out DIR",
+        shard.index,
+        shard.count,
+        part.len(),
+        s.inputs.len(),
+        out.display()
+    );
+    Ok(())
 }
 
 /// Logs what a streamed model read so far (nothing for resident weights).
-pub fn log_weight_io(label: &str, m: &Loaded) {
+pub fn log_weight_io(label: &str, m: &ModelDir) {
     if let Some(io) = m.model.weight_io() {
         tracing::info!(
             "{label}: read {} of weights in {:.1} s ({}/s); the forward passes waited {:.1} s for layers",
@@ -254,36 +280,6 @@ pub fn progress_bar(msg: &str) -> indicatif::ProgressBar {
     bar
 }
 
-/// ", of which N (…) write nothing to the residual stream", or nothing.
-pub fn silent_note(silent: &[usize]) -> String {
-    match silent {
-        [] => String::new(),
-        s => format!(
-            ", of which {} ({}) write nothing to the residual stream in both models",
-            s.len(),
-            layer_ranges(s)
-        ),
-    }
-}
-
-/// Layer numbers as ranges: 1–6, 8–13, 21.
-pub fn layer_ranges(layers: &[usize]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < layers.len() {
-        let mut j = i;
-        while j + 1 < layers.len() && layers[j + 1] == layers[j] + 1 {
-            j += 1;
-        }
-        parts.push(match j - i {
-            0 => layers[i].to_string(),
-            _ => format!("{}–{}", layers[i], layers[j]),
-        });
-        i = j + 1;
-    }
-    parts.join(", ")
-}
-
 /// Warns about given layers that write nothing to the residual stream, and
 /// says which layers `--top-changed` left out (stderr, so `--json` stays clean).
 pub fn report_silent(choice: &LayerChoice, silent: &[usize]) {
@@ -305,46 +301,4 @@ pub fn report_silent(choice: &LayerChoice, silent: &[usize]) {
         ),
         LayerChoice::TopChanged { .. } => {}
     }
-}
-
-/// How the reported layers were chosen, for table headers.
-pub fn selection_note(choice: &LayerChoice, n_select: usize) -> String {
-    match choice {
-        LayerChoice::TopChanged { split: true, .. } => {
-            format!(" (layers chosen on {n_select} other examples)")
-        }
-        LayerChoice::TopChanged { split: false, .. } => {
-            " (layers chosen on these examples)".to_string()
-        }
-        LayerChoice::Given(_) => String::new(),
-    }
-}
-
-/// Writes the manifest of a shard run and says how to finish.
-pub fn finish_shard(
-    kind: &str,
-    shard: Shard,
-    inputs: &[ProbeInput],
-    models: Vec<ShardModel>,
-    out: &Path,
-) -> anyhow::Result<()> {
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
-    ShardManifest {
-        kind: kind.into(),
-        shard,
-        input_ids: inputs.iter().map(|x| x.id.clone()).collect(),
-        models,
-        command,
-    }
-    .save(out)?;
-    println!(
-        "{kind} shard {}/{}: {} of {} inputs captured in {}; when every shard is done, run \
-         `acc-probe merge --out DIR <shard dirs>`, then this command without --shard and with --out DIR",
-        shard.index,
-        shard.count,
-        shard.select(inputs).len(),
-        inputs.len(),
-        out.display()
-    );
-    Ok(())
 }

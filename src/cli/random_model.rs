@@ -9,7 +9,7 @@ use anyhow::bail;
 use candle_core::DType;
 use clap::{Args, ValueEnum};
 
-use super::common::{fmt_bytes, parse_layers};
+use super::common::{fmt_bytes, parse_layer_list, LayerList};
 use super::pair_args::bundled;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -28,8 +28,8 @@ pub struct RandomModelArgs {
     #[arg(long, requires = "change")]
     like: Option<PathBuf>,
     /// With --like: the layers regenerated, comma-separated.
-    #[arg(long, requires = "like")]
-    change: Option<String>,
+    #[arg(long, requires = "like", value_parser = parse_layer_list)]
+    change: Option<LayerList>,
     /// The new checkpoint directory (must not exist).
     #[arg(long)]
     out: PathBuf,
@@ -107,10 +107,11 @@ pub fn run(a: RandomModelArgs) -> anyhow::Result<()> {
         }
         (None, Some(like)) => {
             let ckpt = acc_probe::model::Checkpoint::open(like)?;
-            let change = parse_layers(
-                a.change.as_deref().expect("clap requires --change"),
-                ckpt.config.num_hidden_layers,
-            )?;
+            let change = a
+                .change
+                .as_ref()
+                .expect("clap requires --change")
+                .check(ckpt.config.num_hidden_layers)?;
             synth::write_variant(&a.out, like, &change, &o, &mut progress)?
         }
         _ => bail!("give --shape or --like"),

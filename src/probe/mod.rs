@@ -7,10 +7,12 @@
 //! - [`per_example`], [`routing_capture`]: per-example captures of the
 //!   paired analyses, run layer-major in batches ([`batch`]);
 //! - [`routing`]: routing sums per layer;
+//! - [`cache`]: the capture cache ([`cache::Capture`]);
 //! - [`pair`]: a base / ACC pair of checkpoints and its checks;
 //! - [`shard`]: `--shard i/N` captures and their merge.
 
 pub mod batch;
+pub mod cache;
 pub mod capture;
 pub mod pair;
 pub mod per_example;

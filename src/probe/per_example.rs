@@ -24,47 +24,8 @@ use crate::error::{Error, Result};
 use crate::io::{save_safetensors, write_atomic};
 use crate::model::hook::HookPoint;
 use crate::model::{Qwen3Moe, StreamBlocks};
-use crate::stats::attn::{AttnStatsSpec, AttnSummary, RowSelection};
+use crate::stats::attn::{AttnStatsSpec, AttnSummary, Queries, RowSelection};
 use crate::tasks::probe_inputs::ProbeInput;
-
-/// Which query rows of each input are measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Queries {
-    All,
-    /// The last n rows.
-    Tail(usize),
-    /// The final user turn (the question) and the assistant prefix after it.
-    Question,
-}
-
-impl Queries {
-    /// `all`, `tail:N` or `question`.
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "all" => Ok(Queries::All),
-            "question" => Ok(Queries::Question),
-            _ => s
-                .strip_prefix("tail:")
-                .and_then(|n| n.parse().ok())
-                .map(Queries::Tail)
-                .ok_or_else(|| {
-                    Error::Input(format!(
-                        "bad --queries `{s}`: expected all, tail:N or question"
-                    ))
-                }),
-        }
-    }
-
-    /// The rows of one input.
-    pub fn rows(&self, input: &ProbeInput) -> RowSelection {
-        let t = input.ids.len();
-        match *self {
-            Queries::All => RowSelection::All,
-            Queries::Tail(n) => RowSelection::Tail(n.min(t)),
-            Queries::Question => RowSelection::Span(input.question_start.min(t - 1), t),
-        }
-    }
-}
 
 /// One captured example.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -111,7 +72,7 @@ pub fn capture_attention(
         layers,
         blocks,
         |_, input| {
-            let rows = queries.rows(input);
+            let rows = queries.rows(input.ids.len(), Some(input.question_start))?;
             let range = rows.range(input.ids.len())?;
             examples.push(ExampleMeta {
                 id: input.id.clone(),
@@ -459,5 +420,17 @@ mod tests {
         assert_eq!(Queries::parse("tail:16").unwrap(), Queries::Tail(16));
         assert_eq!(Queries::parse("question").unwrap(), Queries::Question);
         assert!(Queries::parse("tail:x").is_err());
+        // one grammar with dump's rows
+        assert_eq!(Queries::parse("3..9").unwrap(), Queries::Span(3, 9));
+        for q in ["all", "tail:16", "question", "3..9"] {
+            assert_eq!(Queries::parse(q).unwrap().to_string(), q);
+        }
+        let e = Queries::parse("last").unwrap_err().to_string();
+        assert!(e.contains("all, tail:N, A..B or question"), "{e}");
+        assert!(Queries::Question.rows(10, None).is_err());
+        assert_eq!(
+            Queries::Question.rows(10, Some(4)).unwrap(),
+            RowSelection::Span(4, 10)
+        );
     }
 }

@@ -137,6 +137,83 @@ impl RowSelection {
     }
 }
 
+/// Which query rows of each input are measured, as the user names them:
+/// `all`, `tail:N`, `A..B` or `question` (the final user turn onwards, where
+/// the input knows where its question starts). One grammar for every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Queries {
+    All,
+    /// The last n rows.
+    Tail(usize),
+    /// The final user turn (the question) and the assistant prefix after it.
+    Question,
+    /// Rows start..end (exclusive).
+    Span(usize, usize),
+}
+
+impl Queries {
+    /// `all`, `tail:N`, `A..B` or `question`.
+    pub fn parse(s: &str) -> Result<Self> {
+        if s == "question" {
+            return Ok(Queries::Question);
+        }
+        RowSelection::parse(s)
+            .map(|r| match r {
+                RowSelection::All => Queries::All,
+                RowSelection::Tail(n) => Queries::Tail(n),
+                RowSelection::Span(a, b) => Queries::Span(a, b),
+            })
+            .map_err(|_| {
+                Error::Input(format!(
+                    "bad --queries `{s}`: expected all, tail:N, A..B or question"
+                ))
+            })
+    }
+
+    /// The rows of an input of t tokens whose question starts at
+    /// `question_start` (`None`: the input has no marked question).
+    pub fn rows(&self, t: usize, question_start: Option<usize>) -> Result<RowSelection> {
+        match (*self, question_start) {
+            (Queries::Tail(n), _) => Ok(RowSelection::Tail(n.min(t))),
+            (Queries::Question, Some(q)) => Ok(RowSelection::Span(q.min(t.saturating_sub(1)), t)),
+            _ => self.fixed_rows(),
+        }
+    }
+
+    /// The rows as they are named, for inputs without a marked question
+    /// (`question` is refused).
+    pub fn fixed_rows(&self) -> Result<RowSelection> {
+        match *self {
+            Queries::All => Ok(RowSelection::All),
+            Queries::Tail(n) => Ok(RowSelection::Tail(n)),
+            Queries::Span(a, b) => Ok(RowSelection::Span(a, b)),
+            Queries::Question => Err(Error::Input(
+                "--queries question needs inputs with a marked question (the probe \
+                 inputs of attention/routing); give all, tail:N or A..B"
+                    .into(),
+            )),
+        }
+    }
+}
+
+impl std::str::FromStr for Queries {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+impl std::fmt::Display for Queries {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Queries::All => write!(f, "all"),
+            Queries::Tail(n) => write!(f, "tail:{n}"),
+            Queries::Question => write!(f, "question"),
+            Queries::Span(a, b) => write!(f, "{a}..{b}"),
+        }
+    }
+}
+
 /// What to measure in one attention layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AttnStatsSpec {

@@ -16,6 +16,7 @@ use crate::chat::{ChatTemplate, Message};
 use crate::error::{Error, Result};
 use crate::model::generate::{greedy, stop_ids};
 use crate::model::Qwen3Moe;
+use crate::model_dir::ChatModel;
 
 /// A task row of either kind.
 #[derive(Debug, Clone)]
@@ -88,15 +89,6 @@ pub struct EvalOptions {
     pub max_new_tokens: usize,
     pub resamples: usize,
     pub seed: u64,
-}
-
-/// A model with what it takes to answer chat prompts.
-pub struct ChatModel<'a> {
-    pub model: &'a Qwen3Moe,
-    pub tokenizer: &'a tokenizers::Tokenizer,
-    pub template: &'a ChatTemplate,
-    /// Token ids that end a response.
-    pub stop: &'a [u32],
 }
 
 /// A model directory loaded for chat decoding: weights, tokenizer, chat
