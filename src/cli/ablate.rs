@@ -240,7 +240,9 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         );
     }
 
-    let tok = m.tokenizer()?;
+    let tok = m
+        .tokenizer()
+        .with_context(|| format!("{}: ablate needs the model's tokenizer.json", dir.display()))?;
     let (template, stop) = (m.template()?, m.stop()?);
     let rows: Vec<TaskRow> = (0..a.n)
         .map(|i| match task {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use acc_probe::tasks::eval::{evaluate, EvalOptions, TaskRow};
 use acc_probe::tasks::score::{read_slots, Task};
 use acc_probe::tasks::toy::{self, EVAL_STREAM};
-use anyhow::bail;
+use anyhow::{bail, Context};
 use candle_core::Device;
 use clap::Args;
 
@@ -48,7 +48,12 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
     let m = open_model(&a.model, a.weights, &device)?;
     warn_streamed_decoding(&m);
-    let chat = m.chat()?;
+    let chat = m.chat().with_context(|| {
+        format!(
+            "{}: eval needs the model's tokenizer.json",
+            a.model.display()
+        )
+    })?;
     let tok = chat.tokenizer;
     let task: Task = a.task.into();
     let rows: Vec<TaskRow> = match (&a.input, a.n) {
