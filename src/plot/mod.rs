@@ -25,6 +25,7 @@
 //! fonts installed. The SVG files name the `sans-serif` family and are drawn
 //! with whatever sans font the viewer has.
 
+mod bars;
 mod draw;
 mod heatmap;
 mod output;
@@ -322,7 +323,7 @@ pub fn bar_figure(
         }
         check_series_set(&ctx, &p.series, p.categories.len(), "categories")?;
     }
-    let fig = draw::BarFigure::new(title, panels, ncols);
+    let fig = bars::BarFigure::new(title, panels, ncols);
     output::render(&fig, png, svg)
 }
 
@@ -373,7 +374,7 @@ pub fn histogram_figure(
             )));
         }
     }
-    let fig = draw::HistFigure::new(title, x_label, edges, series);
+    let fig = bars::HistFigure::new(title, x_label, edges, series);
     output::render(&fig, png, svg)
 }
 
