@@ -243,7 +243,6 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
     let tok = m
         .tokenizer()
         .with_context(|| format!("{}: ablate needs the model's tokenizer.json", dir.display()))?;
-    let (template, stop) = (m.template()?, m.stop()?);
     let rows: Vec<TaskRow> = (0..a.n)
         .map(|i| match task {
             Task::Mrcr => toy::mrcr_row(a.seed, EVAL_STREAM, i, a.tokens, tok),
@@ -268,30 +267,7 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
             model.with_interventions(&make(d))?,
         ));
     }
-    let bar = indicatif::ProgressBar::new((conditions.len() * rows.len()) as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} problems ({elapsed})",
-        )
-        .expect("template"),
-    );
-    let mut evaluations = Vec::new();
-    for (ci, (label, _, m)) in conditions.iter().enumerate() {
-        bar.set_message(label.clone());
-        tracing::info!("{label}: {}", m.interventions().describe());
-        let chat = ChatModel {
-            model: m,
-            tokenizer: tok,
-            template,
-            stop,
-        };
-        let base = (ci * rows.len()) as u64;
-        let rep = evaluate(&chat, task, &rows, opts, &|i| {
-            bar.set_position(base + i as u64)
-        })?;
-        evaluations.push((label.clone(), rep));
-    }
-    bar.finish_and_clear();
+    let evaluations = evaluate_conditions(&conditions, &m, task, &rows, opts)?;
     let scores = |i: usize| -> Vec<f64> { evaluations[i].1.rows.iter().map(|r| r.score).collect() };
     let random: Vec<(Vec<usize>, Vec<f64>)> = (2..conditions.len())
         .map(|i| (conditions[i].1.clone(), scores(i)))
@@ -316,19 +292,60 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         summary,
         evaluations,
     };
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    write_report(&report, &a.out, a.json)
+}
+
+/// Each condition's evaluation on `rows`, with one progress bar over all.
+fn evaluate_conditions(
+    conditions: &[(String, Vec<usize>, Qwen3Moe)],
+    m: &ModelDir,
+    task: Task,
+    rows: &[TaskRow],
+    opts: EvalOptions,
+) -> anyhow::Result<Vec<(String, EvalReport)>> {
+    let (tok, template, stop) = (m.tokenizer()?, m.template()?, m.stop()?);
+    let bar = indicatif::ProgressBar::new((conditions.len() * rows.len()) as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{msg} [{bar:30}] {pos}/{len} problems ({elapsed})",
+        )
+        .expect("template"),
+    );
+    let mut evaluations = Vec::new();
+    for (ci, (label, _, m)) in conditions.iter().enumerate() {
+        bar.set_message(label.clone());
+        tracing::info!("{label}: {}", m.interventions().describe());
+        let chat = ChatModel {
+            model: m,
+            tokenizer: tok,
+            template,
+            stop,
+        };
+        let base = (ci * rows.len()) as u64;
+        let rep = evaluate(&chat, task, rows, opts, &|i| {
+            bar.set_position(base + i as u64)
+        })?;
+        evaluations.push((label.clone(), rep));
+    }
+    bar.finish_and_clear();
+    Ok(evaluations)
+}
+
+/// Writes `ablate.json` and the figure into `out`, and prints the report.
+fn write_report(report: &AblateReport, out: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_atomic(
-        &a.out.join("ablate.json"),
-        &serde_json::to_vec_pretty(&report)?,
+        &out.join("ablate.json"),
+        &serde_json::to_vec_pretty(report)?,
     )?;
-    figure(&report, &a.out)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+    figure(report, out)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
     } else {
-        print!("{}", table(&report));
+        print!("{}", table(report));
         println!(
             "wrote {} and ablate.png/.svg",
-            a.out.join("ablate.json").display()
+            out.join("ablate.json").display()
         );
     }
     Ok(())

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use acc_probe::chat::ChatTemplate;
 use acc_probe::compile::evidence::Domain;
 use acc_probe::compile::pipeline::{
-    collect_files, compile_files, shard, stats, Budget, CompileOptions,
+    collect_files, compile_files, shard, stats, Budget, CompileOptions, CompileOutput,
 };
 use acc_probe::compile::readers::SourceFormat;
 use acc_probe::compile::teacher::{annotate, HttpTeacher, TeacherOptions};
@@ -131,20 +131,7 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
     if writer == Writer::Tokens && tok.is_none() {
         bail!("--writer tokens needs --tokenizer");
     }
-    let template = match &a.tokenizer {
-        Some(p) if p.is_dir() => ChatTemplate::for_model_dir(p)?,
-        Some(p) => match p
-            .parent()
-            .map(|d| d.join("tokenizer_config.json"))
-            .filter(|c| c.is_file())
-        {
-            Some(cfg) => {
-                ChatTemplate::from_tokenizer_config(&cfg)?.unwrap_or_else(ChatTemplate::chatml)
-            }
-            None => ChatTemplate::chatml(),
-        },
-        None => ChatTemplate::chatml(),
-    };
+    let template = template_for(a.tokenizer.as_deref())?;
     let mut files = collect_files(&a.input)?;
     if let Some(s) = &a.shard {
         let (i, n) = s.split_once('/').context("--shard takes i/N")?;
@@ -183,35 +170,7 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let mut out = out;
     if a.reasoning == "teacher" {
-        let (Some(endpoint), Some(model)) = (a.endpoint.clone(), a.teacher_model.clone()) else {
-            bail!("--reasoning teacher needs --endpoint URL and --teacher-model NAME");
-        };
-        let topts = TeacherOptions {
-            endpoint,
-            model,
-            api_key: std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty()),
-            attempts: a.attempts,
-            retries: a.retries,
-            timeout: std::time::Duration::from_secs_f64(a.timeout),
-            concurrency: a.concurrency,
-            temperature: a.temperature,
-            max_tokens: a.max_tokens,
-            f1_threshold: a.f1_threshold,
-            backoff: std::time::Duration::from_millis(a.backoff_ms),
-        };
-        let teacher = HttpTeacher::new(topts.clone());
-        let bar = indicatif::ProgressBar::new(out.samples.len() as u64);
-        let progress = || bar.inc(1);
-        let samples = std::mem::take(&mut out.samples);
-        let (kept, rejected) = annotate(samples, &teacher, &topts, &progress);
-        bar.finish_and_clear();
-        tracing::info!(
-            "teacher: {} verified, {} rejected",
-            kept.len(),
-            rejected.len()
-        );
-        out.samples = kept;
-        out.rejections.extend(rejected);
+        annotate_with_teacher(&a, &mut out)?;
     }
 
     let mut text = String::new();
@@ -271,5 +230,58 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
     for r in rejections.iter().take(10) {
         eprintln!("rejected {}: {}", r.source, r.reason);
     }
+    Ok(())
+}
+
+/// The chat template of `--tokenizer`'s model directory (or of the folder of
+/// a tokenizer.json), ChatML where there is none.
+fn template_for(tokenizer: Option<&std::path::Path>) -> anyhow::Result<ChatTemplate> {
+    Ok(match tokenizer {
+        Some(p) if p.is_dir() => ChatTemplate::for_model_dir(p)?,
+        Some(p) => match p
+            .parent()
+            .map(|d| d.join("tokenizer_config.json"))
+            .filter(|c| c.is_file())
+        {
+            Some(cfg) => {
+                ChatTemplate::from_tokenizer_config(&cfg)?.unwrap_or_else(ChatTemplate::chatml)
+            }
+            None => ChatTemplate::chatml(),
+        },
+        None => ChatTemplate::chatml(),
+    })
+}
+
+/// Replaces the trajectories' reasoning with a teacher's verified answers.
+fn annotate_with_teacher(a: &CompileArgs, out: &mut CompileOutput) -> anyhow::Result<()> {
+    let (Some(endpoint), Some(model)) = (a.endpoint.clone(), a.teacher_model.clone()) else {
+        bail!("--reasoning teacher needs --endpoint URL and --teacher-model NAME");
+    };
+    let topts = TeacherOptions {
+        endpoint,
+        model,
+        api_key: std::env::var(&a.api_key_env).ok().filter(|k| !k.is_empty()),
+        attempts: a.attempts,
+        retries: a.retries,
+        timeout: std::time::Duration::from_secs_f64(a.timeout),
+        concurrency: a.concurrency,
+        temperature: a.temperature,
+        max_tokens: a.max_tokens,
+        f1_threshold: a.f1_threshold,
+        backoff: std::time::Duration::from_millis(a.backoff_ms),
+    };
+    let teacher = HttpTeacher::new(topts.clone());
+    let bar = indicatif::ProgressBar::new(out.samples.len() as u64);
+    let progress = || bar.inc(1);
+    let samples = std::mem::take(&mut out.samples);
+    let (kept, rejected) = annotate(samples, &teacher, &topts, &progress);
+    bar.finish_and_clear();
+    tracing::info!(
+        "teacher: {} verified, {} rejected",
+        kept.len(),
+        rejected.len()
+    );
+    out.samples = kept;
+    out.rejections.extend(rejected);
     Ok(())
 }

@@ -95,6 +95,9 @@ struct Turn {
 }
 
 /// Reads one session: a trajectory per user prompt, and the turns or lines that could not be read.
+/// Long by design: one pass over the session's lines that keeps the open
+/// prompt, its pending tool uses and their results in locals every line
+/// kind updates; split up, that state would thread through each helper.
 pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Rejection>) {
     let reject = |line: usize, reason: String| Rejection {
         source: SourceRef {

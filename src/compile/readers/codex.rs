@@ -191,6 +191,9 @@ fn change_diff(path: &str, change: &Value, cwd: Option<&str>) -> String {
 }
 
 /// Reads one rollout: a trajectory per user turn, and the turns or lines that could not be read.
+/// Long by design: one pass over the rollout's lines that keeps the open
+/// turn, its pending tool calls and their outputs in locals every record
+/// kind updates; split up, that state would thread through each helper.
 pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Rejection>) {
     let mut out = Vec::new();
     let mut rejected = Vec::new();

@@ -193,6 +193,10 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
     (out, rejected)
 }
 
+/// Long by design: the one place a file's container (a JSON document, a
+/// list, JSONL of records or of per-turn events) is told apart and each
+/// record dispatched to its format, so the order of detection reads top to
+/// bottom.
 fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, Vec<Rejection>) {
     let file = path.display().to_string();
     let reject = |record: usize, reason: String| Rejection {

@@ -70,6 +70,9 @@ struct Turn {
 }
 
 /// Reads a conversation folder: one trajectory per user turn.
+/// Long by design: one pass over the folder's event files in order that
+/// keeps the open user turn, its pending actions and their observations in
+/// locals every event kind updates.
 pub fn read_dir(dir: &Path) -> (Vec<Trajectory>, Vec<Rejection>) {
     let file = dir.display().to_string();
     let reject = |record: usize, reason: String| Rejection {

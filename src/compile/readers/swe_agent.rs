@@ -55,6 +55,9 @@ fn text_call(action: &str) -> Option<ToolCall> {
     })
 }
 
+/// Reads a SWE-agent trajectory, 0.x or 1.x. Long by design: the look-alike
+/// files refused, the history of either layout and the final patch read in
+/// one place, in the order the layouts are told apart.
 pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
     if is_predictions(v) {
         return Err(format!(
