@@ -194,7 +194,7 @@ fn sql_agents_run_real_queries() {
         let db = gt["meta"]["db_path"].as_str().unwrap();
         let conn = rusqlite::Connection::open(db).unwrap();
         let sql = gt["ground_truth"]["sql"].as_str().unwrap();
-        let (_, rows) = acc_probe::tasks::agents::sql::query(&conn, sql).unwrap();
+        let (_, rows) = acc_probe::environments::sql::query(&conn, sql).unwrap();
         assert_eq!(Value::from(rows.clone()), gt["ground_truth"]["rows"]);
         // the agent saw that result last, and the first query listed the three tables
         let cols: Vec<String> = gt["ground_truth"]["columns"]
@@ -205,7 +205,7 @@ fn sql_agents_run_real_queries() {
             .collect();
         assert_eq!(
             c["openai"].last().unwrap().1,
-            acc_probe::tasks::agents::sql::render_result(&cols, &rows)
+            acc_probe::environments::sql::render_result(&cols, &rows)
         );
         assert_eq!(c["openai"][0].1, "name\ncustomers\norders\nproducts");
         // an independent count from the raw tables for the "most orders" question

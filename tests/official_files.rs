@@ -4,10 +4,11 @@
 
 use std::path::PathBuf;
 
+use acc_probe::tasks::grade;
 use acc_probe::tasks::graphwalks::GraphWalksRow;
 use acc_probe::tasks::mrcr::MrcrRow;
 use acc_probe::tasks::score::{read_slots, score_files, Task};
-use acc_probe::tasks::{approx_tokens, grade};
+use acc_probe::tokenizer::approx_tokens;
 
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use acc_probe::tasks::agents::{self, Domain, Format};
+use acc_probe::environments::{self, Domain, Format};
 use anyhow::bail;
 use clap::{Args, ValueEnum};
 
@@ -41,7 +41,7 @@ pub struct AgentsArgs {
 
 impl DomainArg {
     /// The environment's domain; `None` for the history episodes, which are
-    /// generated on their own (`agents::generate_history`).
+    /// generated on their own (`environments::generate_history`).
     fn domain(self) -> Option<Domain> {
         match self {
             DomainArg::Search => Some(Domain::Search),
@@ -65,14 +65,14 @@ pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
         }
         None => {
             let (lo, hi) = match a.commits.as_deref() {
-                None => agents::history::SMALL_REPOSITORY,
+                None => environments::history::SMALL_REPOSITORY,
                 Some(&[lo, hi]) => (lo, hi),
                 Some(other) => bail!("--commits takes two numbers, MIN,MAX (got {other:?})"),
             };
-            if !agents::history::valid_commits((lo, hi)) {
+            if !environments::history::valid_commits((lo, hi)) {
                 bail!("--commits {lo},{hi}: expected MIN,MAX with 2 <= MIN <= MAX");
             }
-            agents::generate_history(a.n, a.seed, (lo, hi))
+            environments::generate_history(a.n, a.seed, (lo, hi))
         }
         Some(_) if a.commits.is_some() => {
             bail!("--commits sizes the repositories of --domain history only")
@@ -80,9 +80,9 @@ pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
         Some(d) if swe_agent && d != Domain::Swe => {
             bail!("--format swe-agent holds software-engineering episodes only (use --domain swe)")
         }
-        Some(d) => agents::generate(d, a.n, a.seed, &a.out.join("databases"))?,
+        Some(d) => environments::generate(d, a.n, a.seed, &a.out.join("databases"))?,
     };
-    let written = agents::write(&a.out, &episodes, &formats)?;
+    let written = environments::write(&a.out, &episodes, &formats)?;
     println!(
         "wrote {} {:?} episodes as {} files under {}",
         episodes.len(),

@@ -12,7 +12,7 @@ use acc_probe::compile::readers::SourceFormat;
 use acc_probe::compile::teacher::{annotate, HttpTeacher, TeacherOptions};
 use acc_probe::compile::writers::{dataset_info_entry, row, Writer};
 use acc_probe::io::write_atomic;
-use acc_probe::tasks::{approx_tokens, TokenCounter};
+use acc_probe::tokenizer::{approx_tokens, TokenCounter};
 use anyhow::{bail, Context};
 use clap::Args;
 

@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use acc_probe::tasks::drill_check::{check, DrillCheck};
 use acc_probe::tasks::eval::ChatDir;
+use acc_probe::train::curriculum::drill_check::{check, DrillCheck};
 use clap::Args;
 
 #[derive(Args, Debug)]

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use acc_probe::io::write_atomic;
 use acc_probe::tasks::score::{score_files, Task};
-use acc_probe::tasks::{approx_tokens, graphwalks, mrcr, TokenCounter};
+use acc_probe::tasks::{graphwalks, mrcr};
+use acc_probe::tokenizer::{approx_tokens, TokenCounter};
 use anyhow::{bail, Context};
 use clap::{Args, ValueEnum};
 

@@ -12,7 +12,7 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use super::evidence::{Piece, PieceKind};
-use crate::tasks::TokenCounter;
+use crate::tokenizer::TokenCounter;
 
 /// The instruction the ACC dataset's prompts begin with.
 pub const INSTRUCTION: &str =

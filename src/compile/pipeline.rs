@@ -16,7 +16,7 @@ use super::evidence::{classify, extract, Domain, EvidenceSources};
 use super::readers::{read_file, Rejection, SourceFormat};
 use super::trajectory::Trajectory;
 use crate::error::{Error, Result};
-use crate::tasks::TokenCounter;
+use crate::tokenizer::TokenCounter;
 
 /// A token budget: fixed, or drawn per sample (log-uniformly) from a range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

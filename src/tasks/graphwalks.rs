@@ -15,8 +15,8 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::TokenCounter;
 use crate::error::{Error, Result};
+use crate::tokenizer::TokenCounter;
 
 /// One GraphWalks row (official column names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn edge_traces_follow_the_operation_and_reproduce_the_answer() {
-        let counter = crate::tasks::approx_tokens;
+        let counter = crate::tokenizer::approx_tokens;
         for (i, p) in [Problem::Bfs, Problem::Parents]
             .iter()
             .cycle()

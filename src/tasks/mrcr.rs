@@ -15,8 +15,8 @@ use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
-use super::TokenCounter;
 use crate::error::{Error, Result};
+use crate::tokenizer::TokenCounter;
 
 /// One MRCR row (official column names).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,10 +8,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::grade;
 use super::graphwalks::GraphWalksRow;
 use super::mrcr::MrcrRow;
-use super::{grade, TokenCounter};
 use crate::error::{Error, Result};
+use crate::tokenizer::TokenCounter;
 
 /// Which task a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

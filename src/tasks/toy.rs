@@ -4,8 +4,9 @@
 
 use super::eval::TaskRow;
 use super::graphwalks::{self, Problem};
-use super::{mrcr, TokenCounter};
+use super::mrcr;
 use crate::error::{Error, Result};
+use crate::tokenizer::TokenCounter;
 
 /// Seed stream of training problems.
 pub const TRAIN_STREAM: u64 = 1;

@@ -13,6 +13,7 @@
 //! - [`reproduce`]: environments → trajectories → compile → base and ACC models → evaluation.
 
 pub mod checkpoint;
+pub mod curriculum;
 pub mod data;
 pub mod grow;
 pub mod hf;

@@ -17,12 +17,12 @@
 use serde::{Deserialize, Serialize};
 
 use super::drills::{copy_drill, long_copy_drill};
-use super::graphwalks::with_edge_trace;
-use super::toy::{seed_for, LONG_DRILL_CHECK_STREAM, SHORT_DRILL_CHECK_STREAM};
 use crate::chat::Message;
 use crate::error::{Error, Result};
 use crate::model::generate::greedy;
 use crate::model_dir::ChatModel;
+use crate::tasks::graphwalks::with_edge_trace;
+use crate::tasks::toy::{seed_for, LONG_DRILL_CHECK_STREAM, SHORT_DRILL_CHECK_STREAM};
 
 /// Exact matches of one kind of drill.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

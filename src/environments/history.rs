@@ -282,7 +282,7 @@ mod tests {
     fn compiled_samples_keep_every_page_at_300_tokens() {
         use crate::compile::pipeline::compile_one;
         use crate::compile::readers::read_file;
-        use crate::tasks::agents::{write, Format};
+        use crate::environments::{write, Format};
         // 2.2 characters a token: the fewest that `reproduce`'s BPE gives
         // these prompts
         let counter = |s: &str| (s.len() * 10).div_ceil(22);
@@ -327,7 +327,7 @@ mod tests {
     fn large_repositories_keep_the_cited_pages_within_the_budget() {
         use crate::compile::pipeline::compile_one;
         use crate::compile::readers::read_file;
-        use crate::tasks::agents::{write, Format};
+        use crate::environments::{write, Format};
         let counter = |s: &str| (s.len() * 10).div_ceil(22);
         let dir = tempfile::tempdir().unwrap();
         let eps: Vec<Episode> = (0..30)

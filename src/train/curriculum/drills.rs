@@ -20,9 +20,9 @@ use rand::rngs::StdRng;
 use rand::seq::{IndexedRandom, SliceRandom};
 use rand::{Rng, SeedableRng};
 
-use super::graphwalks::{choose_operation, hex_id, random_graph, render_edges, Problem};
-use super::mrcr::{ordinal, random_hash, request, response, FORMATS, TOPICS};
 use crate::chat::Message;
+use crate::tasks::graphwalks::{choose_operation, hex_id, random_graph, render_edges, Problem};
+use crate::tasks::mrcr::{ordinal, random_hash, request, response, FORMATS, TOPICS};
 
 fn msg(role: &str, content: String) -> Message {
     Message {
