@@ -30,7 +30,7 @@ use serde_json::{json, Value};
 
 use super::data::Objective;
 use super::grow::grow_model_dir;
-use super::trainer::{train, Init, StepMetrics, TrainConfig};
+use super::trainer::{train, Init, SaveDtype, StepMetrics, TrainConfig};
 use crate::analysis::bootstrap::{mean_ci, MeanCi};
 use crate::chat::{ChatTemplate, Message};
 use crate::compile::agent_sft;
@@ -907,7 +907,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         cfg.seed = seed;
         // often enough that a stopped run loses little
         cfg.save_every = (steps / 4).clamp(1, 100);
-        cfg.save_dtype = "bf16".into();
+        cfg.save_dtype = SaveDtype::Bf16;
         cfg.workers = p.workers;
         let resume = dir.join("train/run.json").is_file();
         let mut on = |m: &StepMetrics| step(name, m);
