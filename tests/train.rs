@@ -392,7 +392,7 @@ fn the_output_is_a_hugging_face_model_directory() {
     let data = s.root.join("chat.jsonl");
     write_rows(&data, &chat_rows(6));
     let mut cfg = config_for(&s, data.clone(), Objective::Acc, 2);
-    cfg.save_dtype = "bf16".into();
+    cfg.save_dtype = acc_probe::train::SaveDtype::Bf16;
     let out = s.root.join("model");
     train(&cfg, &out, false, &mut |_| {}).unwrap();
     for f in [

@@ -119,7 +119,7 @@ pub fn config_from(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
     cfg.seed = a.seed;
     cfg.save_every = a.save_every;
     cfg.keep = a.keep;
-    cfg.save_dtype = a.save_dtype.clone();
+    cfg.save_dtype = a.save_dtype.parse()?;
     cfg.fused = !a.composed;
     cfg.workers = a.workers.unwrap_or(1).max(1);
     Ok(cfg)

@@ -23,4 +23,4 @@ pub mod reproduce;
 pub mod trainer;
 
 pub use data::Objective;
-pub use trainer::{train, Init, StepMetrics, TrainConfig, TrainSummary};
+pub use trainer::{train, Init, SaveDtype, StepMetrics, TrainConfig, TrainSummary};

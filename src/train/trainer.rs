@@ -9,7 +9,9 @@
 //! ends with the same weights as an uninterrupted run.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -77,8 +79,8 @@ pub struct TrainConfig {
     pub save_every: usize,
     /// Complete checkpoints kept.
     pub keep: usize,
-    /// The dtype of the final model.safetensors ("f32" or "bf16").
-    pub save_dtype: String,
+    /// The dtype of the final model.safetensors.
+    pub save_dtype: SaveDtype,
     /// Fused CPU ops with analytic backward (else composed candle ops).
     pub fused: bool,
     /// Packs computed in parallel (data parallelism within a step; the
@@ -107,7 +109,7 @@ impl TrainConfig {
             seed: 0,
             save_every: 0,
             keep: 2,
-            save_dtype: "f32".into(),
+            save_dtype: SaveDtype::F32,
             fused: true,
             workers: 1,
         }
@@ -147,15 +149,51 @@ pub struct TrainSummary {
     pub final_loss: Option<f64>,
 }
 
+/// The dtype of a written model.safetensors: `f32` or `bf16`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SaveDtype {
+    F32,
+    Bf16,
+}
+
+impl SaveDtype {
+    pub const ALL: [SaveDtype; 2] = [SaveDtype::F32, SaveDtype::Bf16];
+
+    /// The spelling in run.json and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            SaveDtype::F32 => "f32",
+            SaveDtype::Bf16 => "bf16",
+        }
+    }
+
+    pub fn dtype(self) -> DType {
+        match self {
+            SaveDtype::F32 => DType::F32,
+            SaveDtype::Bf16 => DType::BF16,
+        }
+    }
+}
+
+impl fmt::Display for SaveDtype {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for SaveDtype {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        (SaveDtype::ALL.into_iter().find(|d| d.name() == s))
+            .ok_or_else(|| Error::Input(format!("unknown save dtype `{s}` (expected f32 or bf16)")))
+    }
+}
+
 /// The dtype named `f32` or `bf16` (checkpoint output).
 pub fn save_dtype(s: &str) -> Result<DType> {
-    match s {
-        "f32" => Ok(DType::F32),
-        "bf16" => Ok(DType::BF16),
-        _ => Err(Error::Input(format!(
-            "unknown save dtype `{s}` (expected f32 or bf16)"
-        ))),
-    }
+    s.parse::<SaveDtype>().map(SaveDtype::dtype)
 }
 
 /// A model directory's weights (f32, host), config, tokenizer and chat template.
@@ -253,16 +291,103 @@ pub fn train(
     resume: bool,
     on_step: &mut dyn FnMut(&StepMetrics),
 ) -> Result<TrainSummary> {
-    let run = out.join("train");
-    let run_json = run.join("run.json");
-    let cfg_value = serde_json::to_value(cfg).expect("config serialises");
     if cfg.steps == 0 || cfg.batch == 0 || cfg.seq_len < 2 {
         return Err(Error::Input(
             "steps and batch must be ≥ 1 and the sequence length ≥ 2".into(),
         ));
     }
-    let dtype = save_dtype(&cfg.save_dtype)?;
     // 0. a new run, or the continuation of the one in `out`
+    let run = out.join("train");
+    let resume_from = open_run(cfg, out, resume)?;
+
+    // 1. model config, tokenizer, data
+    let (init_weights, mcfg, tok, template) = initial(&cfg.init, cfg.seed)?;
+    if cfg.seq_len > mcfg.max_position_embeddings {
+        return Err(Error::OutOfRange {
+            what: "sequence length".into(),
+            value: cfg.seq_len.to_string(),
+            valid: format!(
+                "at most max_position_embeddings = {}",
+                mcfg.max_position_embeddings
+            ),
+        });
+    }
+    let (ds, packs) = load_packs(cfg, &mcfg, &tok, &template, &run)?;
+
+    // 2. weights and optimizer (from the checkpoint when resuming)
+    let (mut model, resumed_from) = match &resume_from {
+        Some(dir) => {
+            let l = checkpoint::load(dir)?;
+            tracing::info!("resuming from {} (step {})", l.dir.display(), l.state.step);
+            let step = l.state.step;
+            let model = Learner::new(cfg, &mcfg, l.weights, Some(&l.optimizer), l.state)?;
+            (model, Some(step))
+        }
+        None => {
+            let state = TrainState {
+                step: 0,
+                adam_t: 0,
+                tokens: 0,
+                elapsed_s: 0.0,
+            };
+            (Learner::new(cfg, &mcfg, init_weights, None, state)?, None)
+        }
+    };
+
+    // 3. metrics: keep the lines of the steps already done
+    let mut log = MetricsLog::open(&run, resumed_from);
+    let mut last_good = resumed_from;
+
+    // 4. the loop
+    let start_step = model.state.step;
+    for step in start_step..cfg.steps {
+        let m = model.step(cfg, &packs, step, last_good, &run)?;
+        log.push(&m)?;
+        on_step(&m);
+        let last = step + 1 == cfg.steps;
+        if last || (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0) {
+            let (weights, opt) = (model.snapshot(), model.opt.state()?);
+            checkpoint::save(&run, &weights, &opt, &model.state, cfg.keep)?;
+            last_good = Some(step + 1);
+        }
+    }
+    if start_step >= cfg.steps {
+        log.write()?;
+    }
+
+    // 5. the model directory
+    let dtype = cfg.save_dtype.dtype();
+    hf::write_model_dir(out, &mcfg, &model.snapshot(), dtype, &tok, &template.source)?;
+    let state = &model.state;
+    let summary = TrainSummary {
+        out: out.to_path_buf(),
+        steps: cfg.steps,
+        resumed_from,
+        rows: ds.rows,
+        examples: ds.examples.len(),
+        skipped: ds.skipped.len(),
+        packs: packs.len(),
+        params: model.params(),
+        tokens: state.tokens,
+        train_s: state.elapsed_s,
+        tokens_per_s: state.tokens as f64 / state.elapsed_s.max(1e-9),
+        first_loss: log.first_loss,
+        final_loss: log.final_loss,
+    };
+    write_atomic(
+        &run.join("summary.json"),
+        &serde_json::to_vec_pretty(&json!(summary)).expect("summary serialises"),
+    )?;
+    Ok(summary)
+}
+
+/// Starts the run in `out` (`out/train/run.json`) or, with `resume`, checks
+/// that the run there was started with the same settings: the latest
+/// checkpoint to continue from (`None`: start from the initial weights).
+fn open_run(cfg: &TrainConfig, out: &Path, resume: bool) -> Result<Option<PathBuf>> {
+    let run = out.join("train");
+    let run_json = run.join("run.json");
+    let cfg_value = serde_json::to_value(cfg).expect("config serialises");
     let resume_from = if resume {
         let text = std::fs::read_to_string(&run_json).map_err(|e| {
             Error::Input(format!(
@@ -298,20 +423,19 @@ pub fn train(
         &run_json,
         &serde_json::to_vec_pretty(&cfg_value).expect("config serialises"),
     )?;
+    Ok(resume_from)
+}
 
-    // 1. model config, tokenizer, data
-    let (init_weights, mcfg, tok, template) = initial(&cfg.init, cfg.seed)?;
-    if cfg.seq_len > mcfg.max_position_embeddings {
-        return Err(Error::OutOfRange {
-            what: "sequence length".into(),
-            value: cfg.seq_len.to_string(),
-            valid: format!(
-                "at most max_position_embeddings = {}",
-                mcfg.max_position_embeddings
-            ),
-        });
-    }
-    let ds = data::load(&cfg.data, cfg.objective, &tok, &template, cfg.seq_len)?;
+/// The training data: rows → examples (checked against the vocabulary) →
+/// packs; the rows skipped are listed in `run/skipped.json`.
+fn load_packs(
+    cfg: &TrainConfig,
+    mcfg: &Qwen3MoeConfig,
+    tok: &tokenizers::Tokenizer,
+    template: &ChatTemplate,
+    run: &Path,
+) -> Result<(data::Dataset, Vec<Pack>)> {
+    let ds = data::load(&cfg.data, cfg.objective, tok, template, cfg.seq_len)?;
     check_vocab(&ds, mcfg.vocab_size)?;
     let packs = data::pack(&ds.examples, cfg.seq_len);
     tracing::info!(
@@ -329,95 +453,90 @@ pub fn train(
             &serde_json::to_vec_pretty(&ds.skipped).expect("serialises"),
         )?;
     }
+    Ok((ds, packs))
+}
 
-    // 2. weights and optimizer (from the checkpoint when resuming)
-    let (weights, opt_state, mut state) = match &resume_from {
-        Some(dir) => {
-            let l = checkpoint::load(dir)?;
-            tracing::info!("resuming from {} (step {})", l.dir.display(), l.state.step);
-            (l.weights, Some(l.optimizer), l.state)
-        }
-        None => (
-            init_weights,
-            None,
-            TrainState {
-                step: 0,
-                adam_t: 0,
-                tokens: 0,
-                elapsed_s: 0.0,
-            },
-        ),
-    };
-    let resumed_from = resume_from.as_ref().map(|_| state.step);
-    let device = Device::Cpu;
-    let varmap = VarMap::new();
-    let mut vars: HashMap<String, Var> = HashMap::new();
-    {
-        let mut data = varmap.data().lock().expect("varmap lock");
-        for (name, t) in &weights {
-            let v = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
-            data.insert(name.clone(), v.clone());
-            vars.insert(name.clone(), v);
-        }
-    }
-    let model = Qwen3Moe::load(&mcfg, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
-    let params: usize = vars.values().map(|v| v.elem_count()).sum();
-    let mut opt = AdamW::new(&vars, cfg.adamw)?;
-    if let Some(s) = &opt_state {
-        opt.load_state(s, state.adam_t, "checkpoint")?;
-    }
-    let schedule = Schedule::cosine(cfg.lr, cfg.steps, cfg.warmup_ratio, cfg.min_lr_ratio);
-    let aux_coef = cfg.aux_coef.unwrap_or(mcfg.router_aux_loss_coef);
+/// The model being trained, its optimizer and where the run stands.
+struct Learner {
+    model: Qwen3Moe,
+    vars: HashMap<String, Var>,
+    opt: AdamW,
+    schedule: Schedule,
+    aux_coef: f64,
+    state: TrainState,
+}
 
-    // 3. metrics: keep the lines of the steps already done
-    let metrics_path = run.join("metrics.jsonl");
-    let mut metrics_lines: Vec<String> = if resumed_from.is_some() {
-        std::fs::read_to_string(&metrics_path)
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| {
-                serde_json::from_str::<Value>(l)
-                    .ok()
-                    .and_then(|v| v["step"].as_u64())
-                    .is_some_and(|s| (s as usize) <= state.step)
-            })
-            .map(str::to_string)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let mut first_loss = metrics_lines
-        .first()
-        .and_then(|l| serde_json::from_str::<Value>(l).ok())
-        .and_then(|v| v["loss"].as_f64());
-    let mut final_loss = None;
-    let write_metrics = |lines: &[String]| -> Result<()> {
-        let mut text = lines.join("\n");
-        text.push('\n');
-        write_atomic(&metrics_path, text.as_bytes())
-    };
-    let snapshot = |vars: &HashMap<String, Var>| -> HashMap<String, Tensor> {
-        vars.iter()
+impl Learner {
+    /// The model with `weights` as trainable f32 variables, and AdamW (with
+    /// its saved state when resuming).
+    fn new(
+        cfg: &TrainConfig,
+        mcfg: &Qwen3MoeConfig,
+        weights: HashMap<String, Tensor>,
+        opt_state: Option<&HashMap<String, Tensor>>,
+        state: TrainState,
+    ) -> Result<Self> {
+        let device = Device::Cpu;
+        let varmap = VarMap::new();
+        let mut vars: HashMap<String, Var> = HashMap::new();
+        {
+            let mut data = varmap.data().lock().expect("varmap lock");
+            for (name, t) in &weights {
+                let v = Var::from_tensor(&t.to_dtype(DType::F32)?)?;
+                data.insert(name.clone(), v.clone());
+                vars.insert(name.clone(), v);
+            }
+        }
+        let model = Qwen3Moe::load(mcfg, VarBuilder::from_varmap(&varmap, DType::F32, &device))?;
+        let mut opt = AdamW::new(&vars, cfg.adamw)?;
+        if let Some(s) = opt_state {
+            opt.load_state(s, state.adam_t, "checkpoint")?;
+        }
+        Ok(Learner {
+            model,
+            vars,
+            opt,
+            schedule: Schedule::cosine(cfg.lr, cfg.steps, cfg.warmup_ratio, cfg.min_lr_ratio),
+            aux_coef: cfg.aux_coef.unwrap_or(mcfg.router_aux_loss_coef),
+            state,
+        })
+    }
+
+    fn params(&self) -> usize {
+        self.vars.values().map(|v| v.elem_count()).sum()
+    }
+
+    /// The current weights.
+    fn snapshot(&self) -> HashMap<String, Tensor> {
+        (self.vars.iter())
             .map(|(n, v)| (n.clone(), v.as_tensor().clone()))
             .collect()
-    };
-    let mut last_good = resumed_from;
+    }
 
-    // 4. the loop
-    let start_step = state.step;
-    for step in start_step..cfg.steps {
+    /// Optimizer step `step` (0-based) on its batch of `packs`: gradients
+    /// accumulated over the packs, clipped, AdamW at the scheduled rate. A
+    /// non-finite loss or gradient norm is an error naming the last good
+    /// checkpoint in `run`.
+    fn step(
+        &mut self,
+        cfg: &TrainConfig,
+        packs: &[Pack],
+        step: usize,
+        last_good: Option<usize>,
+        run: &Path,
+    ) -> Result<StepMetrics> {
         let t0 = Instant::now();
         let idx = data::batch_indices(packs.len(), cfg.batch, cfg.seed, step);
         let step_packs: Vec<&Pack> = idx.iter().map(|&i| &packs[i]).collect();
         let step_targets: usize = step_packs.iter().map(|p| p.loss_tokens()).sum();
         let ce_weight = 1.0 / step_targets.max(1) as f64;
-        let aux_weight = aux_coef / step_packs.len() as f64;
+        let aux_weight = self.aux_coef / step_packs.len() as f64;
         let mut grads: HashMap<String, Vec<f32>> = HashMap::new();
         let (mut ce_sum, mut aux_sum) = (0.0, 0.0);
         let tokens: usize = step_packs.iter().map(|p| p.ids.len()).sum();
         let results = packs_grads(
-            &model,
-            &vars,
+            &self.model,
+            &self.vars,
             &step_packs,
             cfg.fused,
             ce_weight,
@@ -427,7 +546,7 @@ pub fn train(
         for (pi, r) in results.into_iter().enumerate() {
             let pg = r?;
             if !pg.ce_sum.is_finite() || !pg.aux.is_finite() {
-                return Err(non_finite(step, idx[pi], "loss", last_good, &run));
+                return Err(non_finite(step, idx[pi], "loss", last_good, run));
             }
             accumulate(&mut grads, pg.grads);
             ce_sum += pg.ce_sum;
@@ -435,16 +554,17 @@ pub fn train(
         }
         let grad_norm = clip_global_norm(&mut grads, cfg.clip);
         if !grad_norm.is_finite() {
-            return Err(non_finite(step, idx[0], "gradient norm", last_good, &run));
+            return Err(non_finite(step, idx[0], "gradient norm", last_good, run));
         }
-        let lr = schedule.lr(step);
-        opt.step(&grads, lr)?;
+        let lr = self.schedule.lr(step);
+        self.opt.step(&grads, lr)?;
         let step_s = t0.elapsed().as_secs_f64();
+        let state = &mut self.state;
         state.step = step + 1;
-        state.adam_t = opt.t;
+        state.adam_t = self.opt.t;
         state.tokens += tokens as u64;
         state.elapsed_s += step_s;
-        let m = StepMetrics {
+        Ok(StepMetrics {
             step: step + 1,
             lr,
             loss: ce_sum / step_targets.max(1) as f64,
@@ -454,44 +574,62 @@ pub fn train(
             targets: step_targets,
             step_s,
             tokens_per_s: tokens as f64 / step_s.max(1e-9),
+        })
+    }
+}
+
+/// `train/metrics.jsonl`: one line per step done, rewritten after each step.
+struct MetricsLog {
+    path: PathBuf,
+    lines: Vec<String>,
+    first_loss: Option<f64>,
+    final_loss: Option<f64>,
+}
+
+impl MetricsLog {
+    /// The log of the run in `run`: a resumed run keeps the lines of the
+    /// steps up to `resumed_from`, a new one starts empty.
+    fn open(run: &Path, resumed_from: Option<usize>) -> Self {
+        let path = run.join("metrics.jsonl");
+        let lines: Vec<String> = match resumed_from {
+            Some(done) => std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| {
+                    serde_json::from_str::<Value>(l)
+                        .ok()
+                        .and_then(|v| v["step"].as_u64())
+                        .is_some_and(|s| (s as usize) <= done)
+                })
+                .map(str::to_string)
+                .collect(),
+            None => Vec::new(),
         };
-        first_loss.get_or_insert(m.loss);
-        final_loss = Some(m.loss);
-        metrics_lines.push(serde_json::to_string(&m).expect("metrics serialise"));
-        write_metrics(&metrics_lines)?;
-        on_step(&m);
-        let last = step + 1 == cfg.steps;
-        if last || (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0) {
-            checkpoint::save(&run, &snapshot(&vars), &opt.state()?, &state, cfg.keep)?;
-            last_good = Some(step + 1);
+        let first_loss = lines
+            .first()
+            .and_then(|l| serde_json::from_str::<Value>(l).ok())
+            .and_then(|v| v["loss"].as_f64());
+        MetricsLog {
+            path,
+            lines,
+            first_loss,
+            final_loss: None,
         }
     }
-    if start_step >= cfg.steps {
-        write_metrics(&metrics_lines)?;
+
+    /// Adds a step's line and rewrites the file.
+    fn push(&mut self, m: &StepMetrics) -> Result<()> {
+        self.first_loss.get_or_insert(m.loss);
+        self.final_loss = Some(m.loss);
+        (self.lines).push(serde_json::to_string(m).expect("metrics serialise"));
+        self.write()
     }
 
-    // 5. the model directory
-    hf::write_model_dir(out, &mcfg, &snapshot(&vars), dtype, &tok, &template.source)?;
-    let summary = TrainSummary {
-        out: out.to_path_buf(),
-        steps: cfg.steps,
-        resumed_from,
-        rows: ds.rows,
-        examples: ds.examples.len(),
-        skipped: ds.skipped.len(),
-        packs: packs.len(),
-        params,
-        tokens: state.tokens,
-        train_s: state.elapsed_s,
-        tokens_per_s: state.tokens as f64 / state.elapsed_s.max(1e-9),
-        first_loss,
-        final_loss,
-    };
-    write_atomic(
-        &run.join("summary.json"),
-        &serde_json::to_vec_pretty(&json!(summary)).expect("summary serialises"),
-    )?;
-    Ok(summary)
+    fn write(&self) -> Result<()> {
+        let mut text = self.lines.join("\n");
+        text.push('\n');
+        write_atomic(&self.path, text.as_bytes())
+    }
 }
 
 fn non_finite(step: usize, pack: usize, what: &str, last_good: Option<usize>, run: &Path) -> Error {

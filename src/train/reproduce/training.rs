@@ -1,0 +1,110 @@
+//! Running the model stages of a reproduction: a training stage (trained,
+//! resumed from its checkpoints, or found done), a model grown to the
+//! preset's depth, and the drill check after each training stage.
+
+use std::path::Path;
+
+use super::stages::{StageId, Training};
+use super::Context;
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::model::random::RandomInit;
+use crate::tasks::drill_check::{self, DrillCheck};
+use crate::tasks::eval::ChatDir;
+use crate::train::grow::grow_model_dir;
+use crate::train::trainer::{train, Init, SaveDtype, StepMetrics, TrainConfig};
+
+/// Trains the stage `id` (growing its start model first where it has
+/// one to grow), unless `done`; resumes an interrupted run. Returns the
+/// stage model's drill check.
+pub(super) fn train_stage(
+    cx: &mut Context,
+    id: StageId,
+    t: &Training,
+    done: bool,
+) -> Result<Option<DrillCheck>> {
+    let name = id.name();
+    let dir = id.dir(cx.out);
+    if let (Some(src), Init::Model { dir: dst }) = (&t.grow_from, &t.init) {
+        grow_model(cx, src, dst, SaveDtype::F32)?;
+    }
+    if done {
+        (cx.stage)(&format!("{name}: done earlier"));
+        return drill_check(cx, id);
+    }
+    (cx.stage)(&format!(
+        "training {name} ({} steps, {})",
+        t.steps,
+        t.objective.name()
+    ));
+    let mut cfg = TrainConfig::new(t.data.clone(), t.init.clone(), t.objective);
+    cfg.steps = t.steps;
+    cfg.batch = t.batch;
+    cfg.seq_len = t.seq_len;
+    cfg.lr = t.lr;
+    cfg.seed = cx.seed;
+    // often enough that a stopped run loses little
+    cfg.save_every = (t.steps / 4).clamp(1, 100);
+    cfg.save_dtype = SaveDtype::Bf16;
+    cfg.workers = cx.p.workers;
+    let resume = dir.join("train/run.json").is_file();
+    let step = &mut *cx.step;
+    train(&cfg, &dir, resume, &mut |m: &StepMetrics| step(name, m))?;
+    drill_check(cx, id)
+}
+
+/// Grows the stage model `src` to the preset's depth into `dst` (through
+/// `dst.partial`, renamed when complete), unless `dst` already holds a model.
+pub(super) fn grow_model(cx: &mut Context, src: &Path, dst: &Path, dtype: SaveDtype) -> Result<()> {
+    if dst.join("model.safetensors").is_file() {
+        return Ok(());
+    }
+    let p = cx.p;
+    (cx.stage)(&format!("growing {} to {} layers", src.display(), p.layers));
+    let tmp = dst.with_extension("partial");
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    let init = RandomInit {
+        std: 0.02,
+        qk_gain: p.qk_norm_init,
+        ..RandomInit::default()
+    };
+    let positions = p.grow_positions.as_deref();
+    let dtype = dtype.dtype();
+    grow_model_dir(src, p.layers, positions, cx.seed, init, dtype, &tmp)?;
+    if dst.exists() {
+        std::fs::remove_dir_all(dst).map_err(|e| Error::io(dst, e))?;
+    }
+    std::fs::rename(&tmp, dst).map_err(|e| Error::io(dst, e))
+}
+
+/// The drill check of stage `id`'s model, kept in `<stage>/drill_check.json`
+/// (computed once); `None` when the preset asks for none.
+fn drill_check(cx: &mut Context, id: StageId) -> Result<Option<DrillCheck>> {
+    let per_kind = cx.p.drill_checks;
+    if per_kind == 0 {
+        return Ok(None);
+    }
+    let dir = id.dir(cx.out);
+    let path = dir.join("drill_check.json");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        if let Ok(c) = serde_json::from_str::<DrillCheck>(&text) {
+            return Ok(Some(c));
+        }
+        tracing::warn!("{}: unreadable, checking again", path.display());
+    }
+    (cx.stage)(&format!("{id}: copy drill check"));
+    let chat = ChatDir::open(&dir)?;
+    let c = drill_check::check(&chat.chat(), per_kind, cx.seed, cx.p.edge_trace)?;
+    (cx.stage)(&format!(
+        "{id}: copy drills {}; long lookups p(start) / p(in) {}",
+        c.summary(),
+        c.long_lookup_probs()
+    ));
+    write_atomic(
+        &path,
+        &serde_json::to_vec_pretty(&c).expect("drill check serialises"),
+    )?;
+    Ok(Some(c))
+}
