@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use acc_probe::tasks::eval::ChatDir;
+use acc_probe::model_dir::ModelDir;
 use acc_probe::train::curriculum::drill_check::{check, DrillCheck};
 use clap::Args;
 
@@ -28,7 +28,7 @@ pub struct DrillsArgs {
 
 pub fn run(a: DrillsArgs) -> anyhow::Result<()> {
     anyhow::ensure!(a.n > 0, "--n must be at least 1");
-    let c = check(&ChatDir::open(&a.model)?.chat(), a.n, a.seed, a.edge_trace)?;
+    let c = check(&ModelDir::cpu(&a.model)?.chat()?, a.n, a.seed, a.edge_trace)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&c)?);
         return Ok(());

@@ -12,10 +12,9 @@ use super::graphwalks::GraphWalksRow;
 use super::mrcr::MrcrRow;
 use super::score::{length_bin, Task};
 use crate::analysis::bootstrap::{mean_ci, MeanCi};
-use crate::chat::{ChatTemplate, Message};
+use crate::chat::Message;
 use crate::error::{Error, Result};
-use crate::model::generate::{greedy, stop_ids};
-use crate::model::Qwen3Moe;
+use crate::model::generate::greedy;
 use crate::model_dir::ChatModel;
 
 /// A task row of either kind.
@@ -89,40 +88,6 @@ pub struct EvalOptions {
     pub max_new_tokens: usize,
     pub resamples: usize,
     pub seed: u64,
-}
-
-/// A model directory loaded for chat decoding: weights, tokenizer, chat
-/// template and stop ids.
-pub struct ChatDir {
-    pub model: Qwen3Moe,
-    pub tokenizer: tokenizers::Tokenizer,
-    pub template: ChatTemplate,
-    pub stop: Vec<u32>,
-}
-
-impl ChatDir {
-    /// Loads `dir` (a Hugging Face model directory with its tokenizer.json) on the CPU.
-    pub fn open(dir: &std::path::Path) -> Result<Self> {
-        let model = Qwen3Moe::from_dir(dir, &candle_core::Device::Cpu)?;
-        let tokenizer = crate::tokenizer::load(&dir.join("tokenizer.json"))?;
-        let template = ChatTemplate::for_model_dir(dir)?;
-        let stop = stop_ids(dir, Some(&tokenizer));
-        Ok(ChatDir {
-            model,
-            tokenizer,
-            template,
-            stop,
-        })
-    }
-
-    pub fn chat(&self) -> ChatModel<'_> {
-        ChatModel {
-            model: &self.model,
-            tokenizer: &self.tokenizer,
-            template: &self.template,
-            stop: &self.stop,
-        }
-    }
 }
 
 /// Decodes and grades every row; `progress` is called after each row.

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::agents::{self, Domain, Format};
+use crate::environments::{self, Domain, Format};
 use super::toy::{self, seed_for, PROBE_STREAM};
 use crate::chat::{ChatTemplate, Message};
 use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
@@ -141,13 +141,13 @@ pub fn generate(
             let dir = work_dir.join(format!("probe-{}-{seed}", task.name()));
             let db = dir.join("databases");
             // a few spare episodes: a trajectory the compiler rejects is skipped
-            let eps = agents::generate(
+            let eps = environments::generate(
                 domain,
                 n + n / 2 + 2,
                 seed_for(seed, PROBE_STREAM, 100 + task as usize),
                 &db,
             )?;
-            let files = agents::write(&dir, &eps, &[Format::Openai])?;
+            let files = environments::write(&dir, &eps, &[Format::Openai])?;
             let opts = CompileOptions {
                 format: None,
                 domain: None,

@@ -19,7 +19,7 @@ use crate::compile::trajectory::Trajectory;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::model::Qwen3MoeConfig;
-use crate::tasks::agents::{self, Domain, Format};
+use crate::environments::{self, Domain, Format};
 use crate::tasks::eval::TaskRow;
 use crate::tasks::toy::{self, seed_for, TRAIN_STREAM};
 
@@ -96,7 +96,7 @@ fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<(PathBuf,
         .enumerate()
     {
         let name = format!("{d:?}").to_lowercase();
-        let eps = agents::generate(
+        let eps = environments::generate(
             d,
             p.episodes_per_domain,
             seed_for(seed, 10 + di as u64, 0),
@@ -106,7 +106,7 @@ fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<(PathBuf,
     }
     // repository-history episodes: SWE agents without a patch, in the
     // formats that carry a final answer
-    let history = agents::generate_history(
+    let history = environments::generate_history(
         p.history_episodes,
         seed_for(seed, toy::HISTORY_STREAM, 0),
         p.history_commits,
@@ -126,7 +126,7 @@ fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<(PathBuf,
 fn write_round_robin(
     dir: &Path,
     name: &str,
-    eps: &[agents::Episode],
+    eps: &[environments::Episode],
     formats: &[Format],
     files: &mut Vec<PathBuf>,
 ) -> Result<()> {
@@ -141,7 +141,7 @@ fn write_round_robin(
             continue;
         }
         let sub = dir.join(format!("{name}-{}", f.name()));
-        for w in agents::write(&sub, &part, &[*f])? {
+        for w in environments::write(&sub, &part, &[*f])? {
             if w.file_name().is_some_and(|n| n != "ground_truth.jsonl") {
                 files.push(w);
             }
@@ -177,7 +177,7 @@ pub(super) fn train_tokenizer(
     path: &Path,
 ) -> Result<Tokenizer> {
     let template = ChatTemplate::chatml_tools();
-    let approx = crate::tasks::approx_tokens;
+    let approx = crate::tokenizer::approx_tokens;
     let (m, g) = toy::rows(
         p.task_problems.min(200),
         p.task_tokens,

@@ -15,7 +15,7 @@ use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
 use crate::compile::writers::{row as acc_row, Writer};
 use crate::error::Result;
 use crate::io::write_atomic;
-use crate::tasks::drills;
+use crate::train::curriculum::drills;
 use crate::tasks::graphwalks;
 use crate::tasks::toy::{
     self, seed_for, COPY_DRILL_STREAM, GRAPH_COPY_DRILL_STREAM, GRAPH_DRILL_STREAM,

@@ -14,7 +14,8 @@ use super::Context;
 use crate::analysis::bootstrap::{mean_ci, MeanCi};
 use crate::error::Result;
 use crate::io::write_atomic;
-use crate::tasks::eval::{evaluate, ChatDir, EvalOptions, EvalReport, TaskRow};
+use crate::model_dir::ModelDir;
+use crate::tasks::eval::{evaluate, EvalOptions, EvalReport, TaskRow};
 use crate::tasks::score::Task;
 use crate::tasks::toy::{self, EVAL_STREAM};
 
@@ -89,8 +90,8 @@ pub fn evaluate_pair(
 ) -> Result<PairScores> {
     let mut reports = Vec::new();
     for (model, dir) in [(PairModel::Base, base), (PairModel::Acc, acc)] {
-        let loaded = ChatDir::open(dir)?;
-        let chat = loaded.chat();
+        let loaded = ModelDir::cpu(dir)?;
+        let chat = loaded.chat()?;
         for (task, rows) in tasks {
             progress(model, task_name(*task));
             let rep = evaluate(&chat, *task, rows, opts, &|_| {})?;

@@ -54,7 +54,7 @@ pub use stages::StageId;
 use super::trainer::StepMetrics;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
-use crate::tasks::drill_check::DrillCheck;
+use crate::train::curriculum::drill_check::DrillCheck;
 use corpus::Corpus;
 use stages::{Stage, Work};
 

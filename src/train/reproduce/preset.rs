@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::stages::StageId;
 use crate::error::{Error, Result};
 use crate::model::Qwen3MoeConfig;
-use crate::tasks::agents;
+use crate::environments;
 
 /// Sizes of one reproduction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -27,7 +27,7 @@ pub struct Preset {
     pub moe_intermediate: usize,
     pub vocab: usize,
     pub episodes_per_domain: usize,
-    /// Repository-history episodes (`tasks::agents::history`): an SWE agent
+    /// Repository-history episodes (`tasks::environments::history`): an SWE agent
     /// answering a parents or BFS question about a commit graph it lists page
     /// by page. Their compiled samples are graph walks over evidence, the
     /// operations of GraphWalks met in tool output.
@@ -327,7 +327,7 @@ pub const PAIR_EVAL_N: usize = 200;
 pub const PAIR_HISTORY_COMMITS: (usize, usize) = (20, 32);
 
 fn default_history_commits() -> (usize, usize) {
-    agents::history::SMALL_REPOSITORY
+    environments::history::SMALL_REPOSITORY
 }
 
 fn default_rope_theta() -> f64 {
@@ -544,7 +544,7 @@ impl Preset {
     /// The history repositories' size range must be non-empty, of 2 commits or more.
     pub(super) fn check_history(&self) -> Result<()> {
         let (lo, hi) = self.history_commits;
-        if !agents::history::valid_commits(self.history_commits) {
+        if !environments::history::valid_commits(self.history_commits) {
             return Err(Error::Input(format!(
                 "preset {}: history_commits ({lo}, {hi}) is not a range of at least 2 commits (expected 2 <= min <= max)",
                 self.name

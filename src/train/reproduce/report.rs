@@ -10,7 +10,7 @@ use super::evaluate::TaskResult;
 use super::preset::Preset;
 use super::stages::StageId;
 use crate::analysis::bootstrap::MeanCi;
-use crate::tasks::drill_check::DrillCheck;
+use crate::train::curriculum::drill_check::DrillCheck;
 
 /// What `reproduce` reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,8 +9,8 @@ use super::Context;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::model::random::RandomInit;
-use crate::tasks::drill_check::{self, DrillCheck};
-use crate::tasks::eval::ChatDir;
+use crate::train::curriculum::drill_check::{self, DrillCheck};
+use crate::model_dir::ModelDir;
 use crate::train::grow::grow_model_dir;
 use crate::train::trainer::{train, Init, SaveDtype, StepMetrics, TrainConfig};
 
@@ -95,8 +95,8 @@ fn drill_check(cx: &mut Context, id: StageId) -> Result<Option<DrillCheck>> {
         tracing::warn!("{}: unreadable, checking again", path.display());
     }
     (cx.stage)(&format!("{id}: copy drill check"));
-    let chat = ChatDir::open(&dir)?;
-    let c = drill_check::check(&chat.chat(), per_kind, cx.seed, cx.p.edge_trace)?;
+    let m = ModelDir::cpu(&dir)?;
+    let c = drill_check::check(&m.chat()?, per_kind, cx.seed, cx.p.edge_trace)?;
     (cx.stage)(&format!(
         "{id}: copy drills {}; long lookups p(start) / p(in) {}",
         c.summary(),
