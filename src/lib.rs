@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod bench;
 pub mod chat;
 pub mod compile;
+pub mod domain;
 pub mod environments;
 pub mod error;
 #[cfg(feature = "cuda-kernels")]

@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::common::{warn_streamed_decoding, WeightsArg};
 use super::pair_args::bundled;
-use super::tasks::TaskArg;
+use super::tasks::task_parser;
 
 #[derive(Args, Debug)]
 pub struct AblateArgs {
@@ -49,8 +49,8 @@ pub struct AblateArgs {
     /// With --heads: keys at distance < W stay visible.
     #[arg(long, default_value_t = 64, requires = "heads")]
     window: usize,
-    #[arg(long, value_enum)]
-    task: TaskArg,
+    #[arg(long, value_parser = task_parser())]
+    task: Task,
     /// Held-out toy problems scored per condition.
     #[arg(long, default_value_t = 20)]
     n: usize,
@@ -181,8 +181,8 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
     }
     let ckpt = Checkpoint::open(&dir)?;
     let cfg = ckpt.config.clone();
-    let task: Task = a.task.into();
-    let task_name = format!("{task:?}").to_lowercase();
+    let task = a.task;
+    let task_name = task.name().to_string();
     let (layer, experts) = match &a.from_routing {
         Some(f) => {
             let (l, e) = from_routing(f, &task_name, a.top_increase)?;

@@ -2,23 +2,18 @@
 
 use std::path::PathBuf;
 
-use acc_probe::environments::{self, Domain, Format};
+use acc_probe::environments::{self, Domain, Environment, Format};
 use anyhow::bail;
-use clap::{Args, ValueEnum};
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum DomainArg {
-    Search,
-    Swe,
-    Sql,
-    /// An SWE agent answering a question about a repository's commit graph.
-    History,
-}
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Args;
 
 #[derive(Args, Debug)]
 pub struct AgentsArgs {
-    #[arg(long, value_enum)]
-    domain: DomainArg,
+    /// The environment: search, sql, swe, or history (an SWE agent answering
+    /// a question about a repository's commit graph).
+    #[arg(long, value_parser = PossibleValuesParser::new(Environment::ALL.map(|e| e.name()))
+        .map(|s| s.parse::<Environment>().expect("a listed environment")))]
+    domain: Environment,
     #[arg(long)]
     n: usize,
     /// Formats to write: openai, claude-code, sharegpt, swe-agent (SWE only).
@@ -39,19 +34,6 @@ pub struct AgentsArgs {
     out: PathBuf,
 }
 
-impl DomainArg {
-    /// The environment's domain; `None` for the history episodes, which are
-    /// generated on their own (`environments::generate_history`).
-    fn domain(self) -> Option<Domain> {
-        match self {
-            DomainArg::Search => Some(Domain::Search),
-            DomainArg::Swe => Some(Domain::Swe),
-            DomainArg::Sql => Some(Domain::Sql),
-            DomainArg::History => None,
-        }
-    }
-}
-
 pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
     let formats = a
         .format
@@ -59,7 +41,8 @@ pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
         .map(|f| Format::parse(f))
         .collect::<Result<Vec<_>, _>>()?;
     let swe_agent = formats.contains(&Format::SweAgent);
-    let episodes = match a.domain.domain() {
+    // the history episodes are generated on their own (`generate_history`)
+    let episodes = match (a.domain != Environment::History).then(|| a.domain.domain()) {
         None if swe_agent => {
             bail!("--format swe-agent holds patch submissions; history episodes end with an answer (use openai, claude-code or sharegpt)")
         }

@@ -10,15 +10,15 @@ use candle_core::Device;
 use clap::Args;
 
 use super::common::{open_model, warn_streamed_decoding, WeightsArg};
-use super::tasks::TaskArg;
+use super::tasks::task_parser;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// Hugging Face model directory (with tokenizer.json).
     #[arg(long)]
     model: PathBuf,
-    #[arg(long, value_enum)]
-    task: TaskArg,
+    #[arg(long, value_parser = task_parser())]
+    task: Task,
     /// Generate this many problems (with --tokens): the held-out problems of
     /// `reproduce` and `scores` (MRCR with 2, 4, 8 needles in turn, fewer
     /// where they do not fit; GraphWalks BFS and parents in turn).
@@ -55,7 +55,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         )
     })?;
     let tok = chat.tokenizer;
-    let task: Task = a.task.into();
+    let task = a.task;
     let rows: Vec<TaskRow> = match (&a.input, a.n) {
         (Some(path), _) => {
             let mut rows = Vec::new();

@@ -7,21 +7,13 @@ use acc_probe::tasks::score::{score_files, Task};
 use acc_probe::tasks::{graphwalks, mrcr};
 use acc_probe::tokenizer::{approx_tokens, TokenCounter};
 use anyhow::{bail, Context};
-use clap::{Args, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::Args;
 
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum TaskArg {
-    Mrcr,
-    Graphwalks,
-}
-
-impl From<TaskArg> for Task {
-    fn from(t: TaskArg) -> Self {
-        match t {
-            TaskArg::Mrcr => Task::Mrcr,
-            TaskArg::Graphwalks => Task::Graphwalks,
-        }
-    }
+/// clap's parser of a benchmark task (`mrcr`, `graphwalks`), listing both in help.
+pub fn task_parser() -> impl TypedValueParser<Value = Task> {
+    PossibleValuesParser::new(Task::ALL.map(|t| t.name()))
+        .map(|s| s.parse::<Task>().expect("a listed task"))
 }
 
 /// How prompt lengths are measured.
@@ -56,8 +48,8 @@ impl CounterArgs {
 
 #[derive(Args, Debug)]
 pub struct TasksArgs {
-    #[arg(value_enum)]
-    task: TaskArg,
+    #[arg(value_parser = task_parser())]
+    task: Task,
     /// Number of rows.
     #[arg(long)]
     n: usize,
@@ -86,11 +78,11 @@ pub fn run_tasks(a: TasksArgs) -> anyhow::Result<()> {
     for i in 0..a.n {
         let seed = a.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
         let json = match a.task {
-            TaskArg::Mrcr => {
+            Task::Mrcr => {
                 let needles = a.needles[i % a.needles.len()];
                 serde_json::to_string(&mrcr::generate(seed, a.tokens, needles, counter.as_ref())?)?
             }
-            TaskArg::Graphwalks => {
+            Task::Graphwalks => {
                 let problem = match a.problems[i % a.problems.len()].as_str() {
                     "bfs" => graphwalks::Problem::Bfs,
                     "parents" => graphwalks::Problem::Parents,
@@ -117,8 +109,8 @@ pub fn run_tasks(a: TasksArgs) -> anyhow::Result<()> {
 
 #[derive(Args, Debug)]
 pub struct ScoreArgs {
-    #[arg(value_enum)]
-    task: TaskArg,
+    #[arg(value_parser = task_parser())]
+    task: Task,
     /// Predictions: JSONL with one {"response": ...} per gold row, in order.
     #[arg(long)]
     pred: PathBuf,
@@ -133,7 +125,7 @@ pub struct ScoreArgs {
 
 pub fn run_score(a: ScoreArgs) -> anyhow::Result<()> {
     let counter = a.counter.counter()?;
-    let r = score_files(a.task.into(), &a.pred, &a.gold, counter.as_ref())?;
+    let r = score_files(a.task, &a.pred, &a.gold, counter.as_ref())?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

@@ -18,27 +18,7 @@ use serde_json::Value;
 
 use super::trajectory::Trajectory;
 
-/// The domain of a trajectory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Domain {
-    Search,
-    Swe,
-    Sql,
-    Other,
-}
-
-impl Domain {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "search" => Some(Self::Search),
-            "swe" => Some(Self::Swe),
-            "sql" => Some(Self::Sql),
-            "other" => Some(Self::Other),
-            _ => None,
-        }
-    }
-}
+pub use crate::domain::Domain;
 
 /// What a piece is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -19,13 +19,64 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
-/// The kind of task an episode solves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Domain {
+pub use crate::domain::Domain;
+
+/// Which environment generates episodes: one per domain, and the
+/// repository-history episodes (an SWE agent answering a question about a
+/// repository's commit graph).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Environment {
     Search,
     Sql,
     Swe,
+    History,
+}
+
+impl Environment {
+    pub const ALL: [Environment; 4] = [
+        Environment::Search,
+        Environment::Sql,
+        Environment::Swe,
+        Environment::History,
+    ];
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Environment::Search => "search",
+            Environment::Sql => "sql",
+            Environment::Swe => "swe",
+            Environment::History => "history",
+        }
+    }
+
+    /// The domain of its episodes.
+    pub fn domain(&self) -> Domain {
+        match self {
+            Environment::Search => Domain::Search,
+            Environment::Sql => Domain::Sql,
+            Environment::Swe | Environment::History => Domain::Swe,
+        }
+    }
+}
+
+impl std::fmt::Display for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Environment {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|e| e.name() == s)
+            .ok_or_else(|| {
+                Error::Input(format!(
+                    "unknown environment `{s}`: expected search, sql, swe or history"
+                ))
+            })
+    }
 }
 
 /// A tool the agent may call (JSON-schema parameters, as in OpenAI tool specs).
@@ -123,6 +174,9 @@ pub fn generate(domain: Domain, n: usize, seed: u64, work_dir: &Path) -> Result<
                 Domain::Search => Ok(search::episode(s, i)),
                 Domain::Sql => sql::episode(s, i, work_dir),
                 Domain::Swe => Ok(swe::episode(s, i)),
+                Domain::Other => Err(Error::Input(
+                    "no environment generates episodes of domain `other`".into(),
+                )),
             }
         })
         .collect()

@@ -90,7 +90,7 @@ mod tests {
     fn input(n: usize) -> ProbeInput {
         ProbeInput {
             id: format!("x{n}"),
-            task: ProbeTask::Mrcr,
+            task: ProbeTask::Benchmark(crate::tasks::score::Task::Mrcr),
             ids: vec![1; n],
             question_start: 0,
         }

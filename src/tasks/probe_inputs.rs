@@ -8,41 +8,47 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::environments::{self, Domain, Format};
+use super::score::Task;
 use super::toy::{self, seed_for, PROBE_STREAM};
 use crate::chat::{ChatTemplate, Message};
 use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
 use crate::compile::readers::read_file;
+use crate::environments::{self, Domain, Format};
 use crate::error::{Error, Result};
 
-/// The probe tasks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// What a probe input is drawn from: a benchmark's problems, or compiled
+/// ACC contexts of an agent domain's episodes. Ordered (and seeded) by its
+/// place in [`ProbeTask::ALL`]; serialised by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum ProbeTask {
-    Mrcr,
-    Graphwalks,
-    Search,
-    Sql,
-    Swe,
+    Benchmark(Task),
+    Agent(Domain),
 }
 
 impl ProbeTask {
     pub const ALL: [ProbeTask; 5] = [
-        ProbeTask::Mrcr,
-        ProbeTask::Graphwalks,
-        ProbeTask::Search,
-        ProbeTask::Sql,
-        ProbeTask::Swe,
+        ProbeTask::Benchmark(Task::Mrcr),
+        ProbeTask::Benchmark(Task::Graphwalks),
+        ProbeTask::Agent(Domain::Search),
+        ProbeTask::Agent(Domain::Sql),
+        ProbeTask::Agent(Domain::Swe),
     ];
 
+    /// `mrcr`, `graphwalks`, `search`, `sql` or `swe`.
     pub fn name(&self) -> &'static str {
         match self {
-            ProbeTask::Mrcr => "mrcr",
-            ProbeTask::Graphwalks => "graphwalks",
-            ProbeTask::Search => "search",
-            ProbeTask::Sql => "sql",
-            ProbeTask::Swe => "swe",
+            ProbeTask::Benchmark(t) => t.name(),
+            ProbeTask::Agent(d) => d.name(),
         }
+    }
+
+    /// Its place in [`ProbeTask::ALL`] (its order, and part of its inputs' seeds).
+    pub fn index(&self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|t| t == self)
+            .expect("every probe task is listed")
     }
 
     /// `mrcr`, `graphwalks`, `search`, `sql`, `swe`, or `all`; comma-separated lists too.
@@ -66,6 +72,34 @@ impl ProbeTask {
         out.sort();
         out.dedup();
         Ok(out)
+    }
+}
+
+impl PartialOrd for ProbeTask {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for ProbeTask {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.index().cmp(&other.index())
+    }
+}
+
+impl From<ProbeTask> for String {
+    fn from(t: ProbeTask) -> String {
+        t.name().to_string()
+    }
+}
+
+impl TryFrom<String> for ProbeTask {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Self, String> {
+        ProbeTask::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| format!("unknown probe task `{s}`"))
     }
 }
 
@@ -122,29 +156,23 @@ pub fn generate(
         Ok(())
     };
     match task {
-        ProbeTask::Mrcr | ProbeTask::Graphwalks => {
+        ProbeTask::Benchmark(bench) => {
             for i in 0..n {
-                let row = if task == ProbeTask::Mrcr {
-                    toy::mrcr_row(seed, PROBE_STREAM, i, tokens, tok)?
-                } else {
-                    toy::graphwalks_row(seed, PROBE_STREAM, i, tokens, tok)?
+                let row = match bench {
+                    Task::Mrcr => toy::mrcr_row(seed, PROBE_STREAM, i, tokens, tok)?,
+                    Task::Graphwalks => toy::graphwalks_row(seed, PROBE_STREAM, i, tokens, tok)?,
                 };
                 push(i, row.messages()?)?;
             }
         }
-        ProbeTask::Search | ProbeTask::Sql | ProbeTask::Swe => {
-            let domain = match task {
-                ProbeTask::Search => Domain::Search,
-                ProbeTask::Sql => Domain::Sql,
-                _ => Domain::Swe,
-            };
+        ProbeTask::Agent(domain) => {
             let dir = work_dir.join(format!("probe-{}-{seed}", task.name()));
             let db = dir.join("databases");
             // a few spare episodes: a trajectory the compiler rejects is skipped
             let eps = environments::generate(
                 domain,
                 n + n / 2 + 2,
-                seed_for(seed, PROBE_STREAM, 100 + task as usize),
+                seed_for(seed, PROBE_STREAM, 100 + task.index()),
                 &db,
             )?;
             let files = environments::write(&dir, &eps, &[Format::Openai])?;
@@ -153,7 +181,7 @@ pub fn generate(
                 domain: None,
                 budget: Budget::Range(tokens * 3 / 4, tokens),
                 distractors: true,
-                seed: seed_for(seed, PROBE_STREAM, 200 + task as usize),
+                seed: seed_for(seed, PROBE_STREAM, 200 + task.index()),
                 db: Some(db.clone()),
                 repo_root: None,
             };

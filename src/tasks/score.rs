@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -14,12 +16,41 @@ use super::mrcr::MrcrRow;
 use crate::error::{Error, Result};
 use crate::tokenizer::TokenCounter;
 
-/// Which task a file holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// A long-context benchmark: which task a file holds, a problem is drawn
+/// from, or a model is scored on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
     Mrcr,
     Graphwalks,
+}
+
+impl Task {
+    pub const ALL: [Task; 2] = [Task::Mrcr, Task::Graphwalks];
+
+    /// `mrcr` or `graphwalks` (as it serialises).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Mrcr => "mrcr",
+            Task::Graphwalks => "graphwalks",
+        }
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name() == s)
+            .ok_or_else(|| Error::Input(format!("unknown task `{s}`: expected mrcr or graphwalks")))
+    }
 }
 
 /// A row that could not be scored, with its place and reason.

@@ -16,10 +16,10 @@ use crate::chat::{ChatTemplate, Message};
 use crate::compile::agent_sft;
 use crate::compile::readers::read_file;
 use crate::compile::trajectory::Trajectory;
+use crate::environments::{self, Domain, Format};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::model::Qwen3MoeConfig;
-use crate::environments::{self, Domain, Format};
 use crate::tasks::eval::TaskRow;
 use crate::tasks::toy::{self, seed_for, TRAIN_STREAM};
 

@@ -15,12 +15,12 @@ use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
 use crate::compile::writers::{row as acc_row, Writer};
 use crate::error::Result;
 use crate::io::write_atomic;
-use crate::train::curriculum::drills;
 use crate::tasks::graphwalks;
 use crate::tasks::toy::{
     self, seed_for, COPY_DRILL_STREAM, GRAPH_COPY_DRILL_STREAM, GRAPH_DRILL_STREAM,
     LONG_COPY_DRILL_STREAM, LONG_GRAPH_DRILL_STREAM, RECALL_DRILL_STREAM, TRAIN_STREAM,
 };
+use crate::train::curriculum::drills;
 
 /// What the training sets are made from.
 pub(super) struct Sources<'a> {

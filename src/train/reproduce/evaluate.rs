@@ -43,14 +43,6 @@ impl fmt::Display for PairModel {
     }
 }
 
-/// A task's name in outputs: `mrcr`, `graphwalks` (as `Task` serialises).
-pub fn task_name(task: Task) -> &'static str {
-    match task {
-        Task::Mrcr => "mrcr",
-        Task::Graphwalks => "graphwalks",
-    }
-}
-
 /// One model's scores on one task.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskResult {
@@ -93,12 +85,12 @@ pub fn evaluate_pair(
         let loaded = ModelDir::cpu(dir)?;
         let chat = loaded.chat()?;
         for (task, rows) in tasks {
-            progress(model, task_name(*task));
+            progress(model, task.name());
             let rep = evaluate(&chat, *task, rows, opts, &|_| {})?;
             reports.push(((*task, model), rep));
         }
     }
-    reports.sort_by_key(|((t, m), _)| (task_name(*t), m.name()));
+    reports.sort_by_key(|((t, m), _)| (t.name(), m.name()));
     let mut pair = PairScores {
         reports,
         results: Vec::new(),
@@ -113,7 +105,7 @@ pub fn evaluate_pair(
             .map(|(x, y)| x.score - y.score)
             .collect();
         let result = TaskResult {
-            task: task_name(*task).to_string(),
+            task: task.name().to_string(),
             base: b.overall,
             acc: a.overall,
             diff: mean_ci(&diffs, opts.resamples, 0.95, opts.seed),
@@ -144,7 +136,7 @@ pub(super) fn evaluate_run(cx: &mut Context, tok: &Tokenizer) -> Result<Vec<Task
         &mut |m, t| (cx.stage)(&format!("evaluating {m} on {t}")),
     )?;
     for ((task, model), rep) in &pair.reports {
-        let file = format!("{model}-{}.json", task_name(*task));
+        let file = format!("{model}-{}.json", task.name());
         write_atomic(
             &StageId::Eval.dir(out).join(file),
             &serde_json::to_vec_pretty(rep).expect("report serialises"),

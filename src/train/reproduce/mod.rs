@@ -43,7 +43,7 @@ use std::path::Path;
 
 use tokenizers::Tokenizer;
 
-pub use evaluate::{evaluate_pair, task_name, PairModel, PairScores, TaskResult};
+pub use evaluate::{evaluate_pair, PairModel, PairScores, TaskResult};
 pub use preset::{
     GrowBefore, LongPractice, Preset, PAIR_EVAL_N, PAIR_HISTORY_COMMITS, PAIR_MAX_NEW_TOKENS,
     PAIR_TASK_TOKENS,

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::stages::StageId;
+use crate::environments;
 use crate::error::{Error, Result};
 use crate::model::Qwen3MoeConfig;
-use crate::environments;
 
 /// Sizes of one reproduction.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -9,8 +9,8 @@ use super::Context;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::model::random::RandomInit;
-use crate::train::curriculum::drill_check::{self, DrillCheck};
 use crate::model_dir::ModelDir;
+use crate::train::curriculum::drill_check::{self, DrillCheck};
 use crate::train::grow::grow_model_dir;
 use crate::train::trainer::{train, Init, SaveDtype, StepMetrics, TrainConfig};
 
