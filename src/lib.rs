@@ -1,14 +1,37 @@
 //! acc-probe: mechanism analysis of long-context training.
 //!
-//! - [`model`]: an instrumented Qwen3-MoE forward pass (candle) that loads
-//!   Hugging Face checkpoints, with a streaming attention path that computes
-//!   attention-span statistics without materialising [L, L];
-//! - [`probe`]: hook points, the [`model::hook::Probe`] trait, statistics
-//!   accumulators and capture files (safetensors + JSON);
+//! The layers, bottom up (a module imports only from its own layer or below):
+//!
+//! - [`error`], [`io`] (atomic writes, a stable hasher), [`mem`] (peak RSS),
+//!   [`sqlite`] (query results as JSON and pipe tables): utilities;
+//! - [`stats`]: the attention statistics the kernels compute, defined once;
+//! - [`model`]: our Qwen3-MoE in candle — one file per part, checkpoint
+//!   loading (resident or streamed weights), its observation contract
+//!   ([`model::hook`]: hook points, the [`model::Probe`] trait), the streaming
+//!   attention kernel, decoding, interventions, seeded checkpoints;
+//! - `gpu` (feature `cuda-kernels`): the CUDA attention-statistics kernel
+//!   and its parity check against the CPU path;
+//! - [`tokenizer`] (tokenizer.json and token counting), [`chat`] (chat
+//!   templates), [`model_dir`]: one way to open a model directory with its
+//!   tokenizer, template and stop ids;
+//! - [`probe`]: accumulators fed by the hooks, per-example captures, the
+//!   capture cache and `--shard` merges;
+//! - [`domain`]: the agent domains shared by environments and compiler;
+//! - [`compile`]: the ACC compiler (format readers → canonical trajectory →
+//!   evidence → context → writers);
+//! - [`environments`]: synthetic search / SQL / SWE agent environments that
+//!   write trajectories in real framework formats;
+//! - [`tasks`]: MRCR and GraphWalks generators, official graders,
+//!   evaluation by decoding, and the probe inputs of the analyses;
+//! - [`analysis`]: bootstrap CIs, divergences, paired comparisons, the
+//!   paired-analysis session and typed reports;
+//! - [`plot`]: PNG + SVG rendering of numbers it is given;
+//! - [`train`]: the training loop, the curriculum's drills and `reproduce`,
+//!   a pipeline of typed stages;
 //! - [`bench`]: forward-pass benchmarks.
-//! - [`plot`]: PNG + SVG figures (plotters, embedded font) of numbers it is
-//!   given: attention-distance panels, per-layer curves, grouped bars and
-//!   histograms.
+//!
+//! The command line (`src/cli`, clap) sits on top and never leaks into the
+//! library.
 
 pub mod analysis;
 pub mod bench;
