@@ -124,7 +124,10 @@ pub struct Qwen3Moe {
 }
 
 impl Qwen3Moe {
-    /// Loads a validated checkpoint directory (weights converted to f32).
+    /// The model of a checkpoint directory alone, resident in f32 on
+    /// `device` (a shorthand of [`Self::open`] for tests and scripts; the
+    /// commands open model directories with [`crate::model_dir::ModelDir`],
+    /// which adds the tokenizer, chat template and stop ids).
     pub fn from_dir(dir: impl AsRef<Path>, device: &Device) -> Result<Self> {
         Self::open(Checkpoint::open(dir)?, device, WeightsMode::Resident)
     }
