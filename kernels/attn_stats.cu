@@ -1,5 +1,5 @@
 // Fused causal GQA attention with the per-row attention statistics of
-// src/probe/attn_stats.rs, in one pass over the keys (FlashAttention-style
+// src/stats/attn.rs, in one pass over the keys (FlashAttention-style
 // tiling with the online-softmax rescaling trick). The CPU reference is
 // src/model/attention_stream.rs; definitions are those of the METRICS notes.
 //

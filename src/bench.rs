@@ -19,31 +19,7 @@ use crate::probe::capture::AttentionAccumulator;
 use crate::probe::routing::RoutingAccumulator;
 use crate::stats::attn::AttnStatsSpec;
 
-/// The benchmark model: 4 layers, hidden 256, 4 heads / 2 KV heads of 64,
-/// 16 experts top-4 (every layer MoE), positions up to 131,072.
-pub fn bench_config() -> Qwen3MoeConfig {
-    Qwen3MoeConfig {
-        vocab_size: 4096,
-        hidden_size: 256,
-        intermediate_size: 512,
-        num_hidden_layers: 4,
-        num_attention_heads: 4,
-        num_key_value_heads: 2,
-        head_dim: 64,
-        moe_intermediate_size: 128,
-        num_experts: 16,
-        num_experts_per_tok: 4,
-        norm_topk_prob: true,
-        decoder_sparse_step: 1,
-        mlp_only_layers: vec![],
-        rope_theta: 1e6,
-        rms_norm_eps: 1e-6,
-        max_position_embeddings: 131_072,
-        tie_word_embeddings: false,
-        attention_bias: false,
-        router_aux_loss_coef: 0.001,
-    }
-}
+pub use crate::model::synth::bench_config;
 
 /// Seeded random token ids in 0..vocab.
 pub fn random_ids(n: usize, vocab: usize, seed: u64) -> Vec<u32> {

@@ -1,9 +1,14 @@
 //! acc-probe: mechanism analysis of long-context training.
 //!
-//! The layers, bottom up (a module imports only from its own layer or below):
+//! Bottom up. The model (with [`stats`] and the GPU path) imports nothing
+//! above it but the utilities, and the compiler nothing from [`tasks`]; the
+//! probes' captures take the probe inputs of [`tasks`], and the environments
+//! and the benchmarks share the graph helpers of [`tasks::graphwalks`].
 //!
 //! - [`error`], [`io`] (atomic writes, a stable hasher), [`mem`] (peak RSS),
-//!   [`sqlite`] (query results as JSON and pipe tables): utilities;
+//!   [`sqlite`] (query results as JSON and pipe tables), [`tokenizer`]
+//!   (tokenizer.json and token counting), [`chat`] (chat templates):
+//!   utilities;
 //! - [`stats`]: the attention statistics the kernels compute, defined once;
 //! - [`model`]: our Qwen3-MoE in candle — one file per part, checkpoint
 //!   loading (resident or streamed weights), its observation contract
@@ -11,9 +16,8 @@
 //!   attention kernel, decoding, interventions, seeded checkpoints;
 //! - `gpu` (feature `cuda-kernels`): the CUDA attention-statistics kernel
 //!   and its parity check against the CPU path;
-//! - [`tokenizer`] (tokenizer.json and token counting), [`chat`] (chat
-//!   templates), [`model_dir`]: one way to open a model directory with its
-//!   tokenizer, template and stop ids;
+//! - [`model_dir`]: one way to open a model directory with its tokenizer,
+//!   template and stop ids;
 //! - [`probe`]: accumulators fed by the hooks, per-example captures, the
 //!   capture cache and `--shard` merges;
 //! - [`domain`]: the agent domains shared by environments and compiler;
@@ -28,7 +32,7 @@
 //! - [`plot`]: PNG + SVG rendering of numbers it is given;
 //! - [`train`]: the training loop, the curriculum's drills and `reproduce`,
 //!   a pipeline of typed stages;
-//! - [`bench`]: forward-pass benchmarks.
+//! - [`mod@bench`]: forward-pass benchmarks.
 //!
 //! The command line (`src/cli`, clap) sits on top and never leaks into the
 //! library.

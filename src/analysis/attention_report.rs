@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::attention::{compare_task, LayerChoice, TaskComparison};
 use super::paired::{describe, Described, DistComparison, ExampleAttn, PairedOptions};
 use super::session::selection_note;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::plot::{self, Band, DistancePanel, LayerCurve, Series};
 use crate::probe::per_example::AttnCapture;
 use crate::stats::attn::{AttnStatsSpec, AttnSummary};
@@ -105,13 +105,6 @@ pub fn compare_captures(
         results.push(compare_task(t.name(), &b, &c, choice, opts)?);
     }
     Ok(results)
-}
-
-/// Renders a report as pretty JSON with sorted keys.
-pub fn to_json<T: Serialize>(report: &T) -> Result<String> {
-    serde_json::to_value(report)
-        .and_then(|v| serde_json::to_string_pretty(&v))
-        .map_err(|e| Error::Input(format!("a report that does not serialise: {e}")))
 }
 
 fn pct(x: f64) -> String {

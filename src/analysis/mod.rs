@@ -11,3 +11,13 @@ pub mod paired;
 pub mod routing;
 pub mod routing_report;
 pub mod session;
+
+use crate::error::{Error, Result};
+
+/// Renders a typed report as pretty JSON, keys sorted (the form every
+/// report file has).
+pub fn to_json<T: serde::Serialize>(report: &T) -> Result<String> {
+    serde_json::to_value(report)
+        .and_then(|v| serde_json::to_string_pretty(&v))
+        .map_err(|e| Error::Input(format!("a report that does not serialise: {e}")))
+}

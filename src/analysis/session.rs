@@ -127,11 +127,9 @@ pub fn check_request(layers: &LayerRequest, moe_only: bool, cfg: &Qwen3MoeConfig
         }
         LayerRequest::TopChanged { k, .. } => {
             if *k == 0 || *k > n {
-                return Err(Error::OutOfRange {
-                    what: "--top-changed".into(),
-                    value: k.to_string(),
-                    valid: format!("1..={n} (the model has {n} layers)"),
-                });
+                return Err(Error::Input(format!(
+                    "--top-changed {k}: expected 1..={n} ({n} layers)"
+                )));
             }
         }
     }

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use acc_probe::environments::{self, Domain, Environment, Format};
+use acc_probe::domain::Domain;
+use acc_probe::environments::{self, Environment, Format};
 use anyhow::bail;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::Args;

@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 
 use acc_probe::analysis::attention::LayerChoice;
 use acc_probe::analysis::attention_report::{
-    compare_captures, to_json, PairedAttentionReport, SingleAttentionReport,
+    compare_captures, PairedAttentionReport, SingleAttentionReport,
 };
 use acc_probe::analysis::session::{probe_inputs, LayerRequest};
+use acc_probe::analysis::to_json;
 use acc_probe::io::write_atomic;
 use acc_probe::model_dir::ModelDir;
 use acc_probe::probe::cache::AttnRequest;
@@ -64,7 +65,7 @@ fn finish(
     a: &AttentionArgs,
     json: String,
     table: String,
-    figures: &[String],
+    wrote: impl Fn(&Path) -> String,
 ) -> anyhow::Result<()> {
     let json_path = a.pair.out.join("attention.json");
     write_atomic(&json_path, json.as_bytes())?;
@@ -72,7 +73,7 @@ fn finish(
         println!("{json}");
     } else {
         print!("{table}");
-        println!("wrote {} and {}", json_path.display(), figures.join(", "));
+        println!("{}", wrote(&json_path));
     }
     Ok(())
 }
@@ -125,7 +126,10 @@ pub fn run(a: AttentionArgs) -> anyhow::Result<()> {
         results,
     );
     report.render_figures(&a.pair.out)?;
-    finish(&a, to_json(&report)?, report.table(), &report.figures)
+    let figures = report.figures.join(", ");
+    finish(&a, to_json(&report)?, report.table(), |j| {
+        format!("wrote {} and {figures}", j.display())
+    })
 }
 
 fn run_single(a: &AttentionArgs, dir: &Path) -> anyhow::Result<()> {
@@ -176,5 +180,8 @@ fn run_single(a: &AttentionArgs, dir: &Path) -> anyhow::Result<()> {
         silent,
     )?;
     report.render_figures(&a.pair.out, layers.len())?;
-    finish(a, to_json(&report)?, report.table(), &report.figures)
+    let (png, svg) = (&report.figures[0], &report.figures[1]);
+    finish(a, to_json(&report)?, report.table(), |j| {
+        format!("wrote {}, {png} and {svg}", j.display())
+    })
 }

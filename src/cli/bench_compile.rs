@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use acc_probe::compile::pipeline::{collect_files, compile_files, Budget, CompileOptions};
 use acc_probe::compile::writers::{row, Writer};
-use acc_probe::environments::{self, Domain, Format};
+use acc_probe::domain::Domain;
+use acc_probe::environments::{self, Format};
 use acc_probe::tokenizer::TokenCounter;
 use anyhow::Context;
 use clap::Args;
@@ -71,7 +72,7 @@ fn bench(a: &BenchCompileArgs, dir: &std::path::Path) -> anyhow::Result<()> {
     ];
     let mut inputs = Vec::new();
     for (domain, formats) in &plan {
-        let sub = dir.join(format!("{domain:?}").to_lowercase());
+        let sub = dir.join(domain.name());
         let episodes = environments::generate(*domain, per, a.seed, &sub.join("databases"))?;
         for (k, f) in formats.iter().enumerate() {
             // each episode once, in one of the domain's formats

@@ -195,6 +195,14 @@ pub fn parse_task_list(s: &str) -> Result<TaskList, String> {
         .map_err(|e| e.to_string())
 }
 
+/// clap's parser of a saved model's dtype (`f32`, `bf16`), listing both in help.
+pub fn save_dtype_parser(
+) -> impl clap::builder::TypedValueParser<Value = acc_probe::train::trainer::SaveDtype> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(["f32", "bf16"])
+        .map(|s| s.parse().expect("a listed dtype"))
+}
+
 /// clap's parser of `--bins`.
 pub fn parse_bins(s: &str) -> Result<DistanceBins, String> {
     DistanceBins::parse(s).map_err(|e| e.to_string())

@@ -4,16 +4,17 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use acc_probe::chat::ChatTemplate;
-use acc_probe::compile::evidence::Domain;
 use acc_probe::compile::pipeline::{
     collect_files, compile_files, shard, stats, Budget, CompileOptions, CompileOutput,
 };
 use acc_probe::compile::readers::SourceFormat;
 use acc_probe::compile::teacher::{annotate, HttpTeacher, TeacherOptions};
 use acc_probe::compile::writers::{dataset_info_entry, row, Writer};
+use acc_probe::domain::Domain;
 use acc_probe::io::write_atomic;
+use acc_probe::probe::shard::Shard;
 use acc_probe::tokenizer::{approx_tokens, TokenCounter};
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -22,25 +23,25 @@ pub struct CompileArgs {
     #[arg(long, num_args = 1.., required = true)]
     input: Vec<PathBuf>,
     /// auto, or one of: openai, claude-code, sharegpt, swe-agent, mini-swe-agent, swe-gym, openhands, openhands-v1, nebius, adp, codex, gemini-cli, anthropic, langchain, llamafactory, react, search-r1 or spider2.
-    #[arg(long, default_value = "auto")]
-    format: String,
+    #[arg(long, default_value = "auto", value_parser = parse_format)]
+    format: Auto<SourceFormat>,
     /// auto, search, swe, sql or other.
-    #[arg(long, default_value = "auto")]
-    domain: String,
+    #[arg(long, default_value = "auto", value_parser = parse_domain)]
+    domain: Auto<Domain>,
     /// tokenizer.json (or a model directory) measuring the budget; without it, characters / 4.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
     /// Token budget: 32k, or a range 2k..128k drawn per sample (log-uniform).
-    #[arg(long, default_value = "32k")]
-    budget: String,
+    #[arg(long, default_value = "32k", value_parser = |s: &str| Budget::parse(s).map_err(|e| e.to_string()))]
+    budget: Budget,
     /// Keep distractors (on) or evidence only (off).
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     distractors: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// acc, openai, trl, llamafactory or tokens.
-    #[arg(long, default_value = "acc")]
-    writer: String,
+    #[arg(long, default_value = "acc", value_parser = |s: &str| Writer::parse(s).map_err(|e| e.to_string()))]
+    writer: Writer,
     /// SQLite database whose tables SQL trajectories queried (or a directory of `<trajectory id>.sqlite`).
     #[arg(long)]
     db: Option<PathBuf>,
@@ -60,8 +61,8 @@ pub struct CompileArgs {
     #[arg(long)]
     jobs: Option<usize>,
     /// Compile shard i of N (i/N, 0-based); shards concatenate to the whole.
-    #[arg(long)]
-    shard: Option<String>,
+    #[arg(long, value_parser = |s: &str| Shard::parse(s).map_err(|e| e.to_string()))]
+    shard: Option<Shard>,
     /// Where the reasoning comes from: the trajectory's own, or a teacher model
     /// (verified against the ground truth, with retries).
     #[arg(long, default_value = "trajectory", value_parser = ["trajectory", "teacher"])]
@@ -99,24 +100,36 @@ pub struct CompileArgs {
     backoff_ms: u64,
 }
 
-pub fn run(a: CompileArgs) -> anyhow::Result<()> {
-    let format = match a.format.as_str() {
-        "auto" => None,
-        f => Some(SourceFormat::parse(f).with_context(|| {
+/// `auto` (detected per file and record) or a value given.
+#[derive(Debug, Clone, Copy)]
+struct Auto<T>(Option<T>);
+
+fn parse_format(f: &str) -> Result<Auto<SourceFormat>, String> {
+    if f == "auto" {
+        return Ok(Auto(None));
+    }
+    SourceFormat::parse(f)
+        .map(|x| Auto(Some(x)))
+        .ok_or_else(|| {
             format!(
                 "unknown --format {f}: expected auto, openai, claude-code, sharegpt, swe-agent, \
-                 mini-swe-agent, swe-gym, openhands, openhands-v1, nebius, adp, codex, gemini-cli, \
-                 anthropic, langchain, llamafactory, react, search-r1 or spider2"
+             mini-swe-agent, swe-gym, openhands, openhands-v1, nebius, adp, codex, gemini-cli, \
+             anthropic, langchain, llamafactory, react, search-r1 or spider2"
             )
-        })?),
-    };
-    let domain = match a.domain.as_str() {
-        "auto" => None,
-        d => Some(Domain::parse(d).with_context(|| {
-            format!("unknown --domain {d}: expected auto, search, swe, sql or other")
-        })?),
-    };
-    let writer = Writer::parse(&a.writer)?;
+        })
+}
+
+fn parse_domain(d: &str) -> Result<Auto<Domain>, String> {
+    if d == "auto" {
+        return Ok(Auto(None));
+    }
+    Domain::parse(d)
+        .map(|x| Auto(Some(x)))
+        .ok_or_else(|| format!("unknown --domain {d}: expected auto, search, swe, sql or other"))
+}
+
+pub fn run(a: CompileArgs) -> anyhow::Result<()> {
+    let (format, domain, writer) = (a.format.0, a.domain.0, a.writer);
     let tok = match &a.tokenizer {
         Some(p) => {
             let file = if p.is_dir() {
@@ -133,21 +146,13 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
     }
     let template = template_for(a.tokenizer.as_deref())?;
     let mut files = collect_files(&a.input)?;
-    if let Some(s) = &a.shard {
-        let (i, n) = s.split_once('/').context("--shard takes i/N")?;
-        let (i, n): (usize, usize) = (
-            i.parse().context("--shard i")?,
-            n.parse().context("--shard N")?,
-        );
-        if n == 0 || i >= n {
-            bail!("--shard {s}: need 0 ≤ i < N");
-        }
-        files = shard(files, i, n);
+    if let Some(s) = a.shard {
+        files = shard(files, s.index, s.count);
     }
     let opts = CompileOptions {
         format,
         domain,
-        budget: Budget::parse(&a.budget)?,
+        budget: a.budget,
         distractors: a.distractors == "on",
         seed: a.seed,
         db: a.db.clone(),

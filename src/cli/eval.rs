@@ -48,12 +48,13 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
     let m = open_model(&a.model, a.weights, &device)?;
     warn_streamed_decoding(&m);
-    let chat = m.chat().with_context(|| {
+    m.tokenizer().with_context(|| {
         format!(
             "{}: eval needs the model's tokenizer.json",
             a.model.display()
         )
     })?;
+    let chat = m.chat()?;
     let tok = chat.tokenizer;
     let task = a.task;
     let rows: Vec<TaskRow> = match (&a.input, a.n) {

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use acc_probe::model::random::RandomInit;
 use acc_probe::train::grow::grow_model_dir;
-use acc_probe::train::trainer::save_dtype;
+use acc_probe::train::trainer::SaveDtype;
+
+use super::common::save_dtype_parser;
 use clap::Args;
 
 #[derive(Args, Debug)]
@@ -33,8 +35,8 @@ pub struct GrowArgs {
     #[arg(long, default_value_t = 1.0)]
     qk_norm_init: f32,
     /// dtype of the written model.safetensors.
-    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
-    dtype: String,
+    #[arg(long, default_value = "f32", value_parser = save_dtype_parser())]
+    dtype: SaveDtype,
     #[arg(long)]
     json: bool,
 }
@@ -45,7 +47,7 @@ pub fn run(a: GrowArgs) -> anyhow::Result<()> {
         qk_gain: a.qk_norm_init,
         ..RandomInit::default()
     };
-    let dtype = save_dtype(&a.dtype)?;
+    let dtype = a.dtype.dtype();
     let r = grow_model_dir(
         &a.model,
         a.layers,

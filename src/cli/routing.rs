@@ -3,8 +3,8 @@
 //! entropy, co-activation, the routers' agreement token by token, and each
 //! expert's specialisation across tasks — with CIs, a table, figures and data.
 
-use acc_probe::analysis::attention_report::to_json;
 use acc_probe::analysis::routing_report::{RoutingInputs, RoutingReport};
+use acc_probe::analysis::to_json;
 use acc_probe::io::write_atomic;
 use acc_probe::probe::cache::RoutingRequest;
 use acc_probe::probe::routing_capture::RoutingCapture;
@@ -18,11 +18,14 @@ pub struct RoutingArgs {
     #[command(flatten)]
     pub pair: PairArgs,
     /// Experts shown per layer (the paper shows 20).
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..))]
-    top: u16,
+    #[arg(long, default_value_t = 20)]
+    top: usize,
 }
 
 pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
+    if a.top == 0 {
+        bail!("--top must be at least 1");
+    }
     if a.pair.model.is_some() {
         bail!(
             "routing compares two models: give --base and --acc (or neither, for the bundled pair)"
@@ -67,7 +70,7 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
         silent: &s.silent,
         sizes: (a.pair.examples, a.pair.tokens),
         experts: (cfg.num_experts, cfg.num_experts_per_tok),
-        top: a.top as usize,
+        top: a.top,
         opts: &a.pair.paired_options(),
     })?;
     report.render_figures(out)?;
@@ -78,10 +81,14 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
         println!("{json}");
     } else {
         print!("{}", report.table());
+        // the JSON, the top-experts figure and the co-activation figure
+        let f = &report.figures;
         println!(
-            "wrote {} and {}",
+            "wrote {}, {}, {} and {}",
             json_path.display(),
-            report.figures.join(", ")
+            f[0],
+            f[1],
+            f[2]
         );
     }
     Ok(())

@@ -4,7 +4,10 @@
 use std::path::PathBuf;
 
 use acc_probe::train::optim::AdamWConfig;
+use acc_probe::train::trainer::SaveDtype;
 use acc_probe::train::{train, Init, Objective, TrainConfig};
+
+use super::common::save_dtype_parser;
 use anyhow::bail;
 use clap::Args;
 
@@ -73,8 +76,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 2)]
     keep: usize,
     /// dtype of the final model.safetensors.
-    #[arg(long, default_value = "f32", value_parser = ["f32", "bf16"])]
-    save_dtype: String,
+    #[arg(long, default_value = "f32", value_parser = save_dtype_parser())]
+    save_dtype: SaveDtype,
     /// Use candle's composed ops instead of the fused ops with analytic backward.
     #[arg(long)]
     composed: bool,
@@ -119,7 +122,7 @@ pub fn config_from(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
     cfg.seed = a.seed;
     cfg.save_every = a.save_every;
     cfg.keep = a.keep;
-    cfg.save_dtype = a.save_dtype.parse()?;
+    cfg.save_dtype = a.save_dtype;
     cfg.fused = !a.composed;
     cfg.workers = a.workers.unwrap_or(1).max(1);
     Ok(cfg)

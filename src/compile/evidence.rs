@@ -18,7 +18,7 @@ use serde_json::Value;
 
 use super::trajectory::Trajectory;
 
-pub use crate::domain::Domain;
+use crate::domain::Domain;
 
 /// What a piece is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -12,9 +12,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::assemble::{assemble, Context};
-use super::evidence::{classify, extract, Domain, EvidenceSources};
+use super::evidence::{classify, extract, EvidenceSources};
 use super::readers::{read_file, Rejection, SourceFormat};
 use super::trajectory::Trajectory;
+use crate::domain::Domain;
 use crate::error::{Error, Result};
 use crate::tokenizer::TokenCounter;
 

@@ -12,11 +12,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::evidence::Domain;
 use super::pipeline::Sample;
 use super::readers::Rejection;
 use super::trajectory::SourceRef;
 use super::verify::{verify, Gold};
+use crate::domain::Domain;
 
 /// Teacher settings.
 #[derive(Debug, Clone)]

@@ -10,7 +10,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use super::evidence::{patch_files, Domain};
+use super::evidence::patch_files;
+use crate::domain::Domain;
 
 /// How a verification went.
 #[derive(Debug, Clone, PartialEq)]

@@ -13,7 +13,7 @@ pub fn render(ep: &Episode, format: Format) -> Result<String> {
         Format::ClaudeCode => claude_code(ep),
         Format::Sharegpt => serde_json::to_string_pretty(&sharegpt(ep)).expect("json"),
         Format::SweAgent => {
-            if ep.domain != super::Domain::Swe {
+            if ep.domain != crate::domain::Domain::Swe {
                 return Err(Error::Input(format!(
                     "{}: the SWE-agent .traj format holds software-engineering episodes only",
                     ep.id

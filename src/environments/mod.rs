@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 
-pub use crate::domain::Domain;
+use crate::domain::Domain;
 
 /// Which environment generates episodes: one per domain, and the
 /// repository-history episodes (an SWE agent answering a question about a

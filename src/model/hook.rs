@@ -74,7 +74,8 @@ impl fmt::Display for HookPoint {
 /// Observes a forward pass. Every method has a no-op default.
 pub trait Probe {
     /// Whether this probe observes `at`. `blocks.{l}.attn` is observed when
-    /// [`Probe::attn_spec`] names statistics for layer l.
+    /// [`Probe::attn_spec`] names statistics for layer l (the pass asks
+    /// `attn_spec`: an override must answer `Attn` the same way).
     fn wants(&self, at: HookPoint) -> bool {
         match at {
             HookPoint::Attn(l) => self.attn_spec(l).is_some(),

@@ -193,7 +193,8 @@ impl Probe for DumpProbe {
         let l = at.layer();
         match at {
             HookPoint::AttnProbs(_) => self.materialize && self.records(l),
-            HookPoint::Attn(_) | HookPoint::Router(_) => self.records(l),
+            HookPoint::Attn(_) => self.attn_spec(l).is_some(),
+            HookPoint::Router(_) => self.records(l),
         }
     }
     fn layers(&self) -> Vec<usize> {

@@ -413,24 +413,4 @@ mod tests {
         let e = AttnCapture::load(&p).unwrap_err().to_string();
         assert!(e.contains("cap.safetensors"), "{e}");
     }
-
-    #[test]
-    fn query_selections_parse() {
-        assert_eq!(Queries::parse("all").unwrap(), Queries::All);
-        assert_eq!(Queries::parse("tail:16").unwrap(), Queries::Tail(16));
-        assert_eq!(Queries::parse("question").unwrap(), Queries::Question);
-        assert!(Queries::parse("tail:x").is_err());
-        // one grammar with dump's rows
-        assert_eq!(Queries::parse("3..9").unwrap(), Queries::Span(3, 9));
-        for q in ["all", "tail:16", "question", "3..9"] {
-            assert_eq!(Queries::parse(q).unwrap().to_string(), q);
-        }
-        let e = Queries::parse("last").unwrap_err().to_string();
-        assert!(e.contains("all, tail:N, A..B or question"), "{e}");
-        assert!(Queries::Question.rows(10, None).is_err());
-        assert_eq!(
-            Queries::Question.rows(10, Some(4)).unwrap(),
-            RowSelection::Span(4, 10)
-        );
-    }
 }

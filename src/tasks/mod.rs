@@ -1,5 +1,7 @@
-//! Probe tasks: MRCR and GraphWalks generators with token-length targets, and
-//! their official graders.
+//! Benchmarks: MRCR and GraphWalks generators with token-length targets
+//! (`mrcr`, `graphwalks`, the seeded toy sets of `toy`), their official
+//! graders (`grade`, `score`, `difflib`), evaluation by decoding (`eval`), and
+//! the probe inputs of the paired analyses (`probe_inputs`).
 
 pub mod difflib;
 pub mod eval;

@@ -13,7 +13,8 @@ use super::toy::{self, seed_for, PROBE_STREAM};
 use crate::chat::{ChatTemplate, Message};
 use crate::compile::pipeline::{compile_one, Budget, CompileOptions};
 use crate::compile::readers::read_file;
-use crate::environments::{self, Domain, Format};
+use crate::domain::Domain;
+use crate::environments::{self, Format};
 use crate::error::{Error, Result};
 
 /// What a probe input is drawn from: a benchmark's problems, or compiled
@@ -43,12 +44,17 @@ impl ProbeTask {
         }
     }
 
-    /// Its place in [`ProbeTask::ALL`] (its order, and part of its inputs' seeds).
+    /// Its place in [`ProbeTask::ALL`] (its order, and part of its inputs'
+    /// seeds); `other`, which no environment generates, sorts last.
     pub fn index(&self) -> usize {
-        Self::ALL
-            .iter()
-            .position(|t| t == self)
-            .expect("every probe task is listed")
+        match self {
+            ProbeTask::Benchmark(Task::Mrcr) => 0,
+            ProbeTask::Benchmark(Task::Graphwalks) => 1,
+            ProbeTask::Agent(Domain::Search) => 2,
+            ProbeTask::Agent(Domain::Sql) => 3,
+            ProbeTask::Agent(Domain::Swe) => 4,
+            ProbeTask::Agent(Domain::Other) => 5,
+        }
     }
 
     /// `mrcr`, `graphwalks`, `search`, `sql`, `swe`, or `all`; comma-separated lists too.
@@ -222,4 +228,30 @@ pub fn generate(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probe_tasks_keep_their_names_order_and_seeds() {
+        for (i, t) in ProbeTask::ALL.iter().enumerate() {
+            // the index seeds the agent tasks' inputs: it must not move
+            assert_eq!(t.index(), i);
+            let json = serde_json::to_string(t).unwrap();
+            assert_eq!(json, format!("\"{}\"", t.name()));
+            assert_eq!(serde_json::from_str::<ProbeTask>(&json).unwrap(), *t);
+        }
+        let names: Vec<&str> = ProbeTask::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(names, ["mrcr", "graphwalks", "search", "sql", "swe"]);
+        let parsed = ProbeTask::parse_list("swe,mrcr,sql,mrcr").unwrap();
+        assert_eq!(
+            parsed.iter().map(|t| t.name()).collect::<Vec<_>>(),
+            ["mrcr", "sql", "swe"]
+        );
+        assert_eq!(ProbeTask::parse_list("all").unwrap(), ProbeTask::ALL);
+        assert!(ProbeTask::parse_list("other").is_err());
+        assert!(serde_json::from_str::<ProbeTask>("\"other\"").is_err());
+    }
 }

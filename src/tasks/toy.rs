@@ -28,7 +28,7 @@ pub const LONG_DRILL_CHECK_STREAM: u64 = 9;
 /// Graph drills of the copy stage, and long graph drills (`drills`).
 pub const GRAPH_COPY_DRILL_STREAM: u64 = 13;
 pub const LONG_GRAPH_DRILL_STREAM: u64 = 14;
-/// Repository-history agent episodes (`agents::history`).
+/// Repository-history agent episodes (`environments::history`).
 pub const HISTORY_STREAM: u64 = 15;
 
 /// The seed of problem `i` of `stream` in a run seeded with `seed`.

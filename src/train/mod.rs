@@ -10,6 +10,7 @@
 //! - [`hf`]: the model directory transformers loads;
 //! - [`trainer`]: the loop;
 //! - [`grow`]: depth growth that keeps the model's function;
+//! - [`curriculum`]: the drills of the LM corpus and the copy-drill check;
 //! - [`reproduce`]: environments → trajectories → compile → base and ACC models → evaluation.
 
 pub mod checkpoint;

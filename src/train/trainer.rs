@@ -191,11 +191,6 @@ impl FromStr for SaveDtype {
     }
 }
 
-/// The dtype named `f32` or `bf16` (checkpoint output).
-pub fn save_dtype(s: &str) -> Result<DType> {
-    s.parse::<SaveDtype>().map(SaveDtype::dtype)
-}
-
 /// A model directory's weights (f32, host), config, tokenizer and chat template.
 pub(crate) fn load_model_dir(
     dir: &Path,

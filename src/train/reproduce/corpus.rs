@@ -16,7 +16,8 @@ use crate::chat::{ChatTemplate, Message};
 use crate::compile::agent_sft;
 use crate::compile::readers::read_file;
 use crate::compile::trajectory::Trajectory;
-use crate::environments::{self, Domain, Format};
+use crate::domain::Domain;
+use crate::environments::{self, Format};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::model::Qwen3MoeConfig;
@@ -95,7 +96,7 @@ fn write_trajectories(dir: &Path, p: &Preset, seed: u64) -> Result<Vec<(PathBuf,
         .into_iter()
         .enumerate()
     {
-        let name = format!("{d:?}").to_lowercase();
+        let name = d.name().to_string();
         let eps = environments::generate(
             d,
             p.episodes_per_domain,

@@ -23,7 +23,7 @@
 //!    (`report`).
 //!
 //! The LM corpus contains toy MRCR / GraphWalks problems with their answers
-//! (other seeds) and short graph / recall drills (`tasks::drills`), so that
+//! (other seeds) and short graph / recall drills (`train::curriculum::drills`), so that
 //! the small base model learns the answer formats and in-context lookup; both
 //! models share that stage, and the comparison measures what ACC SFT adds.
 //! A stage whose output exists is skipped (a stopped run continues; training

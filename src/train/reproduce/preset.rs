@@ -27,7 +27,7 @@ pub struct Preset {
     pub moe_intermediate: usize,
     pub vocab: usize,
     pub episodes_per_domain: usize,
-    /// Repository-history episodes (`tasks::environments::history`): an SWE agent
+    /// Repository-history episodes (`environments::history`): an SWE agent
     /// answering a parents or BFS question about a commit graph it lists page
     /// by page. Their compiled samples are graph walks over evidence, the
     /// operations of GraphWalks met in tool output.
@@ -52,10 +52,10 @@ pub struct Preset {
     pub lm_task_problems: Option<usize>,
     /// Prompt tokens of toy problems (training and evaluation).
     pub task_tokens: usize,
-    /// Short graph and recall drills (each) in the LM corpus (`tasks::drills`).
+    /// Short graph and recall drills (each) in the LM corpus (`train::curriculum::drills`).
     #[serde(default)]
     pub drills: usize,
-    /// Copy drills (`tasks::drills::copy_drill`): the data of the copy stage,
+    /// Copy drills (`train::curriculum::drills::copy_drill`): the data of the copy stage,
     /// and part of the LM corpus, which rehearses them (without them LM
     /// pretraining erases the copying the copy stage taught).
     #[serde(default)]
@@ -66,7 +66,7 @@ pub struct Preset {
     /// only after a long plateau; short drills reach it in the fewest tokens.
     #[serde(default)]
     pub copy_steps: usize,
-    /// Long copy drills (`tasks::drills::ramp_copy_drill`, from the short
+    /// Long copy drills (`train::curriculum::drills::ramp_copy_drill`, from the short
     /// drills' length to the toy tasks'): the data of the long copy stage
     /// and part of the LM corpus, or with `long_practice` `acc` only the
     /// long part of ACC SFT's rehearsal.
@@ -78,14 +78,14 @@ pub struct Preset {
     /// 1,000.
     #[serde(default)]
     pub long_copy_steps: usize,
-    /// Short graph drills (`tasks::drills::graph_drill`) spread among the
+    /// Short graph drills (`train::curriculum::drills::graph_drill`) spread among the
     /// copy stage's copy drills, and so in the LM corpus and the short
     /// rehearsal. The copy drills teach single lookups; these teach the
     /// toy GraphWalks operations themselves (several lookups, reverse ones
     /// for parents, an answer list), at lengths the copy stage trains fast.
     #[serde(default)]
     pub graph_copy_drills: usize,
-    /// Long graph drills (`tasks::drills::long_graph_drill`) spread among the
+    /// Long graph drills (`train::curriculum::drills::long_graph_drill`) spread among the
     /// long copy drills.
     #[serde(default)]
     pub long_graph_drills: usize,
@@ -165,7 +165,7 @@ pub struct Preset {
     #[serde(default = "default_qk_norm_init")]
     pub qk_norm_init: f32,
     /// Held-out copy drills of each kind decoded after every stage
-    /// (`tasks::drill_check`; 0: none).
+    /// (`train::curriculum::drill_check`; 0: none).
     #[serde(default)]
     pub drill_checks: usize,
     /// Graph answers (toy GraphWalks, graph and lookup drills, in every
