@@ -92,12 +92,17 @@ impl ModelDir {
         Ok(self.template.get_or_init(|| t))
     }
 
-    /// The ids that end a response (generation_config.json, config.json).
+    /// The ids that end a response (generation_config.json, config.json;
+    /// the tokenizer's end-of-text tokens where the directory has one).
     pub fn stop(&self) -> Result<&[u32]> {
         if let Some(s) = self.stop.get() {
             return Ok(s);
         }
-        let s = stop_ids(&self.dir, Some(self.tokenizer()?));
+        let tok = match self.ckpt.tokenizer_path() {
+            Some(_) => Some(self.tokenizer()?),
+            None => None,
+        };
+        let s = stop_ids(&self.dir, tok);
         Ok(self.stop.get_or_init(|| s))
     }
 

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use acc_probe::chat::{ChatTemplate, Message};
-use acc_probe::model::generate::{greedy, stop_ids};
+use acc_probe::chat::Message;
+use acc_probe::model::generate::greedy;
 use acc_probe::tokenizer;
 use anyhow::{bail, Context};
 use candle_core::Device;
@@ -47,7 +47,7 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
     let (model, ckpt) = (&m.model, &m.ckpt);
     warn_streamed_decoding(&m);
     let tok = match ckpt.tokenizer_path() {
-        Some(p) => Some((tokenizer::load(&p)?, p)),
+        Some(p) => Some((m.tokenizer()?, p)),
         None => None,
     };
     let text = match (&a.prompt, &a.messages) {
@@ -57,7 +57,7 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
                 role: "user".into(),
                 content: p.clone(),
             };
-            Some(ChatTemplate::for_model_dir(&a.model)?.render(&[user], true)?)
+            Some(m.template()?.render(&[user], true)?)
         }
         (None, Some(f)) => {
             let text =
@@ -68,7 +68,7 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
                     f.display()
                 )
             })?;
-            Some(ChatTemplate::for_model_dir(&a.model)?.render(&msgs, true)?)
+            Some(m.template()?.render(&msgs, true)?)
         }
         (None, None) => None,
     };
@@ -82,7 +82,7 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
         (None, None, _) => bail!("give --prompt TEXT, --messages FILE or --ids FILE"),
     };
     model.check_input(&prompt)?;
-    let mut stop = stop_ids(&a.model, tok.as_ref().map(|(t, _)| t));
+    let mut stop = m.stop()?.to_vec();
     stop.extend(&a.stop);
     let start = std::time::Instant::now();
     let out = greedy(model, &prompt, a.max_new_tokens, &stop).context("decoding")?;
