@@ -240,10 +240,8 @@ fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
     assert!(acc_r[..30].iter().any(|r| !copy.contains(r)));
 }
 
-#[test]
-fn train_cli_from_a_config_then_fine_tune() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path();
+/// A tokenizer, a model config and an LM corpus (`lm.jsonl`) in `root`.
+fn lm_setup(root: &Path) {
     let corpus: Vec<String> = (0..200)
         .map(|i| format!("The order {i} shipped to Tallinn on day {}.", i % 7))
         .collect();
@@ -260,6 +258,50 @@ fn train_cli_from_a_config_then_fine_tune() {
         .map(|t| serde_json::json!({ "text": t }).to_string() + "\n")
         .collect();
     std::fs::write(root.join("lm.jsonl"), text).unwrap();
+}
+
+#[test]
+fn a_train_refused_for_its_data_leaves_nothing_that_blocks_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    lm_setup(root);
+    std::fs::write(root.join("bad.jsonl"), "{\"nope\": 1}\n{\"nope\": 2}\n").unwrap();
+    let args = |data: &str| {
+        let mut c = bin();
+        c.current_dir(root).args([
+            "train",
+            "--data",
+            data,
+            "--config",
+            "config.json",
+            "--tokenizer",
+            "tokenizer.json",
+            "--objective",
+            "lm",
+            "--out",
+            "run",
+            "--steps",
+            "1",
+            "--seq-len",
+            "64",
+        ]);
+        c
+    };
+    let o = args("bad.jsonl").output().unwrap();
+    assert!(!o.status.success());
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(e.contains("bad.jsonl"), "{e}");
+    assert!(!root.join("run/train/run.json").exists());
+    // the same --out with good data starts a run, without --resume
+    run_ok(&mut args("lm.jsonl"));
+    assert!(root.join("run/train/run.json").is_file());
+}
+
+#[test]
+fn train_cli_from_a_config_then_fine_tune() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    lm_setup(root);
     let out = root.join("lm");
     let s = run_ok(bin().current_dir(root).args([
         "train",

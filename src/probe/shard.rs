@@ -88,8 +88,17 @@ impl ShardManifest {
     pub fn load(dir: &Path) -> Result<Self> {
         let p = dir.join(Self::FILE);
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::Input(format!("{}: not a shard manifest: {e}", p.display())))
+        let m: ShardManifest = serde_json::from_str(&text)
+            .map_err(|e| Error::Input(format!("{}: not a shard manifest: {e}", p.display())))?;
+        let Shard { index, count } = m.shard;
+        if count == 0 || index >= count {
+            return Err(Error::OutOfRange {
+                what: format!("{}: shard", p.display()),
+                value: format!("{index}/{count}"),
+                valid: "i/N with 0 ≤ i < N".into(),
+            });
+        }
+        Ok(m)
     }
 }
 
@@ -211,5 +220,34 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("more than one"));
+    }
+
+    #[test]
+    fn manifests_with_impossible_shards_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for (shard, ok) in [
+            ((0, 2), true),
+            ((2, 2), false),
+            ((0, 0), false),
+            ((5, 3), false),
+        ] {
+            let m = ShardManifest {
+                kind: "attention".into(),
+                shard: Shard {
+                    index: shard.0,
+                    count: shard.1,
+                },
+                input_ids: vec!["a".into()],
+                models: Vec::new(),
+                command: "acc-probe attention".into(),
+            };
+            m.save(dir.path()).unwrap();
+            let got = ShardManifest::load(dir.path());
+            assert_eq!(got.is_ok(), ok, "{shard:?}");
+            if !ok {
+                let e = got.unwrap_err().to_string();
+                assert!(e.contains("shard.json") && e.contains("0 ≤ i < N"), "{e}");
+            }
+        }
     }
 }

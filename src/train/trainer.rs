@@ -307,7 +307,10 @@ pub fn train(
             ),
         });
     }
-    let (ds, packs) = load_packs(cfg, &mcfg, &tok, &template, &run)?;
+    let (ds, packs) = load_packs(cfg, &mcfg, &tok, &template)?;
+    // the run's state is written only once it can start: a run refused for
+    // its data leaves nothing that blocks the next attempt
+    start_run(cfg, &run, &ds)?;
 
     // 2. weights and optimizer (from the checkpoint when resuming)
     let (mut model, resumed_from) = match &resume_from {
@@ -413,12 +416,26 @@ fn open_run(cfg: &TrainConfig, out: &Path, resume: bool) -> Result<Option<PathBu
         }
         None
     };
-    std::fs::create_dir_all(&run).map_err(|e| Error::io(&run, e))?;
+    Ok(resume_from)
+}
+
+/// Writes the run's settings (`run.json`) and the rows its data skipped
+/// (`skipped.json`) into `run`.
+fn start_run(cfg: &TrainConfig, run: &Path, ds: &data::Dataset) -> Result<()> {
+    std::fs::create_dir_all(run).map_err(|e| Error::io(run, e))?;
+    // as a JSON value: sorted keys, the form `--resume` compares
+    let cfg_value = serde_json::to_value(cfg).expect("config serialises");
     write_atomic(
-        &run_json,
+        &run.join("run.json"),
         &serde_json::to_vec_pretty(&cfg_value).expect("config serialises"),
     )?;
-    Ok(resume_from)
+    if !ds.skipped.is_empty() {
+        write_atomic(
+            &run.join("skipped.json"),
+            &serde_json::to_vec_pretty(&ds.skipped).expect("serialises"),
+        )?;
+    }
+    Ok(())
 }
 
 /// The training data: rows → examples (checked against the vocabulary) →
@@ -428,7 +445,6 @@ fn load_packs(
     mcfg: &Qwen3MoeConfig,
     tok: &tokenizers::Tokenizer,
     template: &ChatTemplate,
-    run: &Path,
 ) -> Result<(data::Dataset, Vec<Pack>)> {
     let ds = data::load(&cfg.data, cfg.objective, tok, template, cfg.seq_len)?;
     check_vocab(&ds, mcfg.vocab_size)?;
@@ -442,12 +458,6 @@ fn load_packs(
         packs.len(),
         cfg.seq_len
     );
-    if !ds.skipped.is_empty() {
-        write_atomic(
-            &run.join("skipped.json"),
-            &serde_json::to_vec_pretty(&ds.skipped).expect("serialises"),
-        )?;
-    }
     Ok((ds, packs))
 }
 
