@@ -348,3 +348,25 @@ fn probes_of_layers_the_model_lacks_are_refused() {
     m.forward(&[1, 2, 3], &mut ok, opts).unwrap();
     assert!(ok.per_layer.contains_key(&(layers - 1)));
 }
+
+#[test]
+fn a_config_implying_far_more_tensors_than_the_files_is_refused_with_both_counts() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(tmp.path(), &small_config(), DType::F32, 1);
+    let p = tmp.path().join("config.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    v["num_experts"] = json!(100_000);
+    std::fs::write(&p, v.to_string()).unwrap();
+    let e = open_err(tmp.path());
+    assert!(
+        e.contains("config.json")
+            && e.contains("100000 experts")
+            && e.contains("the checkpoint has"),
+        "{e}"
+    );
+    // one missing tensor is still named
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+    v["num_experts"] = json!(7);
+    std::fs::write(&p, v.to_string()).unwrap();
+    assert!(open_err(tmp.path()).contains("missing tensor"));
+}

@@ -38,6 +38,11 @@ pub struct Qwen3MoeConfig {
     pub router_aux_loss_coef: f64,
 }
 
+/// The most tensors a config may imply (Qwen3-30B-A3B has about 18,500).
+pub const MAX_TENSORS: f64 = 1e6;
+/// The most elements one tensor may have (2^40: 4 TiB in f32).
+pub const MAX_TENSOR_ELEMENTS: f64 = 1_099_511_627_776.0;
+
 impl Qwen3MoeConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
@@ -168,6 +173,21 @@ impl Qwen3MoeConfig {
                 return Err(bad(field, "must be > 0".into()));
             }
         }
+        // sizes are checked before anything is allocated for them
+        let tensors = self.expected_tensor_count();
+        if tensors > MAX_TENSORS {
+            return Err(bad(
+                if self.num_experts > self.num_hidden_layers {
+                    "num_experts"
+                } else {
+                    "num_hidden_layers"
+                },
+                format!(
+                    "{} layers of {} experts need {tensors:.1e} tensors; at most {MAX_TENSORS:.0e} are supported",
+                    self.num_hidden_layers, self.num_experts
+                ),
+            ));
+        }
         if !self
             .num_attention_heads
             .is_multiple_of(self.num_key_value_heads)
@@ -186,7 +206,8 @@ impl Qwen3MoeConfig {
                 format!("{} is odd; RoPE needs an even head_dim", self.head_dim),
             ));
         }
-        let any_moe = (0..self.num_hidden_layers).any(|l| self.is_moe_layer(l));
+        let moe_layers = self.moe_layer_count();
+        let any_moe = moe_layers > 0;
         if any_moe {
             if self.num_experts_per_tok == 0 || self.num_experts_per_tok > self.num_experts {
                 return Err(bad(
@@ -201,7 +222,7 @@ impl Qwen3MoeConfig {
                 return Err(bad("moe_intermediate_size", "must be > 0".into()));
             }
         }
-        let any_dense = (0..self.num_hidden_layers).any(|l| !self.is_moe_layer(l));
+        let any_dense = moe_layers < self.num_hidden_layers;
         if any_dense && self.intermediate_size == 0 {
             return Err(bad(
                 "intermediate_size",
@@ -218,7 +239,72 @@ impl Qwen3MoeConfig {
                 format!("layer {l} is out of range 0..{}", self.num_hidden_layers),
             ));
         }
+        for (field, v) in [
+            ("rope_theta", self.rope_theta),
+            ("rms_norm_eps", self.rms_norm_eps),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad(field, format!("{v} must be a finite number > 0")));
+            }
+        }
+        let widest = [
+            (
+                "vocab_size",
+                self.vocab_size as f64 * self.hidden_size as f64,
+            ),
+            (
+                "num_attention_heads",
+                self.num_attention_heads as f64 * self.head_dim as f64 * self.hidden_size as f64,
+            ),
+            (
+                "intermediate_size",
+                self.intermediate_size as f64 * self.hidden_size as f64,
+            ),
+            (
+                "moe_intermediate_size",
+                self.moe_intermediate_size as f64 * self.hidden_size as f64,
+            ),
+        ];
+        for (field, elems) in widest {
+            if elems > MAX_TENSOR_ELEMENTS {
+                return Err(bad(
+                    field,
+                    format!(
+                        "makes a tensor of {elems:.1e} elements; at most {MAX_TENSOR_ELEMENTS:.0e} are supported"
+                    ),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// How many of the layers use the sparse MoE block (arithmetic, no
+    /// loop over the layers).
+    pub fn moe_layer_count(&self) -> usize {
+        if self.num_experts == 0 || self.decoder_sparse_step == 0 {
+            return 0;
+        }
+        let mut dense: Vec<usize> = self
+            .mlp_only_layers
+            .iter()
+            .copied()
+            .filter(|&l| {
+                l < self.num_hidden_layers && (l + 1).is_multiple_of(self.decoder_sparse_step)
+            })
+            .collect();
+        dense.sort_unstable();
+        dense.dedup();
+        self.num_hidden_layers / self.decoder_sparse_step - dense.len()
+    }
+
+    /// How many tensors the config implies (no allocation; checkpoint
+    /// validation compares it with the files before listing them).
+    pub fn expected_tensor_count(&self) -> f64 {
+        let l = self.num_hidden_layers as f64;
+        let moe = self.moe_layer_count() as f64;
+        let per_layer = 8.0 + if self.attention_bias { 4.0 } else { 0.0 };
+        let top = if self.tie_word_embeddings { 2.0 } else { 3.0 };
+        top + l * per_layer + moe * (1.0 + 3.0 * self.num_experts as f64) + (l - moe) * 3.0
     }
 
     /// Whether layer `l` uses the sparse MoE block (the rule of HF transformers'
@@ -401,5 +487,63 @@ impl Reader<'_> {
             (Some(a), _) | (None, Some(a)) => Ok(a),
             (None, None) => Err(self.missing("rope_theta (or rope_parameters.rope_theta)")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::loader::expected_tensors;
+    use crate::model::synth::{bench_config, shape_config};
+
+    #[test]
+    fn the_tensor_count_is_the_expected_list_without_building_it() {
+        let mut cfgs = vec![bench_config(), shape_config("qwen3-30b-a3b").unwrap()];
+        let mut c = bench_config();
+        c.tie_word_embeddings = true;
+        c.attention_bias = true;
+        c.mlp_only_layers = vec![0, 2, 2];
+        c.intermediate_size = 64;
+        cfgs.push(c.clone());
+        c.decoder_sparse_step = 2;
+        c.mlp_only_layers = vec![1];
+        cfgs.push(c);
+        for c in cfgs {
+            assert_eq!(c.expected_tensor_count(), expected_tensors(&c).len() as f64);
+            let moe = (0..c.num_hidden_layers)
+                .filter(|&l| c.is_moe_layer(l))
+                .count();
+            assert_eq!(c.moe_layer_count(), moe);
+        }
+    }
+
+    #[test]
+    fn impossible_and_unbounded_configs_are_refused_before_allocating() {
+        let path = Path::new("config.json");
+        let refused = |edit: &dyn Fn(&mut Qwen3MoeConfig)| {
+            let mut c = bench_config();
+            edit(&mut c);
+            c.validate(path).unwrap_err().to_string()
+        };
+        for theta in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+            let e = refused(&|c| c.rope_theta = theta);
+            assert!(
+                e.contains("rope_theta") && e.contains("finite number > 0"),
+                "{e}"
+            );
+        }
+        let e = refused(&|c| c.rms_norm_eps = -1e-6);
+        assert!(e.contains("rms_norm_eps"), "{e}");
+        // 10^9 experts or layers: refused with the number, without a loop over them
+        let e = refused(&|c| c.num_experts = 1_000_000_000);
+        assert!(e.contains("num_experts") && e.contains("tensors"), "{e}");
+        let e = refused(&|c| c.num_hidden_layers = 1_000_000_000);
+        assert!(
+            e.contains("num_hidden_layers") && e.contains("tensors"),
+            "{e}"
+        );
+        let e = refused(&|c| c.vocab_size = usize::MAX / 2);
+        assert!(e.contains("vocab_size") && e.contains("elements"), "{e}");
+        bench_config().validate(path).unwrap();
     }
 }

@@ -94,6 +94,23 @@ impl Checkpoint {
 
     /// Compares the inventory with the tensors the config implies.
     fn validate(&self) -> Result<()> {
+        // a config implying far more tensors than the files hold is refused
+        // before the expected names are listed (a few missing ones are
+        // named one by one below)
+        let implied = self.config.expected_tensor_count();
+        if implied > 2.0 * self.tensors.len() as f64 + 16.0 {
+            return Err(Error::Config {
+                path: self.dir.join("config.json"),
+                field: "num_hidden_layers".into(),
+                reason: format!(
+                    "{} layers ({} of them MoE with {} experts) imply {implied} tensors; the checkpoint has {}",
+                    self.config.num_hidden_layers,
+                    self.config.moe_layer_count(),
+                    self.config.num_experts,
+                    self.tensors.len()
+                ),
+            });
+        }
         let expected = expected_tensors(&self.config);
         let files = self
             .files
