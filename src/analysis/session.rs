@@ -16,6 +16,9 @@ use crate::model_dir::ModelDir;
 use crate::probe::pair::{check_pair, silent_in_both};
 use crate::tasks::probe_inputs::{self, ProbeInput, ProbeTask};
 
+/// The most probe inputs per task a session builds.
+pub const MAX_EXAMPLES: usize = 10_000;
+
 /// Which layers to report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LayerRequest {
@@ -137,8 +140,12 @@ pub fn check_request(layers: &LayerRequest, moe_only: bool, cfg: &Qwen3MoeConfig
 }
 
 fn check_inputs(p: &InputPlan, cfg: &Qwen3MoeConfig) -> Result<()> {
-    if p.examples == 0 {
-        return Err(Error::Input("--examples must be at least 1".into()));
+    if p.examples == 0 || p.examples > MAX_EXAMPLES {
+        return Err(Error::OutOfRange {
+            what: "--examples".into(),
+            value: p.examples.to_string(),
+            valid: format!("1..={MAX_EXAMPLES} probe inputs per task"),
+        });
     }
     if p.tasks.is_empty() {
         return Err(Error::Input("no probe tasks given".into()));

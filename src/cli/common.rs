@@ -89,10 +89,10 @@ pub struct StatsArgs {
     #[arg(long, default_value = "all")]
     pub queries: Queries,
     /// Query-block size of the streaming kernel.
-    #[arg(long, default_value_t = StreamBlocks::default().block_q)]
+    #[arg(long, default_value_t = StreamBlocks::default().block_q, value_parser = block_size)]
     pub block_q: usize,
     /// Key-block size of the streaming kernel.
-    #[arg(long, default_value_t = StreamBlocks::default().block_k)]
+    #[arg(long, default_value_t = StreamBlocks::default().block_k, value_parser = block_size)]
     pub block_k: usize,
 }
 
@@ -201,6 +201,18 @@ pub fn save_dtype_parser(
     use clap::builder::TypedValueParser;
     clap::builder::PossibleValuesParser::new(["f32", "bf16"])
         .map(|s| s.parse().expect("a listed dtype"))
+}
+
+/// The largest streaming-kernel block (rows or keys): a block's scores are
+/// held per thread.
+const MAX_BLOCK: usize = 8192;
+
+/// clap's parser of `--block-q` / `--block-k`: 1..=8192.
+fn block_size(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_BLOCK).contains(&n) => Ok(n),
+        _ => Err(format!("expected a block size in 1..={MAX_BLOCK}")),
+    }
 }
 
 /// clap's parser of `--bins`.

@@ -57,6 +57,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let chat = m.chat()?;
     let tok = chat.tokenizer;
     let task = a.task;
+    if a.n == Some(0) {
+        bail!("--n must be at least 1: a score of no problems is no score");
+    }
     let rows: Vec<TaskRow> = match (&a.input, a.n) {
         (Some(path), _) => {
             let mut rows = Vec::new();
@@ -66,6 +69,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                     Task::Mrcr => serde_json::from_value(v).map(TaskRow::Mrcr),
                     Task::Graphwalks => serde_json::from_value(v).map(TaskRow::Graphwalks),
                 };
+                if rows.is_empty() {
+                    bail!("no rows to evaluate: a score of no problems is no score");
+                }
                 rows.push(row.map_err(|e| {
                     anyhow::anyhow!("{}:{line}: not a {task:?} row: {e}", path.display())
                 })?);

@@ -23,7 +23,8 @@ pub fn argmax(logits: &Tensor) -> Result<u32> {
 /// stopping after any id in `stop`. Returns the new tokens (stop token included).
 pub fn greedy(model: &Qwen3Moe, prompt: &[u32], max_new: usize, stop: &[u32]) -> Result<Vec<u32>> {
     let mut cache = KvCache::default();
-    let mut out = Vec::with_capacity(max_new);
+    // no more tokens than positions: a huge --max-new-tokens reserves nothing
+    let mut out = Vec::with_capacity(max_new.min(model.config.max_position_embeddings));
     if max_new == 0 {
         return Ok(out);
     }
@@ -46,7 +47,8 @@ pub fn greedy_uncached(
     stop: &[u32],
 ) -> Result<Vec<u32>> {
     let mut seq = prompt.to_vec();
-    let mut out = Vec::with_capacity(max_new);
+    // no more tokens than positions: a huge --max-new-tokens reserves nothing
+    let mut out = Vec::with_capacity(max_new.min(model.config.max_position_embeddings));
     while out.len() < max_new {
         let logits = model
             .forward(

@@ -126,7 +126,13 @@ impl RowSelection {
             return Ok(RowSelection::All);
         }
         if let Some(n) = s.strip_prefix("tail:") {
-            return n.parse().map(RowSelection::Tail).map_err(|_| bad());
+            return match n.parse() {
+                Ok(0) => Err(Error::Input(format!(
+                    "bad row selection `{s}`: tail:N measures the last N ≥ 1 rows"
+                ))),
+                Ok(n) => Ok(RowSelection::Tail(n)),
+                Err(_) => Err(bad()),
+            };
         }
         if let Some((a, b)) = s.split_once("..") {
             let a = a.parse().map_err(|_| bad())?;
@@ -509,6 +515,9 @@ mod tests {
         assert_eq!(Queries::parse("tail:16").unwrap(), Queries::Tail(16));
         assert_eq!(Queries::parse("question").unwrap(), Queries::Question);
         assert!(Queries::parse("tail:x").is_err());
+        // a selection of no rows measures nothing
+        assert!(Queries::parse("tail:0").is_err());
+        assert!(RowSelection::parse("tail:0").is_err());
         // one grammar with dump's rows
         assert_eq!(Queries::parse("3..9").unwrap(), Queries::Span(3, 9));
         for q in ["all", "tail:16", "question", "3..9"] {

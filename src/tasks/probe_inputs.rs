@@ -150,7 +150,7 @@ pub fn generate(
     template: &ChatTemplate,
     work_dir: &Path,
 ) -> Result<Vec<ProbeInput>> {
-    let mut out = Vec::with_capacity(n);
+    let mut out = Vec::with_capacity(n.min(1024));
     let mut push = |i: usize, messages: Vec<Message>| -> Result<()> {
         let (ids, question_start) = tokenize_prompt(tok, template, &messages)?;
         out.push(ProbeInput {

@@ -82,6 +82,10 @@ pub fn grow_depth_at(
             "grow to {layers} layers: the model already has {old} (expected more)"
         )));
     }
+    // the grown model's config is checked (its sizes bounded) before any layer is made
+    let mut grown = cfg.clone();
+    grown.num_hidden_layers = layers;
+    grown.validate(std::path::Path::new("--layers"))?;
     if cfg.decoder_sparse_step != 1 || !cfg.mlp_only_layers.is_empty() {
         return Err(Error::Input(format!(
             "grow: the model must have MoE in every layer (decoder_sparse_step 1, no \
