@@ -58,3 +58,22 @@ impl Hasher for Fnv {
         }
     }
 }
+
+/// The lines of `bytes` (1-based numbers), each as text or, where it is not
+/// valid UTF-8, the reason: one bad byte costs its line, not the file.
+pub fn utf8_lines(bytes: &[u8]) -> Vec<(usize, std::result::Result<&str, String>)> {
+    let mut lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            let text = std::str::from_utf8(l)
+                .map_err(|e| format!("not valid UTF-8 (byte {} of the line)", e.valid_up_to() + 1));
+            (i + 1, text)
+        })
+        .collect()
+}

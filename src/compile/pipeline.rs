@@ -142,7 +142,9 @@ pub fn collect_files(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
             for e in entries {
                 walk(&e, out)?;
             }
-        } else if p.is_file() {
+        } else if std::fs::symlink_metadata(p).is_ok() {
+            // a file, or something that is not one (a broken link, a FIFO, a
+            // device): the reader reports the latter as a skipped input
             out.push(p.to_path_buf());
         } else {
             return Err(Error::Input(format!(

@@ -245,12 +245,11 @@ pub fn load(
     template: &ChatTemplate,
     max_len: usize,
 ) -> Result<Dataset> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let lines: Vec<(usize, &str)> = text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| (i + 1, l))
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // a line that is not UTF-8 is one skipped row, not a refused file
+    let lines: Vec<(usize, std::result::Result<&str, String>)> = crate::io::utf8_lines(&bytes)
+        .into_iter()
+        .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
         .collect();
     if lines.is_empty() {
         return Err(Error::Input(format!(
@@ -261,9 +260,13 @@ pub fn load(
     use rayon::prelude::*;
     let results: Vec<(usize, std::result::Result<Vec<Example>, String>)> = lines
         .par_iter()
-        .map(|&(line, l)| {
-            let r = serde_json::from_str::<Value>(l)
-                .map_err(|e| format!("invalid JSON: {e}"))
+        .map(|(line, l)| {
+            let line = *line;
+            let r = l
+                .clone()
+                .and_then(|l| {
+                    serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}"))
+                })
                 .and_then(|v| tokenize_row(&v, objective, tok, template))
                 .and_then(|(ids, target)| split(ids, target, line, objective, max_len));
             (line, r)

@@ -193,10 +193,7 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
     (out, rejected)
 }
 
-/// Long by design: the one place a file's container (a JSON document, a
-/// list, JSONL of records or of per-turn events) is told apart and each
-/// record dispatched to its format, so the order of detection reads top to
-/// bottom.
+/// A file's trajectories and rejections.
 fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, Vec<Rejection>) {
     let file = path.display().to_string();
     let reject = |record: usize, reason: String| Rejection {
@@ -206,12 +203,100 @@ fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, 
         },
         reason,
     };
+    if let Some(why) = not_a_regular_file(path) {
+        return (vec![], vec![reject(0, why)]);
+    }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => return (vec![], vec![reject(0, format!("cannot read: {e}"))]),
     };
-    let Ok(text) = String::from_utf8(bytes) else {
-        return (vec![], vec![reject(0, "not valid UTF-8".into())]);
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            // JSONL: a line that is not UTF-8 is one rejected record, and the
+            // others are read; a whole-file document is one record
+            let (text, bad) = utf8_repaired(e.as_bytes());
+            let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+            if bad.is_empty() || serde_json::from_str::<Value>(first).is_err() {
+                let at = e.utf8_error().valid_up_to();
+                return (
+                    vec![],
+                    vec![reject(0, format!("not valid UTF-8 (byte offset {at})"))],
+                );
+            }
+            let (out, mut rejected) = read_records_text(path, text, forced);
+            let mut bad: Vec<Rejection> = bad
+                .into_iter()
+                .map(|(line, why)| reject(line, why))
+                .collect();
+            bad.append(&mut rejected);
+            return (out, bad);
+        }
+    };
+    read_records_text(path, text, forced)
+}
+
+/// Why `path` is not read as a file: a broken link, a FIFO, a device or a
+/// socket (never opened, so a FIFO cannot block the run).
+fn not_a_regular_file(path: &Path) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => {
+            return Some(match std::fs::read_link(path) {
+                Ok(to) => format!("a broken link to {} ({e}); skipped", to.display()),
+                Err(_) => format!("cannot read: {e}"),
+            })
+        }
+    };
+    let t = meta.file_type();
+    let kind = if t.is_file() {
+        return None;
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Some(format!("{kind}, not a trajectory file; skipped"))
+}
+
+/// The text of `bytes` with each line that is not UTF-8 left empty, and
+/// those lines with the reason.
+fn utf8_repaired(bytes: &[u8]) -> (String, Vec<(usize, String)>) {
+    let mut text = String::with_capacity(bytes.len());
+    let mut bad = Vec::new();
+    for (line, l) in crate::io::utf8_lines(bytes) {
+        match l {
+            Ok(l) => text.push_str(l),
+            Err(why) => bad.push((line, why)),
+        }
+        text.push('\n');
+    }
+    (text, bad)
+}
+
+/// [`read_records`] over a file's text. Long by design: the one place a
+/// file's container (a JSON document, a list, JSONL of records or of
+/// per-turn events) is told apart and each record dispatched to its format,
+/// so the order of detection reads top to bottom.
+fn read_records_text(
+    path: &Path,
+    text: String,
+    forced: Option<SourceFormat>,
+) -> (Vec<Trajectory>, Vec<Rejection>) {
+    let file = path.display().to_string();
+    let reject = |record: usize, reason: String| Rejection {
+        source: SourceRef {
+            file: file.clone(),
+            record,
+        },
+        reason,
     };
     let mut out = Vec::new();
     let mut rejected = Vec::new();

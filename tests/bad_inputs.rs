@@ -1,0 +1,352 @@
+//! Bad inputs, one table: each case builds its inputs in a fresh directory,
+//! runs one command, and states the exit (refused with a message fragment, or
+//! done) and what must exist afterwards. No case may panic (exit 101) or
+//! abort (exit 134), and good records survive bad neighbours.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{fixture, model_with_tokenizer};
+use serde_json::Value;
+
+/// What a case expects of its command.
+enum Expect {
+    /// Refused (exit 1 or 2), stderr holding every fragment.
+    Refused(&'static [&'static str]),
+    /// Done (exit 0), stdout + stderr holding every fragment.
+    Done(&'static [&'static str]),
+}
+
+struct Case {
+    name: &'static str,
+    /// Builds the inputs in the directory and returns the arguments.
+    setup: fn(&Path) -> Vec<String>,
+    expect: Expect,
+    /// Paths (relative to the directory) that must exist afterwards, and
+    /// ones that must not.
+    exist: &'static [&'static str],
+    absent: &'static [&'static str],
+}
+
+fn s(v: &[&str]) -> Vec<String> {
+    v.iter().map(|x| x.to_string()).collect()
+}
+
+fn p(d: &Path, rel: &str) -> String {
+    d.join(rel).display().to_string()
+}
+
+/// A copy of the tiny model with `edit` applied to its config.json.
+fn model_with_config(d: &Path, edit: fn(&mut Value)) -> String {
+    let m = d.join("m");
+    std::fs::create_dir_all(&m).unwrap();
+    model_with_tokenizer(&m);
+    let cfg = m.join("config.json");
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    m.display().to_string()
+}
+
+/// `fixture` with line `n` (1-based) given an invalid UTF-8 byte.
+fn with_bad_byte(src: &Path, dst: &Path, n: usize) {
+    let bytes = std::fs::read(src).unwrap();
+    let mut out = Vec::new();
+    for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
+        }
+        out.extend_from_slice(line);
+        if i + 1 == n {
+            out.extend_from_slice(&[0xff, 0xfe]);
+        }
+    }
+    std::fs::write(dst, out).unwrap();
+}
+
+const REACT: &str = "trajectories/react-text/fireact_hotpotqa_gpt_format_first51.jsonl";
+
+fn compile_args(d: &Path, input: &str) -> Vec<String> {
+    s(&[
+        "compile",
+        "--input",
+        input,
+        "--budget",
+        "4k",
+        "--out",
+        &p(d, "out.jsonl"),
+        "--rejects",
+        &p(d, "rejects.jsonl"),
+    ])
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "compile: one line with a bad byte costs that line",
+            setup: |d| {
+                with_bad_byte(&fixture(REACT), &d.join("r.jsonl"), 7);
+                compile_args(d, &p(d, "r.jsonl"))
+            },
+            // 51 records read, as from the intact file
+            expect: Expect::Done(&["51 records read"]),
+            exist: &["out.jsonl", "rejects.jsonl"],
+            absent: &[],
+        },
+        Case {
+            name: "compile: a broken link in an input folder is a skipped input",
+            setup: |d| {
+                let dir = d.join("in");
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::copy(fixture(REACT), dir.join("a.jsonl")).unwrap();
+                std::os::unix::fs::symlink(d.join("gone.jsonl"), dir.join("b.jsonl")).unwrap();
+                compile_args(d, &dir.display().to_string())
+            },
+            expect: Expect::Done(&["2 files, 52 records read", "broken link"]),
+            exist: &["out.jsonl"],
+            absent: &[],
+        },
+        Case {
+            name: "compile: a device says what it is",
+            setup: |d| compile_args(d, "/dev/null"),
+            expect: Expect::Done(&[
+                "1 records read = 0 written + 1 rejected",
+                "character device",
+            ]),
+            exist: &["out.jsonl"],
+            absent: &[],
+        },
+        Case {
+            name: "train: a row with a bad byte is one skipped row",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                let rows: String = (0..12)
+                    .map(|i| format!("{{\"text\": \"the graph node {i} is a node\"}}\n"))
+                    .collect();
+                std::fs::write(d.join("good.jsonl"), rows).unwrap();
+                with_bad_byte(&d.join("good.jsonl"), &d.join("data.jsonl"), 3);
+                s(&[
+                    "train",
+                    "--data",
+                    &p(d, "data.jsonl"),
+                    "--model",
+                    &m,
+                    "--objective",
+                    "lm",
+                    "--out",
+                    &p(d, "run"),
+                    "--steps",
+                    "1",
+                    "--seq-len",
+                    "32",
+                    "--json",
+                ])
+            },
+            expect: Expect::Done(&["\"rows\": 12"]),
+            exist: &["run/train/run.json", "run/train/skipped.json"],
+            absent: &[],
+        },
+        Case {
+            name: "merge: a shard manifest with index ≥ count",
+            setup: |d| {
+                let dir = d.join("s0");
+                std::fs::create_dir_all(&dir).unwrap();
+                let m = serde_json::json!({"kind": "attention", "shard": {"index": 3, "count": 2},
+                    "input_ids": ["a"], "models": [], "command": "x"});
+                std::fs::write(dir.join("shard.json"), m.to_string()).unwrap();
+                s(&["merge", "--out", &p(d, "m"), &dir.display().to_string()])
+            },
+            expect: Expect::Refused(&["shard.json", "3/2", "0 ≤ i < N"]),
+            exist: &[],
+            absent: &["m/cache"],
+        },
+        Case {
+            name: "config: rope_theta 0",
+            setup: |d| {
+                let m = model_with_config(d, |v| v["rope_theta"] = 0.0.into());
+                s(&["forward", "--model", &m, "--tokens", "8", "--probe", "none"])
+            },
+            expect: Expect::Refused(&["config.json", "rope_theta", "finite number > 0"]),
+            exist: &[],
+            absent: &[],
+        },
+        Case {
+            name: "config: a billion experts",
+            setup: |d| {
+                let m = model_with_config(d, |v| v["num_experts"] = 1_000_000_000.into());
+                s(&["forward", "--model", &m, "--tokens", "8", "--probe", "none"])
+            },
+            expect: Expect::Refused(&["config.json", "num_experts", "tensors"]),
+            exist: &[],
+            absent: &[],
+        },
+        Case {
+            name: "config: a billion layers",
+            setup: |d| {
+                let m = model_with_config(d, |v| v["num_hidden_layers"] = 1_000_000_000.into());
+                s(&["forward", "--model", &m, "--tokens", "8", "--probe", "none"])
+            },
+            expect: Expect::Refused(&["config.json", "num_hidden_layers", "tensors"]),
+            exist: &[],
+            absent: &[],
+        },
+        Case {
+            name: "dump: --queries tail:0 measures nothing",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
+                s(&[
+                    "dump",
+                    "--model",
+                    &m,
+                    "--ids",
+                    &p(d, "ids.json"),
+                    "--queries",
+                    "tail:0",
+                    "--out",
+                    &p(d, "cap.safetensors"),
+                ])
+            },
+            expect: Expect::Refused(&["tail:0"]),
+            exist: &[],
+            absent: &["cap.safetensors"],
+        },
+        Case {
+            name: "dump: a zero streaming block",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
+                s(&[
+                    "dump",
+                    "--model",
+                    &m,
+                    "--ids",
+                    &p(d, "ids.json"),
+                    "--block-k",
+                    "0",
+                    "--out",
+                    &p(d, "cap.safetensors"),
+                ])
+            },
+            expect: Expect::Refused(&["--block-k", "1..=8192"]),
+            exist: &[],
+            absent: &["cap.safetensors"],
+        },
+        Case {
+            name: "eval: --n 0 is no score",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                s(&[
+                    "eval",
+                    "--model",
+                    &m,
+                    "--task",
+                    "graphwalks",
+                    "--n",
+                    "0",
+                    "--tokens",
+                    "300",
+                ])
+            },
+            expect: Expect::Refused(&["--n must be at least 1"]),
+            exist: &[],
+            absent: &[],
+        },
+        Case {
+            name: "attention: more examples than a session builds",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                s(&[
+                    "attention",
+                    "--model",
+                    &m,
+                    "--examples",
+                    "99999999",
+                    "--out",
+                    &p(d, "a"),
+                ])
+            },
+            expect: Expect::Refused(&["--examples", "1..=10000"]),
+            exist: &[],
+            absent: &["a/attention.json"],
+        },
+    ]
+}
+
+#[test]
+fn bad_inputs_are_refused_or_survived_never_a_panic() {
+    let mut failures = Vec::new();
+    for c in cases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        let args = (c.setup)(d);
+        let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+            .args(&args)
+            .current_dir(d)
+            .output()
+            .unwrap();
+        let code = o.status.code().unwrap_or(-1);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        );
+        let both = format!("{out}\n{err}");
+        let mut fail = |why: String| failures.push(format!("{}: {why}\n{both}", c.name));
+        match c.expect {
+            Expect::Refused(frags) => {
+                if !(code == 1 || code == 2) {
+                    fail(format!("expected a refusal (exit 1 or 2), got exit {code}"));
+                }
+                for f in frags {
+                    if !err.contains(f) {
+                        fail(format!("stderr lacks `{f}`"));
+                    }
+                }
+            }
+            Expect::Done(frags) => {
+                if code != 0 {
+                    fail(format!("expected success, got exit {code}"));
+                }
+                for f in frags {
+                    if !both.contains(f) {
+                        fail(format!("output lacks `{f}`"));
+                    }
+                }
+            }
+        }
+        for e in c.exist {
+            if !d.join(e).exists() {
+                fail(format!("{e} should exist"));
+            }
+        }
+        for a in c.absent {
+            if d.join(a).exists() {
+                fail(format!("{a} should not exist"));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn a_bad_byte_loses_no_good_record() {
+    // the intact file and the one with a bad byte on line 7: the same records
+    // read, and every sample of the intact file but one is still written
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    with_bad_byte(&fixture(REACT), &d.join("bad.jsonl"), 7);
+    let run = |input: &str, out: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+            .args(["compile", "--input", input, "--budget", "4k", "--out", out])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        std::fs::read_to_string(out).unwrap().lines().count()
+    };
+    let whole = run(&fixture(REACT).display().to_string(), &p(d, "whole.jsonl"));
+    let bad = run(&p(d, "bad.jsonl"), &p(d, "bad-out.jsonl"));
+    assert!(whole >= 2, "{whole} samples from the intact file");
+    assert!(bad + 1 >= whole && bad <= whole, "{bad} of {whole}");
+}
