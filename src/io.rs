@@ -77,3 +77,63 @@ pub fn utf8_lines(bytes: &[u8]) -> Vec<(usize, std::result::Result<&str, String>
         })
         .collect()
 }
+
+/// The file `p` names, for comparing paths: canonical where it exists, else
+/// its canonical folder joined with its name.
+fn resolved(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    let parent = p
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    match (parent.canonicalize(), p.file_name()) {
+        (Ok(d), Some(name)) => d.join(name),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// Checks a command's output files before anything is written: no two are
+/// the same file, none is one of its inputs, none is a folder or lies in
+/// something that is not one; then creates their folders. Each path comes
+/// with the flag (or role) that named it, for the message.
+pub fn prepare_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> Result<()> {
+    let outs: Vec<(&str, &Path, PathBuf)> = outputs
+        .iter()
+        .map(|&(what, p)| (what, p, resolved(p)))
+        .collect();
+    for (i, (what, p, r)) in outs.iter().enumerate() {
+        if p.is_dir() {
+            return Err(Error::Input(format!(
+                "{what} {}: is a folder; expected a file path",
+                p.display()
+            )));
+        }
+        if let Some((other, _, _)) = outs[..i].iter().find(|(_, _, q)| q == r) {
+            return Err(Error::Input(format!(
+                "{what} and {other} are the same file ({}): one would overwrite the other",
+                p.display()
+            )));
+        }
+        if let Some((input, _)) = inputs.iter().find(|(_, q)| resolved(q) == *r) {
+            return Err(Error::Input(format!(
+                "{what} {} is also {input}: an output never overwrites an input",
+                p.display()
+            )));
+        }
+    }
+    for (what, p, _) in &outs {
+        if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if d.exists() && !d.is_dir() {
+                return Err(Error::Input(format!(
+                    "{what} {}: {} is not a folder",
+                    p.display(),
+                    d.display()
+                )));
+            }
+            std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+    }
+    Ok(())
+}

@@ -119,6 +119,106 @@ fn cases() -> Vec<Case> {
             absent: &[],
         },
         Case {
+            name: "compile: --rejects the same file as --out",
+            setup: |d| {
+                std::fs::copy(fixture(REACT), d.join("r.jsonl")).unwrap();
+                s(&[
+                    "compile",
+                    "--input",
+                    &p(d, "r.jsonl"),
+                    "--out",
+                    &p(d, "x.jsonl"),
+                    "--rejects",
+                    &p(d, "./x.jsonl"),
+                ])
+            },
+            expect: Expect::Refused(&["--rejects and --out are the same file"]),
+            exist: &["r.jsonl"],
+            absent: &["x.jsonl"],
+        },
+        Case {
+            name: "compile: --out is its own input",
+            setup: |d| {
+                std::fs::copy(fixture(REACT), d.join("r.jsonl")).unwrap();
+                s(&[
+                    "compile",
+                    "--input",
+                    &p(d, "r.jsonl"),
+                    "--out",
+                    &p(d, "r.jsonl"),
+                ])
+            },
+            expect: Expect::Refused(&["never overwrites an input"]),
+            exist: &["r.jsonl"],
+            absent: &[],
+        },
+        Case {
+            name: "compile: --out is a folder",
+            setup: |d| {
+                std::fs::copy(fixture(REACT), d.join("r.jsonl")).unwrap();
+                std::fs::create_dir_all(d.join("o")).unwrap();
+                s(&["compile", "--input", &p(d, "r.jsonl"), "--out", &p(d, "o")])
+            },
+            expect: Expect::Refused(&["is a folder"]),
+            exist: &[],
+            absent: &["o.tmp"],
+        },
+        Case {
+            name: "compile: --out in a folder not made yet",
+            setup: |d| {
+                std::fs::copy(fixture(REACT), d.join("r.jsonl")).unwrap();
+                s(&[
+                    "compile",
+                    "--input",
+                    &p(d, "r.jsonl"),
+                    "--out",
+                    &p(d, "new/dir/o.jsonl"),
+                ])
+            },
+            expect: Expect::Done(&["51 records read"]),
+            exist: &["new/dir/o.jsonl"],
+            absent: &[],
+        },
+        Case {
+            name: "dump: --out whose JSON sidecar is itself",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
+                s(&[
+                    "dump",
+                    "--model",
+                    &m,
+                    "--ids",
+                    &p(d, "ids.json"),
+                    "--out",
+                    &p(d, "cap.json"),
+                ])
+            },
+            expect: Expect::Refused(&["same file", "cap.json"]),
+            exist: &[],
+            absent: &["cap.json"],
+        },
+        Case {
+            name: "dump: --out onto the model's weights",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
+                let w = format!("{m}/model.safetensors");
+                s(&[
+                    "dump",
+                    "--model",
+                    &m,
+                    "--ids",
+                    &p(d, "ids.json"),
+                    "--out",
+                    &w,
+                ])
+            },
+            expect: Expect::Refused(&["never overwrites an input"]),
+            exist: &["m/model.safetensors", "m/config.json"],
+            absent: &[],
+        },
+        Case {
             name: "train: a row with a bad byte is one skipped row",
             setup: |d| {
                 let m = model_with_config(d, |_| {});

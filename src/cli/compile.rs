@@ -145,7 +145,9 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
         bail!("--writer tokens needs --tokenizer");
     }
     let template = template_for(a.tokenizer.as_deref())?;
-    let mut files = collect_files(&a.input)?;
+    let all_files = collect_files(&a.input)?;
+    check_outputs(&a, writer, &all_files)?;
+    let mut files = all_files;
     if let Some(s) = a.shard {
         files = shard(files, s.index, s.count);
     }
@@ -289,4 +291,25 @@ fn annotate_with_teacher(a: &CompileArgs, out: &mut CompileOutput) -> anyhow::Re
     out.samples = kept;
     out.rejections.extend(rejected);
     Ok(())
+}
+
+/// Refuses outputs that are the same file as each other or as an input
+/// (before anything is read or written), and makes their folders.
+fn check_outputs(a: &CompileArgs, writer: Writer, inputs: &[PathBuf]) -> anyhow::Result<()> {
+    let info = a.out.with_file_name("dataset_info.json");
+    let mut outs: Vec<(&str, &std::path::Path)> = vec![("--out", a.out.as_path())];
+    if writer == Writer::Llamafactory {
+        outs.push(("its dataset_info.json", info.as_path()));
+    }
+    if let Some(r) = &a.rejects {
+        outs.push(("--rejects", r.as_path()));
+    }
+    if let Some(s) = &a.stats {
+        outs.push(("--stats", s.as_path()));
+    }
+    let ins: Vec<(&str, &std::path::Path)> = inputs
+        .iter()
+        .map(|f| ("an --input file", f.as_path()))
+        .collect();
+    Ok(acc_probe::io::prepare_outputs(&outs, &ins)?)
 }

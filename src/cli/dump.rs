@@ -70,11 +70,32 @@ pub struct DumpArgs {
 
 pub fn run(a: DumpArgs) -> anyhow::Result<()> {
     let device = Device::Cpu;
-    // the output's folder exists before any pass runs (a long pass must not
-    // end in a write that cannot happen)
-    if let Some(dir) = a.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    // the outputs are checked and their folder made before any pass runs (a
+    // long pass must not end in a write that cannot happen or that destroys
+    // another file)
+    let sidecar = a.out.with_extension("json");
+    let mut inputs: Vec<(&str, &std::path::Path)> = vec![("--model", a.model.as_path())];
+    if let Some(ids) = &a.ids {
+        inputs.push(("--ids", ids.as_path()));
     }
+    if let Some(t) = &a.tokenizer {
+        inputs.push(("--tokenizer", t.as_path()));
+    }
+    let model_files: Vec<std::path::PathBuf> = std::fs::read_dir(&a.model)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    inputs.extend(
+        model_files
+            .iter()
+            .map(|f| ("a file of --model", f.as_path())),
+    );
+    acc_probe::io::prepare_outputs(
+        &[
+            ("--out", a.out.as_path()),
+            ("its JSON sidecar", sidecar.as_path()),
+        ],
+        &inputs,
+    )?;
     let m = open_model(&a.model, a.weights, &device)?;
     let (model, ckpt) = (&m.model, &m.ckpt);
     let ids = match (&a.ids, &a.text) {
