@@ -66,6 +66,27 @@ fn with_bad_byte(src: &Path, dst: &Path, n: usize) {
     std::fs::write(dst, out).unwrap();
 }
 
+/// `n` GraphWalks gold rows with ids (g.jsonl) and perfect predictions
+/// carrying the same ids (p.jsonl), leaving out the rows in `drop`.
+fn gold_and_preds(d: &Path, n: usize, drop: &[usize]) {
+    let (mut g, mut p) = (String::new(), String::new());
+    for i in 0..n {
+        let node = format!("{i:010x}");
+        g += &serde_json::json!({"id": format!("row-{i}"), "prompt": "Find the parents",
+            "answer_nodes": [node], "problem_type": "parents", "prompt_chars": 16})
+        .to_string();
+        g.push('\n');
+        if !drop.contains(&i) {
+            p += &serde_json::json!({"id": format!("row-{i}"),
+                "response": format!("Final Answer: [{node}]")})
+            .to_string();
+            p.push('\n');
+        }
+    }
+    std::fs::write(d.join("g.jsonl"), g).unwrap();
+    std::fs::write(d.join("p.jsonl"), p).unwrap();
+}
+
 const REACT: &str = "trajectories/react-text/fireact_hotpotqa_gpt_format_first51.jsonl";
 
 fn compile_args(d: &Path, input: &str) -> Vec<String> {
@@ -216,6 +237,82 @@ fn cases() -> Vec<Case> {
             },
             expect: Expect::Refused(&["never overwrites an input"]),
             exist: &["m/model.safetensors", "m/config.json"],
+            absent: &[],
+        },
+        Case {
+            name: "score: a missing prediction line would shift every later row",
+            setup: |d| {
+                gold_and_preds(d, 4, &[2]);
+                s(&[
+                    "score",
+                    "graphwalks",
+                    "--pred",
+                    &p(d, "p.jsonl"),
+                    "--gold",
+                    &p(d, "g.jsonl"),
+                    "--approx-tokens",
+                ])
+            },
+            expect: Expect::Refused(&["3 predictions for the 4 rows", "--allow-missing"]),
+            exist: &[],
+            absent: &[],
+        },
+        Case {
+            name: "score: predictions matched by id survive a missing line",
+            setup: |d| {
+                gold_and_preds(d, 4, &[2]);
+                s(&[
+                    "score",
+                    "graphwalks",
+                    "--pred",
+                    &p(d, "p.jsonl"),
+                    "--gold",
+                    &p(d, "g.jsonl"),
+                    "--approx-tokens",
+                    "--allow-missing",
+                    "--json",
+                ])
+            },
+            // the 3 perfect predictions still score 1 each
+            expect: Expect::Done(&["\"scored\": 3", "\"mean\": 1.0"]),
+            exist: &[],
+            absent: &[],
+        },
+        Case {
+            name: "score: an empty gold file",
+            setup: |d| {
+                gold_and_preds(d, 2, &[]);
+                std::fs::write(d.join("g.jsonl"), "").unwrap();
+                s(&[
+                    "score",
+                    "graphwalks",
+                    "--pred",
+                    &p(d, "p.jsonl"),
+                    "--gold",
+                    &p(d, "g.jsonl"),
+                    "--approx-tokens",
+                ])
+            },
+            expect: Expect::Refused(&["no gold rows"]),
+            exist: &[],
+            absent: &[],
+        },
+        Case {
+            name: "score: the other task's gold file",
+            setup: |d| {
+                gold_and_preds(d, 2, &[]);
+                s(&[
+                    "score",
+                    "mrcr",
+                    "--pred",
+                    &p(d, "p.jsonl"),
+                    "--gold",
+                    &p(d, "g.jsonl"),
+                    "--approx-tokens",
+                ])
+            },
+            expect: Expect::Refused(&["is a Mrcr row", "other task"]),
+            exist: &[],
             absent: &[],
         },
         Case {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use acc_probe::io::write_atomic;
-use acc_probe::tasks::score::{score_files, Task};
+use acc_probe::tasks::score::{score_files_with, ScoreOptions, Task};
 use acc_probe::tasks::{graphwalks, mrcr};
 use acc_probe::tokenizer::{approx_tokens, TokenCounter};
 use anyhow::{bail, Context};
@@ -111,9 +111,13 @@ pub fn run_tasks(a: TasksArgs) -> anyhow::Result<()> {
 pub struct ScoreArgs {
     #[arg(value_parser = task_parser())]
     task: Task,
-    /// Predictions: JSONL with one {"response": ...} per gold row, in order.
+    /// Predictions: JSONL with one {"response": ...} per gold row (matched by
+    /// `id`/`instance_id`/`index` where both files carry one, else in order).
     #[arg(long)]
     pred: PathBuf,
+    /// Score the rows that have a prediction when the counts differ (refused otherwise).
+    #[arg(long)]
+    allow_missing: bool,
     /// Gold rows (JSONL, as written by `acc-probe tasks`).
     #[arg(long)]
     gold: PathBuf,
@@ -125,7 +129,10 @@ pub struct ScoreArgs {
 
 pub fn run_score(a: ScoreArgs) -> anyhow::Result<()> {
     let counter = a.counter.counter()?;
-    let r = score_files(a.task, &a.pred, &a.gold, counter.as_ref())?;
+    let opts = ScoreOptions {
+        allow_missing: a.allow_missing,
+    };
+    let r = score_files_with(a.task, &a.pred, &a.gold, counter.as_ref(), opts)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {

@@ -146,17 +146,110 @@ fn read_parquet(path: &Path) -> Result<Slots> {
         .collect())
 }
 
-/// Scores `pred` (JSONL, one `{"response": …}` per gold row, in order; the k-th
-/// non-empty line answers the k-th gold row) against
-/// `gold` (JSONL task rows). Length bins use `counter` on the prompt.
+/// The id a row carries (`id`, `instance_id` or `index`), if any.
+fn row_id(v: &Value) -> Option<String> {
+    ["id", "instance_id", "index"]
+        .iter()
+        .find_map(|k| match v.get(*k) {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
+}
+
+type Slot = (usize, std::result::Result<Value, String>);
+
+/// The prediction of each gold row: by id where every readable row on both
+/// sides carries one, else by position. A count mismatch by position is
+/// refused (it shifts every later row) unless `allow_missing`.
+fn match_rows<'a>(
+    gold_rows: &[Slot],
+    pred_rows: &'a [Slot],
+    (gold, pred): (&Path, &Path),
+    allow_missing: bool,
+) -> Result<Vec<Option<&'a Slot>>> {
+    let ids = |rows: &[Slot]| -> Option<Vec<Option<String>>> {
+        let ids: Vec<Option<String>> = rows
+            .iter()
+            .map(|(_, r)| r.as_ref().ok().and_then(row_id))
+            .collect();
+        let readable = rows.iter().filter(|(_, r)| r.is_ok()).count();
+        (readable > 0 && ids.iter().flatten().count() == readable).then_some(ids)
+    };
+    let matched: Vec<Option<&Slot>> = match (ids(gold_rows), ids(pred_rows)) {
+        (Some(g), Some(p)) => {
+            let mut by_id = std::collections::HashMap::new();
+            for (slot, id) in pred_rows.iter().zip(&p) {
+                if let Some(id) = id {
+                    if by_id.insert(id.clone(), slot).is_some() {
+                        return Err(Error::Input(format!(
+                            "{}:{}: a second prediction for id `{id}`",
+                            pred.display(),
+                            slot.0
+                        )));
+                    }
+                }
+            }
+            g.iter()
+                .map(|id| id.as_ref().and_then(|id| by_id.get(id).copied()))
+                .collect()
+        }
+        _ => (0..gold_rows.len()).map(|i| pred_rows.get(i)).collect(),
+    };
+    let missing = matched.iter().filter(|m| m.is_none()).count();
+    if (missing > 0 || pred_rows.len() != gold_rows.len()) && !allow_missing {
+        return Err(Error::Input(format!(
+            "{}: {} predictions for the {} rows of {} ({missing} without a prediction): rows are \
+             matched by id where both files carry one, else by position, where a missing or \
+             extra line shifts every later row; give one prediction per gold row, or \
+             --allow-missing to score the matched rows only",
+            pred.display(),
+            pred_rows.len(),
+            gold_rows.len(),
+            gold.display()
+        )));
+    }
+    Ok(matched)
+}
+
+/// How predictions are matched to gold rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ScoreOptions {
+    /// Score the rows that have a prediction when counts differ (otherwise refused).
+    pub allow_missing: bool,
+}
+
+/// Scores `pred` (JSONL, one `{"response": …}` per gold row: matched by id
+/// where both files carry one, else the k-th non-empty line answers the k-th
+/// gold row) against `gold` (JSONL task rows). Length bins use `counter` on
+/// the prompt. Counts must match ([`score_files_with`] can allow missing
+/// predictions).
 pub fn score_files(
     task: Task,
     pred: &Path,
     gold: &Path,
     counter: &dyn TokenCounter,
 ) -> Result<ScoreReport> {
+    score_files_with(task, pred, gold, counter, ScoreOptions::default())
+}
+
+/// [`score_files`] with options.
+pub fn score_files_with(
+    task: Task,
+    pred: &Path,
+    gold: &Path,
+    counter: &dyn TokenCounter,
+    opts: ScoreOptions,
+) -> Result<ScoreReport> {
     let gold_rows = read_slots(gold)?;
+    if gold_rows.is_empty() {
+        return Err(Error::Input(format!(
+            "{}: no gold rows: nothing to score",
+            gold.display()
+        )));
+    }
     let pred_rows = read_slots(pred)?;
+    let matched = match_rows(&gold_rows, &pred_rows, (gold, pred), opts.allow_missing)?;
     let mut errors = Vec::new();
     let mut report = ScoreReport {
         task,
@@ -175,9 +268,10 @@ pub fn score_files(
             file: pfile.clone(),
             line: 0,
             reason: format!(
-                "{} predictions for {} gold rows",
+                "{} predictions for {} gold rows; {} matched",
                 pred_rows.len(),
-                gold_rows.len()
+                gold_rows.len(),
+                matched.iter().flatten().count()
             ),
         });
     }
@@ -193,7 +287,7 @@ pub fn score_files(
                 continue;
             }
         };
-        let Some((pline, p)) = pred_rows.get(i) else {
+        let Some((pline, p)) = matched[i] else {
             continue;
         };
         let response = match p {
@@ -249,6 +343,16 @@ pub fn score_files(
         }
     }
     report.scored = report.per_row.len();
+    let gold_errors = errors.iter().filter(|e| e.file == gfile).count();
+    if report.scored == 0 && gold_errors == gold_rows.len() {
+        return Err(Error::Input(format!(
+            "{}: none of its {} rows is a {task:?} row (first: line {}: {}); is it the other task's file?",
+            gold.display(),
+            gold_rows.len(),
+            errors.iter().find(|e| e.file == gfile).map_or(0, |e| e.line),
+            errors.iter().find(|e| e.file == gfile).map_or("", |e| e.reason.as_str())
+        )));
+    }
     report.mean = if report.scored == 0 {
         0.0
     } else {
