@@ -360,6 +360,35 @@ fn cases() -> Vec<Case> {
             absent: &["m/cache"],
         },
         Case {
+            name: "weights: a NaN in a layer is refused where it appears",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                let f = Path::new(&m).join("model.safetensors");
+                let mut w = candle_core::safetensors::load(&f, &candle_core::Device::Cpu).unwrap();
+                let name = "model.layers.1.self_attn.o_proj.weight";
+                let t = &w[name];
+                let mut v: Vec<f32> = t.flatten_all().unwrap().to_vec1().unwrap();
+                v[0] = f32::NAN;
+                let nan =
+                    candle_core::Tensor::from_vec(v, t.dims(), &candle_core::Device::Cpu).unwrap();
+                w.insert(name.to_string(), nan);
+                candle_core::safetensors::save(&w, &f).unwrap();
+                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
+                s(&[
+                    "dump",
+                    "--model",
+                    &m,
+                    "--ids",
+                    &p(d, "ids.json"),
+                    "--out",
+                    &p(d, "cap.safetensors"),
+                ])
+            },
+            expect: Expect::Refused(&["blocks.1", "not finite", "model.layers.1"]),
+            exist: &[],
+            absent: &["cap.safetensors"],
+        },
+        Case {
             name: "config: rope_theta 0",
             setup: |d| {
                 let m = model_with_config(d, |v| v["rope_theta"] = 0.0.into());

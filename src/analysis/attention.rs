@@ -56,11 +56,7 @@ impl LayerChoice {
 
 /// The `k` keys with the largest scores (ties: lower key first), ascending.
 pub fn top_scored(mut scored: Vec<(usize, f64)>, k: usize) -> Vec<usize> {
-    scored.sort_by(|x, y| {
-        y.1.partial_cmp(&x.1)
-            .expect("finite score")
-            .then(x.0.cmp(&y.0))
-    });
+    scored.sort_by(|x, y| super::cmp_f64(&y.1, &x.1).then(x.0.cmp(&y.0)));
     let mut top: Vec<usize> = scored.iter().take(k).map(|x| x.0).collect();
     top.sort_unstable();
     top

@@ -35,7 +35,7 @@ pub fn mean_ci(values: &[f64], resamples: usize, level: f64, seed: u64) -> MeanC
     let mut means: Vec<f64> = (0..resamples.max(1))
         .map(|_| (0..n).map(|_| values[rng.random_range(0..n)]).sum::<f64>() / n as f64)
         .collect();
-    means.sort_by(|a, b| a.partial_cmp(b).expect("finite scores"));
+    means.sort_by(super::cmp_f64);
     let q = |p: f64| {
         let idx = (p * (means.len() - 1) as f64).round() as usize;
         means[idx.min(means.len() - 1)]

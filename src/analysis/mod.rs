@@ -21,3 +21,11 @@ pub fn to_json<T: serde::Serialize>(report: &T) -> Result<String> {
         .and_then(|v| serde_json::to_string_pretty(&v))
         .map_err(|e| Error::Input(format!("a report that does not serialise: {e}")))
 }
+
+/// Orders numbers as `partial_cmp` does, with NaN after every number instead
+/// of a panic (the analyses refuse non-finite inputs where they enter; a
+/// sort never aborts a run).
+pub(crate) fn cmp_f64(a: &f64, b: &f64) -> std::cmp::Ordering {
+    a.partial_cmp(b)
+        .unwrap_or_else(|| a.is_nan().cmp(&b.is_nan()))
+}

@@ -157,12 +157,42 @@ pub struct DistributionComparison {
 /// Pooled distributions (mean over examples) with per-bin bootstrap bands,
 /// their JS divergence with a bootstrap CI, and the paired permutation test.
 /// `base[i]` and `acc[i]` are example i's distributions.
+/// Refuses examples with a non-finite number (a capture of NaN hidden
+/// states, say), naming the model and the example.
+fn finite<'a>(model: &str, examples: impl Iterator<Item = &'a [f64]>) -> Result<()> {
+    for (i, ex) in examples.enumerate() {
+        if let Some(x) = ex.iter().find(|x| !x.is_finite()) {
+            return Err(Error::Input(format!(
+                "{model} example {i}: a statistic is {x}, not a finite number; \
+                 the capture it came from is not usable"
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl ExampleAttn {
+    /// Its numbers, for the finiteness check.
+    fn numbers(&self) -> Vec<f64> {
+        let mut v = self.dist.clone();
+        v.extend([
+            self.mean_distance,
+            self.far_mass,
+            self.entropy,
+            self.sink_mass,
+        ]);
+        v
+    }
+}
+
 pub fn compare_distributions(
     base: &[Vec<f64>],
     acc: &[Vec<f64>],
     o: &PairedOptions,
 ) -> Result<DistributionComparison> {
     let (bd, ad) = (base, acc);
+    finite("base", bd.iter().map(|d| d.as_slice()))?;
+    finite("ACC", ad.iter().map(|d| d.as_slice()))?;
     let n = bd.len();
     if n == 0 || ad.len() != n {
         return Err(Error::Input(format!(
@@ -199,7 +229,7 @@ pub fn compare_distributions(
         }
     }
     let alpha = (1.0 - o.level) / 2.0;
-    let sort = |v: &mut Vec<f64>| v.sort_by(|x, y| x.partial_cmp(y).expect("finite"));
+    let sort = |v: &mut Vec<f64>| v.sort_by(super::cmp_f64);
     sort(&mut js_boot);
     let band = |bins: &mut Vec<Vec<f64>>| -> (Vec<f64>, Vec<f64>) {
         bins.iter_mut()
@@ -271,6 +301,9 @@ pub fn compare(
     acc: &[ExampleAttn],
     o: &PairedOptions,
 ) -> Result<DistComparison> {
+    let nums = |v: &[ExampleAttn]| v.iter().map(ExampleAttn::numbers).collect::<Vec<_>>();
+    finite("base", nums(base).iter().map(|x| x.as_slice()))?;
+    finite("ACC", nums(acc).iter().map(|x| x.as_slice()))?;
     let bd: Vec<Vec<f64>> = base.iter().map(|e| e.dist.clone()).collect();
     let ad: Vec<Vec<f64>> = acc.iter().map(|e| e.dist.clone()).collect();
     let d = compare_distributions(&bd, &ad, o)?;
@@ -322,6 +355,8 @@ pub fn describe(ex: &[ExampleAttn], o: &PairedOptions) -> Result<Described> {
     if n == 0 {
         return Err(Error::Input("no examples to describe".into()));
     }
+    let nums: Vec<Vec<f64>> = ex.iter().map(ExampleAttn::numbers).collect();
+    finite("the model's", nums.iter().map(|x| x.as_slice()))?;
     let d: Vec<Vec<f64>> = ex.iter().map(|e| e.dist.clone()).collect();
     let nb = d[0].len();
     let mut rng = StdRng::seed_from_u64(o.seed);
@@ -336,7 +371,7 @@ pub fn describe(ex: &[ExampleAttn], o: &PairedOptions) -> Result<Described> {
     let (lo, hi): (Vec<f64>, Vec<f64>) = bins
         .iter_mut()
         .map(|v| {
-            v.sort_by(|x, y| x.partial_cmp(y).expect("finite"));
+            v.sort_by(super::cmp_f64);
             (percentile(v, alpha), percentile(v, 1.0 - alpha))
         })
         .unzip();
@@ -471,5 +506,18 @@ mod tests {
         assert_eq!(l.dist, vec![0.5, 0.5]);
         assert_eq!(l.mean_distance, 2.5);
         assert_eq!(l.far_mass, 0.5);
+    }
+
+    #[test]
+    fn non_finite_examples_are_refused_not_a_panic() {
+        let base = set(6, 0.0, 1);
+        let mut bad = set(6, 0.1, 2);
+        bad[3].mean_distance = f64::NAN;
+        let e = compare(&base, &bad, &PairedOptions::default()).unwrap_err().to_string();
+        assert!(e.contains("ACC example 3") && e.contains("NaN"), "{e}");
+        bad[3].mean_distance = 1.0;
+        bad[4].dist[1] = f64::INFINITY;
+        assert!(describe(&bad, &PairedOptions::default()).is_err());
+        assert!(compare(&bad, &base, &PairedOptions::default()).is_err());
     }
 }

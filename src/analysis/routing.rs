@@ -191,7 +191,7 @@ pub fn compare_routing_task(
             .expect("captured");
         let mut order: Vec<usize> = (0..frequency.base.len()).collect();
         let m = |e: usize| frequency.base[e].max(frequency.acc[e]);
-        order.sort_by(|&a, &b| m(b).partial_cmp(&m(a)).expect("finite").then(a.cmp(&b)));
+        order.sort_by(|&a, &b| super::cmp_f64(&m(b), &m(a)).then(a.cmp(&b)));
         order.truncate(top);
         let scalar = |f: fn(&RoutingStats) -> f64, stream: u64| {
             let b: Vec<f64> = ex.iter().map(|x| f(x.base)).collect();

@@ -525,6 +525,7 @@ impl Qwen3Moe {
                     probs: probe.wants(HookPoint::AttnProbs(l)),
                 };
                 let out = layer.forward(x, rope, opts.path, opts.blocks, observe)?;
+                check_finite(&out.hidden, l)?;
                 if let Some(stats) = &out.attn.stats {
                     probe.on_attn_stats(l, stats)?;
                 }
@@ -566,4 +567,18 @@ impl Qwen3Moe {
         }
         Ok(outs)
     }
+}
+
+/// Refuses non-finite hidden states where they are produced: after layer
+/// `l`, naming it (NaN or infinite weights, or an impossible config, would
+/// otherwise reach every statistic downstream as NaN).
+fn check_finite(hidden: &Tensor, l: usize) -> Result<()> {
+    let sum = hidden.sum_all()?.to_dtype(DType::F32)?.to_scalar::<f32>()?;
+    if sum.is_finite() {
+        return Ok(());
+    }
+    Err(Error::Input(format!(
+        "blocks.{l}: the layer's output (hidden states) is not finite ({sum}); \
+         check model.layers.{l}.* in the checkpoint for NaN or infinite weights"
+    )))
 }
