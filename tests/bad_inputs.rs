@@ -389,6 +389,25 @@ fn cases() -> Vec<Case> {
             absent: &["cap.safetensors"],
         },
         Case {
+            name: "dump: a token id beyond the vocabulary names the file",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                std::fs::write(d.join("ids.json"), "[1, 2, 5000]").unwrap();
+                s(&[
+                    "dump",
+                    "--model",
+                    &m,
+                    "--ids",
+                    &p(d, "ids.json"),
+                    "--out",
+                    &p(d, "cap.safetensors"),
+                ])
+            },
+            expect: Expect::Refused(&["ids.json", "5000", "position 2"]),
+            exist: &[],
+            absent: &["cap.safetensors"],
+        },
+        Case {
             name: "config: rope_theta 0",
             setup: |d| {
                 let m = model_with_config(d, |v| v["rope_theta"] = 0.0.into());

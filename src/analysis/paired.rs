@@ -513,7 +513,9 @@ mod tests {
         let base = set(6, 0.0, 1);
         let mut bad = set(6, 0.1, 2);
         bad[3].mean_distance = f64::NAN;
-        let e = compare(&base, &bad, &PairedOptions::default()).unwrap_err().to_string();
+        let e = compare(&base, &bad, &PairedOptions::default())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("ACC example 3") && e.contains("NaN"), "{e}");
         bad[3].mean_distance = 1.0;
         bad[4].dist[1] = f64::INFINITY;

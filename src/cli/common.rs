@@ -128,6 +128,15 @@ pub fn read_ids(path: &PathBuf) -> anyhow::Result<Vec<u32>> {
     Ok(ids)
 }
 
+/// Where token ids came from, for an error about them: the ids file, or
+/// the tokenized text.
+pub fn ids_source(file: Option<&std::path::Path>, text: &str) -> String {
+    match file {
+        Some(f) => format!("{}: token ids the model cannot take", f.display()),
+        None => format!("{text}: token ids the model cannot take"),
+    }
+}
+
 pub fn fmt_bytes(b: u64) -> String {
     let mib = b as f64 / (1024.0 * 1024.0);
     if mib >= 1024.0 {

@@ -11,7 +11,8 @@ use clap::Args;
 use serde_json::json;
 
 use super::common::{
-    fmt_bytes, open_model, parse_layer_list, read_ids, LayerList, PathArg, StatsArgs, WeightsArg,
+    fmt_bytes, ids_source, open_model, parse_layer_list, read_ids, LayerList, PathArg, StatsArgs,
+    WeightsArg,
 };
 
 /// Largest materialised attention capture accepted, in bytes.
@@ -111,7 +112,9 @@ pub fn run(a: DumpArgs) -> anyhow::Result<()> {
         }
         (None, None) => bail!("give --ids FILE or --text STRING"),
     };
-    model.check_input(&ids)?;
+    model
+        .check_input(&ids)
+        .with_context(|| ids_source(a.ids.as_deref(), "--text"))?;
     let cfg = &ckpt.config;
     let t = ids.len() as u64;
     if a.materialize {

@@ -81,7 +81,9 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
         ),
         (None, None, _) => bail!("give --prompt TEXT, --messages FILE or --ids FILE"),
     };
-    model.check_input(&prompt)?;
+    model
+        .check_input(&prompt)
+        .with_context(|| super::common::ids_source(a.ids.as_deref(), "the prompt"))?;
     let mut stop = m.stop()?.to_vec();
     stop.extend(&a.stop);
     let start = std::time::Instant::now();
