@@ -17,24 +17,75 @@ pub fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
-/// Writes `bytes` to `path` atomically (temp file + fsync + rename).
+/// Removes, once per folder and process, the temporary files that a killed
+/// process left there (`.NAME.PID.tmp` of a PID no longer running).
+fn clean_stale_temps(dir: &Path) {
+    static CLEANED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    {
+        let mut cleaned = CLEANED.lock().unwrap_or_else(|e| e.into_inner());
+        if cleaned.iter().any(|d| d == dir) {
+            return;
+        }
+        cleaned.push(dir.to_path_buf());
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let me = std::process::id();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some(pid) = name
+            .strip_prefix('.')
+            .and_then(|n| n.strip_suffix(".tmp"))
+            .and_then(|n| n.rsplit_once('.'))
+            .and_then(|(_, pid)| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != me && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file + fsync + rename); a
+/// failed write leaves no temporary file behind.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
+    clean_stale_temps(path.parent().unwrap_or(Path::new(".")));
     let tmp = temp_path(path);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let written = (|| {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Saves tensors as safetensors, atomically.
 pub fn save_safetensors(path: &Path, tensors: &HashMap<String, candle_core::Tensor>) -> Result<()> {
+    clean_stale_temps(path.parent().unwrap_or(Path::new(".")));
     let tmp = temp_path(path);
-    candle_core::safetensors::save(tensors, &tmp)?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    let saved = candle_core::safetensors::save(tensors, &tmp)
+        .map_err(Error::from)
+        .and_then(|_| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)));
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    saved
 }
 
 /// 64-bit FNV-1a, stable across platforms and releases (cache keys).
@@ -136,4 +187,35 @@ pub fn prepare_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> R
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_writers_temp_files_are_cleaned_by_the_next_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // no PID this large runs (pid_max is at most 2^22)
+        let stale = d.join(".out.json.999999999.tmp");
+        let mine = d.join(format!(".other.json.{}.tmp", std::process::id()));
+        let unrelated = d.join(".notes.tmp");
+        for f in [&stale, &mine, &unrelated] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        write_atomic(&d.join("out.json"), b"{}").unwrap();
+        assert!(!stale.exists());
+        assert!(mine.exists() && unrelated.exists());
+        assert_eq!(std::fs::read(d.join("out.json")).unwrap(), b"{}");
+        // a write that fails leaves no temporary file
+        std::fs::create_dir_all(d.join("taken")).unwrap();
+        assert!(write_atomic(&d.join("taken"), b"x").is_err());
+        let left: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".taken."))
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }
