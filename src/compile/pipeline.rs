@@ -19,6 +19,10 @@ use crate::domain::Domain;
 use crate::error::{Error, Result};
 use crate::tokenizer::TokenCounter;
 
+/// The largest token budget a sample may have (16M tokens, far above any
+/// model's context).
+pub const MAX_BUDGET: usize = 16 << 20;
+
 /// A token budget: fixed, or drawn per sample (log-uniformly) from a range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Budget {
@@ -35,11 +39,19 @@ impl Budget {
                 Some(n) => (n.to_string(), 1024),
                 None => (x.clone(), 1),
             };
-            num.parse::<usize>().map(|n| n * mult).map_err(|_| {
+            let n = num.parse::<usize>().map_err(|_| {
                 Error::Input(format!(
                     "bad budget `{s}`: expected a number like 32k or a range like 2k..128k"
                 ))
-            })
+            })?;
+            match n.checked_mul(mult) {
+                Some(b) if (1..=MAX_BUDGET).contains(&b) => Ok(b),
+                _ => Err(Error::OutOfRange {
+                    what: "budget".into(),
+                    value: x.clone(),
+                    valid: format!("1..={} tokens ({}k)", MAX_BUDGET, MAX_BUDGET / 1024),
+                }),
+            }
         };
         match s.split_once("..") {
             Some((a, b)) => {
@@ -411,4 +423,24 @@ pub fn stats(out: &CompileOutput) -> serde_json::Value {
         "rejections_by_reason": reasons,
         "length_histogram_2k": hist,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_parse_within_bounds_and_never_overflow() {
+        assert_eq!(Budget::parse("32k").unwrap(), Budget::Fixed(32 * 1024));
+        assert_eq!(
+            Budget::parse("2k..128k").unwrap(),
+            Budget::Range(2048, 131072)
+        );
+        // a product past usize, zero and past the bound are refused, not 0
+        for bad in ["18014398509481984k", "0", "0..4k", "17000k", "4k..2k", "x"] {
+            assert!(Budget::parse(bad).is_err(), "{bad}");
+        }
+        let e = Budget::parse("18014398509481984k").unwrap_err().to_string();
+        assert!(e.contains("budget") && e.contains("16384k"), "{e}");
+    }
 }
