@@ -117,6 +117,35 @@ fn cases() -> Vec<Case> {
             absent: &[],
         },
         Case {
+            name: "compile: a truncated JSON document is one record, with the place",
+            setup: |d| {
+                let doc = serde_json::json!({"messages": [
+                    {"role": "user", "content": "Where is the order?"},
+                    {"role": "assistant", "content": "In Tallinn."}]});
+                let text = serde_json::to_string_pretty(&doc).unwrap();
+                std::fs::write(d.join("t.json"), &text[..text.len() / 2]).unwrap();
+                compile_args(d, &p(d, "t.json"))
+            },
+            expect: Expect::Done(&[
+                "1 records read = 0 written + 1 rejected",
+                "truncated JSON document",
+                "byte offset",
+            ]),
+            exist: &["out.jsonl"],
+            absent: &[],
+        },
+        Case {
+            name: "compile: JSON nested past the parser's limit says so",
+            setup: |d| {
+                let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+                std::fs::write(d.join("deep.json"), deep).unwrap();
+                compile_args(d, &p(d, "deep.json"))
+            },
+            expect: Expect::Done(&["1 records read", "nested deeper"]),
+            exist: &["out.jsonl"],
+            absent: &[],
+        },
+        Case {
             name: "compile: a broken link in an input folder is a skipped input",
             setup: |d| {
                 let dir = d.join("in");

@@ -236,6 +236,44 @@ fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, 
     read_records_text(path, text, forced)
 }
 
+/// Why a file that starts like one JSON document (and has no line that is a
+/// JSON record of its own, so it is not JSONL) does not parse: one reason
+/// with the place, instead of a rejection per line.
+fn broken_document(text: &str, e: &serde_json::Error) -> Option<String> {
+    let trimmed = text.trim_start();
+    if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+        return None;
+    }
+    let jsonl = text.lines().any(|l| {
+        let l = l.trim();
+        (l.starts_with('{') || l.starts_with('['))
+            && serde_json::from_str::<Value>(l).is_ok_and(|v| v.is_object() || v.is_array())
+    });
+    if jsonl {
+        return None;
+    }
+    // the byte offset of serde's line and column
+    let offset: usize = text
+        .split_inclusive('\n')
+        .take(e.line().saturating_sub(1))
+        .map(str::len)
+        .sum::<usize>()
+        + e.column();
+    let what = if e.to_string().contains("recursion limit") {
+        "a JSON document nested deeper than the parser's 128 levels".to_string()
+    } else if e.is_eof() {
+        "a truncated JSON document (it ends before it closes)".to_string()
+    } else {
+        format!("a malformed JSON document ({e})")
+    };
+    Some(format!(
+        "{what} at line {}, column {} (byte offset {offset} of {})",
+        e.line(),
+        e.column(),
+        text.len()
+    ))
+}
+
 /// Why `path` is not read as a file: a broken link, a FIFO, a device or a
 /// socket (never opened, so a FIFO cannot block the run).
 fn not_a_regular_file(path: &Path) -> Option<String> {
@@ -353,7 +391,13 @@ fn read_records_text(
     };
     let trimmed = text.trim_start();
     // a whole-file JSON document (object or list)
-    if let Ok(v) = serde_json::from_str::<Value>(&text) {
+    let whole = serde_json::from_str::<Value>(&text);
+    if let Err(e) = &whole {
+        if let Some(why) = broken_document(&text, e) {
+            return (vec![], vec![reject(1, why)]);
+        }
+    }
+    if let Ok(v) = whole {
         let event_list = match forced {
             Some(f) => f == SourceFormat::Openhands && openhands::is_event_list(&v),
             None => openhands::is_event_list(&v),
