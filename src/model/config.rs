@@ -40,8 +40,10 @@ pub struct Qwen3MoeConfig {
 
 /// The most tensors a config may imply (Qwen3-30B-A3B has about 18,500).
 pub const MAX_TENSORS: f64 = 1e6;
-/// The most elements one tensor may have (2^40: 4 TiB in f32).
-pub const MAX_TENSOR_ELEMENTS: f64 = 1_099_511_627_776.0;
+/// The most elements one tensor may have (2^53: sizes stay exact and their
+/// byte counts far from overflow; what the disk or memory cannot hold is
+/// refused by those checks, with the sizes).
+pub const MAX_TENSOR_ELEMENTS: f64 = 9_007_199_254_740_992.0;
 
 impl Qwen3MoeConfig {
     /// Reads and validates `config.json`.
