@@ -345,6 +345,46 @@ fn cases() -> Vec<Case> {
             absent: &[],
         },
         Case {
+            name: "tasks: a prompt of 0 tokens",
+            setup: |d| {
+                s(&[
+                    "tasks",
+                    "mrcr",
+                    "--n",
+                    "1",
+                    "--tokens",
+                    "0",
+                    "--approx-tokens",
+                    "--out",
+                    &p(d, "t.jsonl"),
+                ])
+            },
+            expect: Expect::Refused(&["--tokens", "1..=2097152"]),
+            exist: &[],
+            absent: &["t.jsonl"],
+        },
+        Case {
+            name: "tasks: an unknown problem type is refused before any row",
+            setup: |d| {
+                s(&[
+                    "tasks",
+                    "graphwalks",
+                    "--n",
+                    "3",
+                    "--tokens",
+                    "400",
+                    "--problems",
+                    "bfs,dfs",
+                    "--approx-tokens",
+                    "--out",
+                    &p(d, "t.jsonl"),
+                ])
+            },
+            expect: Expect::Refused(&["unknown GraphWalks problem `dfs`"]),
+            exist: &[],
+            absent: &["t.jsonl"],
+        },
+        Case {
             name: "train: a row with a bad byte is one skipped row",
             setup: |d| {
                 let m = model_with_config(d, |_| {});

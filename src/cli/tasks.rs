@@ -53,14 +53,14 @@ pub struct TasksArgs {
     /// Number of rows.
     #[arg(long)]
     n: usize,
-    /// Target prompt length in tokens.
-    #[arg(long)]
-    tokens: usize,
+    /// Target prompt length in tokens (1..=2M).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TASK_TOKENS))]
+    tokens: u64,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// MRCR needle counts, used in turn.
-    #[arg(long, value_delimiter = ',', default_value = "2,4,8")]
-    needles: Vec<usize>,
+    /// MRCR needle counts (1..=64), used in turn.
+    #[arg(long, value_delimiter = ',', default_value = "2,4,8", value_parser = clap::value_parser!(u64).range(1..=64))]
+    needles: Vec<u64>,
     /// GraphWalks problem types, used in turn.
     #[arg(long, value_delimiter = ',', default_value = "bfs,parents")]
     problems: Vec<String>,
@@ -71,7 +71,22 @@ pub struct TasksArgs {
     out: PathBuf,
 }
 
+/// The longest prompt `tasks` generates (2M tokens; the official sets stop at 1M).
+const MAX_TASK_TOKENS: u64 = 2 << 20;
+
 pub fn run_tasks(a: TasksArgs) -> anyhow::Result<()> {
+    // every choice is checked before the first row is generated
+    let problems = a
+        .problems
+        .iter()
+        .map(|p| match p.as_str() {
+            "bfs" => Ok(graphwalks::Problem::Bfs),
+            "parents" => Ok(graphwalks::Problem::Parents),
+            other => bail!("unknown GraphWalks problem `{other}`: expected bfs or parents"),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let tokens = a.tokens as usize;
+    acc_probe::io::prepare_outputs(&[("--out", a.out.as_path())], &[])?;
     let counter = a.counter.counter()?;
     let mut lines = String::new();
     let bar = indicatif::ProgressBar::new(a.n as u64);
@@ -79,18 +94,14 @@ pub fn run_tasks(a: TasksArgs) -> anyhow::Result<()> {
         let seed = a.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
         let json = match a.task {
             Task::Mrcr => {
-                let needles = a.needles[i % a.needles.len()];
-                serde_json::to_string(&mrcr::generate(seed, a.tokens, needles, counter.as_ref())?)?
+                let needles = a.needles[i % a.needles.len()] as usize;
+                serde_json::to_string(&mrcr::generate(seed, tokens, needles, counter.as_ref())?)?
             }
             Task::Graphwalks => {
-                let problem = match a.problems[i % a.problems.len()].as_str() {
-                    "bfs" => graphwalks::Problem::Bfs,
-                    "parents" => graphwalks::Problem::Parents,
-                    other => bail!("unknown GraphWalks problem `{other}`: expected bfs or parents"),
-                };
+                let problem = problems[i % problems.len()];
                 serde_json::to_string(&graphwalks::generate(
                     seed,
-                    a.tokens,
+                    tokens,
                     problem,
                     counter.as_ref(),
                 )?)?
