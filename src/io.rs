@@ -145,6 +145,11 @@ fn resolved(p: &Path) -> PathBuf {
     }
 }
 
+/// Whether `a` and `b` name the same file or folder (existing or not).
+pub fn same_path(a: &Path, b: &Path) -> bool {
+    resolved(a) == resolved(b)
+}
+
 /// Checks a command's output files before anything is written: no two are
 /// the same file, none is one of its inputs, none is a folder or lies in
 /// something that is not one; then creates their folders. Each path comes

@@ -385,6 +385,31 @@ fn cases() -> Vec<Case> {
             absent: &["t.jsonl"],
         },
         Case {
+            name: "train: --out is the model it starts from",
+            setup: |d| {
+                let m = model_with_config(d, |_| {});
+                std::fs::write(d.join("data.jsonl"), "{\"text\": \"the graph node\"}\n").unwrap();
+                s(&[
+                    "train",
+                    "--data",
+                    &p(d, "data.jsonl"),
+                    "--model",
+                    &m,
+                    "--objective",
+                    "lm",
+                    "--out",
+                    &format!("{m}/."),
+                    "--steps",
+                    "1",
+                    "--seq-len",
+                    "32",
+                ])
+            },
+            expect: Expect::Refused(&["is the --model directory"]),
+            exist: &["m/model.safetensors"],
+            absent: &["m/train"],
+        },
+        Case {
             name: "train: a row with a bad byte is one skipped row",
             setup: |d| {
                 let m = model_with_config(d, |_| {});

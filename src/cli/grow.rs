@@ -42,6 +42,12 @@ pub struct GrowArgs {
 }
 
 pub fn run(a: GrowArgs) -> anyhow::Result<()> {
+    if acc_probe::io::same_path(&a.model, &a.out) {
+        anyhow::bail!(
+            "--out {} is the --model directory: grow writes a new model directory; choose another --out",
+            a.out.display()
+        );
+    }
     let init = RandomInit {
         std: a.init_std,
         qk_gain: a.qk_norm_init,

@@ -144,6 +144,16 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
             m.loss, m.lr, m.tokens_per_s
         ));
     };
+    if let Some(m) = a
+        .model
+        .as_deref()
+        .filter(|m| acc_probe::io::same_path(m, &a.out))
+    {
+        bail!(
+            "--out {} is the --model directory: training writes its model there, over the weights it starts from; choose another --out",
+            m.display()
+        );
+    }
     let summary = train(&cfg, &a.out, a.resume, &mut on_step)?;
     bar.finish_and_clear();
     if a.json {
