@@ -410,6 +410,28 @@ fn cases() -> Vec<Case> {
             absent: &["m/train"],
         },
         Case {
+            name: "lengths: a huge context with a narrow bin width",
+            setup: |d| {
+                std::fs::write(
+                    d.join("acc.jsonl"),
+                    "{\"meta\": {\"domain\": \"sql\", \"context_tokens\": 1000000000000}}\n",
+                )
+                .unwrap();
+                s(&[
+                    "lengths",
+                    "--data",
+                    &p(d, "acc.jsonl"),
+                    "--bin-width",
+                    "1",
+                    "--out",
+                    &p(d, "l"),
+                ])
+            },
+            expect: Expect::Refused(&["bins", "--bin-width"]),
+            exist: &[],
+            absent: &["l/lengths.json"],
+        },
+        Case {
             name: "train: a row with a bad byte is one skipped row",
             setup: |d| {
                 let m = model_with_config(d, |_| {});

@@ -42,6 +42,9 @@ fn auto_width(max: usize) -> usize {
     }
 }
 
+/// The most histogram bins a figure gets.
+const MAX_BINS: usize = 10_000;
+
 fn quantile(sorted: &[usize], q: f64) -> usize {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
@@ -91,6 +94,12 @@ pub fn run(a: LengthsArgs) -> anyhow::Result<()> {
         None => auto_width(max),
     };
     let nbins = max / width + 1;
+    if nbins > MAX_BINS {
+        bail!(
+            "--bin-width {width} makes {nbins} bins up to the longest context ({max} tokens); \
+             at most {MAX_BINS}: give a wider --bin-width"
+        );
+    }
     let edges: Vec<f64> = (0..=nbins).map(|i| (i * width) as f64).collect();
     let mut series = Vec::new();
     let mut summary = Vec::new();
