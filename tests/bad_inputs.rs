@@ -611,7 +611,7 @@ fn cases() -> Vec<Case> {
                     "300",
                 ])
             },
-            expect: Expect::Refused(&["--n must be at least 1"]),
+            expect: Expect::Refused(&["--n", "1..=1000000"]),
             exist: &[],
             absent: &[],
         },

@@ -52,7 +52,7 @@ pub struct AblateArgs {
     #[arg(long, value_parser = task_parser())]
     task: Task,
     /// Held-out toy problems scored per condition.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = super::common::count)]
     n: usize,
     /// Prompt length of each problem, in the model's tokens (default: the
     /// bundled pair's evaluation length).
@@ -173,9 +173,6 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         Some(d) => d.clone(),
         None => bundled("acc")?,
     };
-    if a.n == 0 {
-        bail!("--n must be at least 1");
-    }
     if a.random == 0 {
         bail!("--random must be at least 1: the drop is read against random ablations");
     }

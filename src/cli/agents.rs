@@ -15,7 +15,7 @@ pub struct AgentsArgs {
     #[arg(long, value_parser = PossibleValuesParser::new(Environment::ALL.map(|e| e.name()))
         .map(|s| s.parse::<Environment>().expect("a listed environment")))]
     domain: Environment,
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::count)]
     n: usize,
     /// Formats to write: openai, claude-code, sharegpt, swe-agent (SWE only).
     #[arg(

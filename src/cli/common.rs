@@ -224,6 +224,17 @@ fn block_size(s: &str) -> Result<usize, String> {
     }
 }
 
+/// The most problems, rows or episodes one command generates.
+pub const MAX_COUNT: usize = 1_000_000;
+
+/// clap's parser of a count of generated items (`--n`): 1..=1,000,000.
+pub fn count(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=MAX_COUNT).contains(&n) => Ok(n),
+        _ => Err(format!("expected a count in 1..={MAX_COUNT}")),
+    }
+}
+
 /// clap's parser of `--bins`.
 pub fn parse_bins(s: &str) -> Result<DistanceBins, String> {
     DistanceBins::parse(s).map_err(|e| e.to_string())

@@ -13,7 +13,7 @@ pub struct DrillsArgs {
     #[arg(long)]
     model: PathBuf,
     /// Drills of each kind (short: list, hash, one-hop; long: lookup, recall).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 6, value_parser = super::common::count)]
     n: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -27,7 +27,6 @@ pub struct DrillsArgs {
 }
 
 pub fn run(a: DrillsArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(a.n > 0, "--n must be at least 1");
     let c = check(&ModelDir::cpu(&a.model)?.chat()?, a.n, a.seed, a.edge_trace)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&c)?);

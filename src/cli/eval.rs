@@ -22,7 +22,7 @@ pub struct EvalArgs {
     /// Generate this many problems (with --tokens): the held-out problems of
     /// `reproduce` and `scores` (MRCR with 2, 4, 8 needles in turn, fewer
     /// where they do not fit; GraphWalks BFS and parents in turn).
-    #[arg(long, conflicts_with = "input", required_unless_present = "input")]
+    #[arg(long, conflicts_with = "input", required_unless_present = "input", value_parser = super::common::count)]
     n: Option<usize>,
     /// Prompt length of generated problems, in the model's tokens.
     #[arg(long, requires = "n")]
@@ -57,9 +57,6 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let chat = m.chat()?;
     let tok = chat.tokenizer;
     let task = a.task;
-    if a.n == Some(0) {
-        bail!("--n must be at least 1: a score of no problems is no score");
-    }
     let rows: Vec<TaskRow> = match (&a.input, a.n) {
         (Some(path), _) => {
             let mut rows = Vec::new();

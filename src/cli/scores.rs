@@ -31,7 +31,7 @@ pub struct ScoresArgs {
     #[arg(long, default_value = "mrcr,graphwalks")]
     task: String,
     /// Held-out problems per task (the seed's evaluation stream, as in `reproduce`).
-    #[arg(long, default_value_t = PAIR_EVAL_N)]
+    #[arg(long, default_value_t = PAIR_EVAL_N, value_parser = super::common::count)]
     n: usize,
     /// Prompt length of each problem, in the models' tokens (default: the
     /// bundled pair's evaluation length, `reproduce`'s `task_tokens`).
@@ -69,9 +69,6 @@ fn parse_tasks(s: &str) -> anyhow::Result<Vec<Task>> {
 
 pub fn run(a: ScoresArgs) -> anyhow::Result<()> {
     let (base, acc) = pair_dirs(a.base.as_deref(), a.acc.as_deref())?;
-    if a.n == 0 {
-        bail!("--n must be at least 1");
-    }
     let tasks = parse_tasks(&a.task)?;
     let cb = Checkpoint::open(&base)?;
     let ca = Checkpoint::open(&acc)?;

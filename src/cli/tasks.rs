@@ -51,7 +51,7 @@ pub struct TasksArgs {
     #[arg(value_parser = task_parser())]
     task: Task,
     /// Number of rows.
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::count)]
     n: usize,
     /// Target prompt length in tokens (1..=2M).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TASK_TOKENS))]
