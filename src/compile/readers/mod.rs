@@ -37,6 +37,19 @@ pub struct Rejection {
     pub reason: String,
 }
 
+impl Rejection {
+    /// Record `record` of `file`, rejected for `reason`.
+    pub fn at(file: &str, record: usize, reason: String) -> Self {
+        Rejection {
+            source: SourceRef {
+                file: file.to_string(),
+                record,
+            },
+            reason,
+        }
+    }
+}
+
 /// Formats acc-probe reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -196,13 +209,7 @@ pub fn read_file(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>,
 /// A file's trajectories and rejections.
 fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, Vec<Rejection>) {
     let file = path.display().to_string();
-    let reject = |record: usize, reason: String| Rejection {
-        source: SourceRef {
-            file: file.clone(),
-            record,
-        },
-        reason,
-    };
+    let reject = |record: usize, reason: String| Rejection::at(&file, record, reason);
     if let Some(why) = not_a_regular_file(path) {
         return (vec![], vec![reject(0, why)]);
     }
@@ -329,13 +336,7 @@ fn read_records_text(
     forced: Option<SourceFormat>,
 ) -> (Vec<Trajectory>, Vec<Rejection>) {
     let file = path.display().to_string();
-    let reject = |record: usize, reason: String| Rejection {
-        source: SourceRef {
-            file: file.clone(),
-            record,
-        },
-        reason,
-    };
+    let reject = |record: usize, reason: String| Rejection::at(&file, record, reason);
     let mut out = Vec::new();
     let mut rejected = Vec::new();
     let take = |out: &mut Vec<Trajectory>,
