@@ -70,40 +70,33 @@ impl ModelDir {
 
     /// The directory's tokenizer.json (an error naming the directory when it has none).
     pub fn tokenizer(&self) -> Result<&tokenizers::Tokenizer> {
-        if let Some(t) = self.tokenizer.get() {
-            return Ok(t);
-        }
-        let path = self.ckpt.tokenizer_path().ok_or_else(|| {
-            Error::Input(format!(
-                "{}: no tokenizer.json (prompts and probe inputs need the model's tokenizer)",
-                self.dir.display()
-            ))
-        })?;
-        let t = crate::tokenizer::load(&path)?;
-        Ok(self.tokenizer.get_or_init(|| t))
+        once(&self.tokenizer, || {
+            let path = self.ckpt.tokenizer_path().ok_or_else(|| {
+                Error::Input(format!(
+                    "{}: no tokenizer.json (prompts and probe inputs need the model's tokenizer)",
+                    self.dir.display()
+                ))
+            })?;
+            crate::tokenizer::load(&path)
+        })
     }
 
     /// The chat template of tokenizer_config.json (ChatML when absent).
     pub fn template(&self) -> Result<&ChatTemplate> {
-        if let Some(t) = self.template.get() {
-            return Ok(t);
-        }
-        let t = ChatTemplate::for_model_dir(&self.dir)?;
-        Ok(self.template.get_or_init(|| t))
+        once(&self.template, || ChatTemplate::for_model_dir(&self.dir))
     }
 
     /// The ids that end a response (generation_config.json, config.json;
     /// the tokenizer's end-of-text tokens where the directory has one).
     pub fn stop(&self) -> Result<&[u32]> {
-        if let Some(s) = self.stop.get() {
-            return Ok(s);
-        }
-        let tok = match self.ckpt.tokenizer_path() {
-            Some(_) => Some(self.tokenizer()?),
-            None => None,
-        };
-        let s = stop_ids(&self.dir, tok);
-        Ok(self.stop.get_or_init(|| s))
+        let stop = once(&self.stop, || {
+            let tok = match self.ckpt.tokenizer_path() {
+                Some(_) => Some(self.tokenizer()?),
+                None => None,
+            };
+            Ok(stop_ids(&self.dir, tok))
+        })?;
+        Ok(stop)
     }
 
     /// The model with its tokenizer, template and stop ids.
@@ -118,12 +111,18 @@ impl ModelDir {
 
     /// A fingerprint of config.json and the weight files (cache keys).
     pub fn fingerprint(&self) -> Result<u64> {
-        if let Some(f) = self.fingerprint.get() {
-            return Ok(*f);
-        }
-        let f = fingerprint(&self.ckpt)?;
-        Ok(*self.fingerprint.get_or_init(|| f))
+        once(&self.fingerprint, || fingerprint(&self.ckpt)).copied()
     }
+}
+
+/// The value of `cell`, made by `make` the first time (an error leaves the
+/// cell empty, so a later call tries again).
+fn once<T>(cell: &OnceLock<T>, make: impl FnOnce() -> Result<T>) -> Result<&T> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = make()?;
+    Ok(cell.get_or_init(|| v))
 }
 
 /// Weight files up to this size are hashed whole; larger ones by size,

@@ -87,6 +87,15 @@ fn gold_and_preds(d: &Path, n: usize, drop: &[usize]) {
     std::fs::write(d.join("p.jsonl"), p).unwrap();
 }
 
+/// `dump` of the model `m` on the token ids `ids` (written to ids.json),
+/// with `extra` arguments (its --out among them).
+fn dump(d: &Path, m: &str, ids: &str, extra: &[&str]) -> Vec<String> {
+    std::fs::write(d.join("ids.json"), ids).unwrap();
+    let mut args = s(&["dump", "--model", m, "--ids", &p(d, "ids.json")]);
+    args.extend(s(extra));
+    args
+}
+
 const REACT: &str = "trajectories/react-text/fireact_hotpotqa_gpt_format_first51.jsonl";
 
 fn compile_args(d: &Path, input: &str) -> Vec<String> {
@@ -233,16 +242,7 @@ fn cases() -> Vec<Case> {
             name: "dump: --out whose JSON sidecar is itself",
             setup: |d| {
                 let m = model_with_config(d, |_| {});
-                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
-                s(&[
-                    "dump",
-                    "--model",
-                    &m,
-                    "--ids",
-                    &p(d, "ids.json"),
-                    "--out",
-                    &p(d, "cap.json"),
-                ])
+                dump(d, &m, "[1, 2, 3]", &["--out", &p(d, "cap.json")])
             },
             expect: Expect::Refused(&["same file", "cap.json"]),
             exist: &[],
@@ -252,17 +252,8 @@ fn cases() -> Vec<Case> {
             name: "dump: --out onto the model's weights",
             setup: |d| {
                 let m = model_with_config(d, |_| {});
-                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
                 let w = format!("{m}/model.safetensors");
-                s(&[
-                    "dump",
-                    "--model",
-                    &m,
-                    "--ids",
-                    &p(d, "ids.json"),
-                    "--out",
-                    &w,
-                ])
+                dump(d, &m, "[1, 2, 3]", &["--out", &w])
             },
             expect: Expect::Refused(&["never overwrites an input"]),
             exist: &["m/model.safetensors", "m/config.json"],
@@ -489,16 +480,7 @@ fn cases() -> Vec<Case> {
                     candle_core::Tensor::from_vec(v, t.dims(), &candle_core::Device::Cpu).unwrap();
                 w.insert(name.to_string(), nan);
                 candle_core::safetensors::save(&w, &f).unwrap();
-                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
-                s(&[
-                    "dump",
-                    "--model",
-                    &m,
-                    "--ids",
-                    &p(d, "ids.json"),
-                    "--out",
-                    &p(d, "cap.safetensors"),
-                ])
+                dump(d, &m, "[1, 2, 3]", &["--out", &p(d, "cap.safetensors")])
             },
             expect: Expect::Refused(&["blocks.1", "not finite", "model.layers.1"]),
             exist: &[],
@@ -508,16 +490,7 @@ fn cases() -> Vec<Case> {
             name: "dump: a token id beyond the vocabulary names the file",
             setup: |d| {
                 let m = model_with_config(d, |_| {});
-                std::fs::write(d.join("ids.json"), "[1, 2, 5000]").unwrap();
-                s(&[
-                    "dump",
-                    "--model",
-                    &m,
-                    "--ids",
-                    &p(d, "ids.json"),
-                    "--out",
-                    &p(d, "cap.safetensors"),
-                ])
+                dump(d, &m, "[1, 2, 5000]", &["--out", &p(d, "cap.safetensors")])
             },
             expect: Expect::Refused(&["ids.json", "5000", "position 2"]),
             exist: &[],
@@ -557,18 +530,12 @@ fn cases() -> Vec<Case> {
             name: "dump: --queries tail:0 measures nothing",
             setup: |d| {
                 let m = model_with_config(d, |_| {});
-                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
-                s(&[
-                    "dump",
-                    "--model",
+                dump(
+                    d,
                     &m,
-                    "--ids",
-                    &p(d, "ids.json"),
-                    "--queries",
-                    "tail:0",
-                    "--out",
-                    &p(d, "cap.safetensors"),
-                ])
+                    "[1, 2, 3]",
+                    &["--queries", "tail:0", "--out", &p(d, "cap.safetensors")],
+                )
             },
             expect: Expect::Refused(&["tail:0"]),
             exist: &[],
@@ -578,18 +545,12 @@ fn cases() -> Vec<Case> {
             name: "dump: a zero streaming block",
             setup: |d| {
                 let m = model_with_config(d, |_| {});
-                std::fs::write(d.join("ids.json"), "[1, 2, 3]").unwrap();
-                s(&[
-                    "dump",
-                    "--model",
+                dump(
+                    d,
                     &m,
-                    "--ids",
-                    &p(d, "ids.json"),
-                    "--block-k",
-                    "0",
-                    "--out",
-                    &p(d, "cap.safetensors"),
-                ])
+                    "[1, 2, 3]",
+                    &["--block-k", "0", "--out", &p(d, "cap.safetensors")],
+                )
             },
             expect: Expect::Refused(&["--block-k", "1..=8192"]),
             exist: &[],

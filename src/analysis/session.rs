@@ -92,7 +92,8 @@ impl PairSession {
         if req.moe_only {
             capture_layers.retain(|&l| cfg.is_moe_layer(l));
         }
-        let inputs = probe_inputs(&base, &req.inputs)?;
+        // the plan was checked against the config above
+        let inputs = generate_inputs(&base, &req.inputs)?;
         Ok(PairSession {
             base,
             acc,
@@ -193,6 +194,11 @@ pub fn plan(
 /// `m`'s tokenizer and chat template.
 pub fn probe_inputs(m: &ModelDir, p: &InputPlan) -> Result<Vec<ProbeInput>> {
     check_inputs(p, &m.ckpt.config)?;
+    generate_inputs(m, p)
+}
+
+/// [`probe_inputs`] of a checked plan.
+fn generate_inputs(m: &ModelDir, p: &InputPlan) -> Result<Vec<ProbeInput>> {
     let tok = m.tokenizer()?;
     let template = m.template()?;
     let mut all = Vec::new();
