@@ -560,8 +560,9 @@ fn gemini_cli_session_gives_one_trajectory_per_prompt() {
     assert_eq!(rej[0]["source"]["record"], 1);
     assert_eq!(
         rej[0]["reason"],
-        "no evidence: domain other: the trajectory makes no tool calls"
+        "a conversation with no tool call: chat, not an agent run"
     );
+    assert_eq!(rej[0]["kind"], "no_tool_calls");
     assert_eq!(rej[1]["source"]["record"], 6);
     assert_eq!(
         rej[1]["reason"],
@@ -796,7 +797,7 @@ fn llamafactory_rows_and_refusals() {
     assert_eq!(chat.len(), 20);
     assert!(chat
         .iter()
-        .all(|r| *r == "no evidence: domain other: the trajectory makes no tool calls"));
+        .all(|r| *r == "a conversation with no tool call: chat, not an agent run"));
 }
 
 #[test]

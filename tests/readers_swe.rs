@@ -595,7 +595,7 @@ fn every_fixture_compiles_or_is_refused_and_the_summary_reconciles() {
     assert!(reasons
         .iter()
         .any(|(f, r)| f.ends_with("v1_sdk_conversation")
-            && *r == "no evidence: domain other: the trajectory makes no tool calls"));
+            && *r == "a conversation with no tool call: chat, not an agent run"));
     for r in &rows {
         let m = &r["meta"];
         let src = m["source"].as_str().unwrap();

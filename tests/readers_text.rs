@@ -160,7 +160,7 @@ fn fireact_chat_rows_become_verified_search_samples() {
     assert_eq!(c.rejects[0]["source"]["record"], 51);
     assert_eq!(
         c.rejects[0]["reason"],
-        "no evidence: domain other: the trajectory makes no tool calls"
+        "a conversation with no tool call: chat, not an agent run"
     );
 }
 

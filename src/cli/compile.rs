@@ -7,7 +7,7 @@ use acc_probe::chat::ChatTemplate;
 use acc_probe::compile::pipeline::{
     collect_files, compile_files, shard, stats, Budget, CompileOptions, CompileOutput,
 };
-use acc_probe::compile::readers::SourceFormat;
+use acc_probe::compile::readers::{Reject, RejectKind, SourceFormat};
 use acc_probe::compile::teacher::{annotate, HttpTeacher, TeacherOptions};
 use acc_probe::compile::writers::{dataset_info_entry, row, Writer};
 use acc_probe::domain::Domain;
@@ -190,13 +190,12 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
                 text.push('\n');
                 written += 1;
             }
-            Err(e) => rejections.push(acc_probe::compile::readers::Rejection {
-                source: acc_probe::compile::trajectory::SourceRef {
+            Err(e) => rejections.push(Reject::new(RejectKind::Writer, format!("writer: {e}")).at(
+                acc_probe::compile::trajectory::SourceRef {
                     file: s.source.clone(),
                     record: 0,
                 },
-                reason: format!("writer: {e}"),
-            }),
+            )),
         }
     }
     write_atomic(&a.out, text.as_bytes())?;

@@ -339,6 +339,14 @@ fn reads_file(args: &Value, file: &str) -> bool {
     }
 }
 
+/// Whether a tool writes files (its output only confirms the write).
+fn editing(name: &str) -> bool {
+    matches!(
+        name.to_lowercase().as_str(),
+        "edit" | "multiedit" | "write" | "write_file" | "replace" | "apply_patch" | "create"
+    )
+}
+
 /// Outputs of calls that read `file` (a Read tool, `sed -n … file`, `cat
 /// file`): what the agent saw of a patched file it never opened in a
 /// `[File: …]` view.
@@ -347,17 +355,10 @@ fn read_outputs(t: &Trajectory, file: &str) -> Vec<String> {
         .iter()
         .filter_map(|s| Some((s.call.as_ref()?, s.observation.as_ref()?)))
         .filter(|(c, o)| {
-            let editing = matches!(
-                c.name.to_lowercase().as_str(),
-                "edit"
-                    | "multiedit"
-                    | "write"
-                    | "write_file"
-                    | "replace"
-                    | "apply_patch"
-                    | "create"
-            );
-            !editing && !o.is_error && !o.content.trim().is_empty() && reads_file(&c.args, file)
+            !editing(&c.name)
+                && !o.is_error
+                && !o.content.trim().is_empty()
+                && reads_file(&c.args, file)
         })
         .map(|(_, o)| o.content.clone())
         .collect()
@@ -451,6 +452,32 @@ fn swe(t: &Trajectory, repo_root: Option<&Path>) -> Extracted {
     }
     if touched.is_empty() {
         notes.push("no patch: file views only".into());
+    }
+    // a patch that writes files with no earlier content to show (created, or
+    // rewritten whole without being read) is built from what the agent read
+    // and ran: those outputs are the evidence
+    let has_evidence = pieces.iter().any(|p| p.kind == PieceKind::Evidence);
+    if !has_evidence && !touched.is_empty() {
+        // the calls that wrote the patched files only confirm the write
+        let read: Vec<Piece> = observations(t)
+            .filter(|(name, _, o)| !o.trim().is_empty() && !is_diff(o) && !editing(name))
+            .map(|(name, _, o)| Piece {
+                kind: PieceKind::Evidence,
+                source: name.to_string(),
+                text: o.to_string(),
+            })
+            .collect();
+        if !read.is_empty() {
+            notes.push(
+                "the patched files have no earlier content: the outputs the agent read are the evidence"
+                    .into(),
+            );
+            return Extracted {
+                pieces: read,
+                notes,
+                cited: false,
+            };
+        }
     }
     Extracted {
         pieces,

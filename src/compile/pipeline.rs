@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::assemble::{assemble, Context};
 use super::evidence::{classify, extract, EvidenceSources};
-use super::readers::{read_file, Rejection, SourceFormat};
+use super::readers::{read_file, Reject, RejectKind, Rejection, SourceFormat};
 use super::trajectory::Trajectory;
 use crate::domain::Domain;
 use crate::error::{Error, Result};
@@ -207,7 +207,7 @@ pub fn compile_one(
     t: &Trajectory,
     opts: &CompileOptions,
     counter: &dyn TokenCounter,
-) -> std::result::Result<Sample, String> {
+) -> std::result::Result<Sample, Reject> {
     let inferred;
     let t = if t.patch.is_none() {
         // a submit step whose output is the diff (SWE-agent's submit, scripted agents)
@@ -230,17 +230,23 @@ pub fn compile_one(
     } else {
         t
     };
+    if t.steps.iter().all(|s| s.call.is_none()) {
+        return Err(Reject::no_tool_calls(
+            "a conversation with no tool call: chat, not an agent run",
+        ));
+    }
     let domain = opts.domain.unwrap_or_else(|| classify(t));
+    let no_answer = |what: &str| Reject::new(RejectKind::NoAnswer, what);
     let answer = match domain {
         Domain::Swe => t
             .patch
             .clone()
-            .ok_or("no final patch (SWE trajectory without a submission)")?,
+            .ok_or_else(|| no_answer("no final patch (SWE trajectory without a submission)"))?,
         _ => t
             .final_answer
             .clone()
             .filter(|a| !a.trim().is_empty())
-            .ok_or("no final answer")?,
+            .ok_or_else(|| no_answer("no final answer"))?,
     };
     // --db names one database, or a directory of `<name>.sqlite` files where name is the
     // trajectory id or its file name up to the first dot
@@ -264,10 +270,15 @@ pub fn compile_one(
         repo_root: opts.repo_root.as_deref(),
     };
     let ex = extract(t, domain, &sources);
-    if ex.pieces.is_empty() {
-        return Err(format!("no evidence: {}", ex.notes.join("; "))
-            .trim_end_matches(": ")
-            .to_string());
+    if !ex
+        .pieces
+        .iter()
+        .any(|p| p.kind == super::evidence::PieceKind::Evidence)
+    {
+        return Err(Reject::new(
+            RejectKind::NoEvidence,
+            format!("no evidence: {}", ex.notes.join("; ")).trim_end_matches(": "),
+        ));
     }
     let seed = opts.seed ^ fnv(&sample_key(t));
     let mut rng = StdRng::seed_from_u64(seed);
@@ -285,8 +296,9 @@ pub fn compile_one(
         .iter()
         .any(|p| p.kind == super::evidence::PieceKind::Evidence)
     {
-        return Err(format!(
-            "budget of {budget} tokens leaves no room for evidence"
+        return Err(Reject::new(
+            RejectKind::Budget,
+            format!("budget of {budget} tokens leaves no room for evidence"),
         ));
     }
     let mut reasoning = t.reasoning_text();
@@ -312,8 +324,9 @@ pub fn compile_one(
             .filter(|p| p.kind == super::evidence::PieceKind::Evidence && !p.truncated)
             .count();
         if whole < cited {
-            return Err(format!(
-                "budget of {budget} tokens cuts the evidence the answer quotes ({whole} of {cited} pieces placed whole)"
+            return Err(Reject::new(
+                RejectKind::Budget,
+                format!("budget of {budget} tokens cuts the evidence the answer quotes ({whole} of {cited} pieces placed whole)"),
             ));
         }
         if let Some((quotes, rest)) = super::evidence::quoting_lines(&answer, &ex.pieces) {
@@ -375,10 +388,7 @@ pub fn compile_files(
             for t in trajs {
                 match compile_one(&t, opts, counter) {
                     Ok(s) => samples.push(s),
-                    Err(reason) => rej.push(Rejection {
-                        source: t.source.clone(),
-                        reason,
-                    }),
+                    Err(why) => rej.push(why.at(t.source.clone())),
                 }
             }
             progress();
@@ -411,8 +421,10 @@ pub fn stats(out: &CompileOutput) -> serde_json::Value {
             .or_default() += 1;
     }
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     for r in &out.rejections {
         *reasons.entry(r.reason.clone()).or_default() += 1;
+        *kinds.entry(r.kind.name()).or_default() += 1;
     }
     serde_json::json!({
         "files": out.files,
@@ -420,6 +432,7 @@ pub fn stats(out: &CompileOutput) -> serde_json::Value {
         "written": out.samples.len(),
         "rejected": out.rejections.len(),
         "per_domain": per_domain,
+        "rejections_by_kind": kinds,
         "rejections_by_reason": reasons,
         "length_histogram_2k": hist,
     })

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::pipeline::Sample;
-use super::readers::Rejection;
+use super::readers::{Reject, RejectKind, Rejection};
 use super::trajectory::SourceRef;
 use super::verify::{verify, Gold};
 use crate::domain::Domain;
@@ -320,14 +320,13 @@ pub fn annotate(
     for (s, slot) in samples.iter().zip(slots) {
         match slot.into_inner().unwrap_or_else(|e| e.into_inner()) {
             Some(Ok(x)) => out.push(x),
-            Some(Err(reason)) => rejected.push(Rejection {
-                source: source_ref(&s.source),
-                reason,
-            }),
-            None => rejected.push(Rejection {
-                source: source_ref(&s.source),
-                reason: "teacher: not processed".into(),
-            }),
+            Some(Err(reason)) => {
+                rejected.push(Reject::new(RejectKind::Teacher, reason).at(source_ref(&s.source)))
+            }
+            None => rejected.push(
+                Reject::new(RejectKind::Teacher, "teacher: not processed")
+                    .at(source_ref(&s.source)),
+            ),
         }
     }
     (out, rejected)

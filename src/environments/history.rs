@@ -351,7 +351,10 @@ mod tests {
                     Ok(s) => s,
                     Err(e) => {
                         // only a budget too small for the cited pages rejects
-                        assert!(e.contains("cuts the evidence the answer quotes"), "{e}");
+                        assert!(
+                            e.reason.contains("cuts the evidence the answer quotes"),
+                            "{e}"
+                        );
                         rejected_at[usize::from(budget == 900)] += 1;
                         continue;
                     }

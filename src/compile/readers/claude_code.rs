@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{diff, Rejection};
+use super::{diff, Reject, Rejection};
 use crate::compile::trajectory::{
     content_text, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
@@ -99,13 +99,7 @@ struct Turn {
 /// prompt, its pending tool uses and their results in locals every line
 /// kind updates; split up, that state would thread through each helper.
 pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Rejection>) {
-    let reject = |line: usize, reason: String| Rejection {
-        source: SourceRef {
-            file: file.to_string(),
-            record: line,
-        },
-        reason,
-    };
+    let reject = |line: usize, why: String| Rejection::at(file, line, why);
     let mut out = Vec::new();
     let mut rejected = Vec::new();
     let mut turns: Vec<Turn> = Vec::new();
@@ -218,7 +212,11 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
     }
     let session = session.unwrap_or_else(|| file.to_string());
     if turns.is_empty() {
-        rejected.push(reject(0, "no user prompt in the session".into()));
+        rejected.push(Rejection::at(
+            file,
+            0,
+            Reject::no_task("no user prompt in the session"),
+        ));
     }
     for (i, t) in turns.into_iter().enumerate() {
         let k = i + 1;
@@ -227,9 +225,10 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
             continue;
         }
         if t.steps.is_empty() {
-            rejected.push(reject(
+            rejected.push(Rejection::at(
+                file,
                 t.line,
-                format!("turn {k}: no assistant response to the prompt"),
+                Reject::unfinished(format!("turn {k}: no assistant response to the prompt")),
             ));
             continue;
         }

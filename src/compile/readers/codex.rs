@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{diff, Rejection};
+use super::{diff, Reject, Rejection};
 use crate::compile::trajectory::{
     content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
@@ -132,16 +132,13 @@ impl Turn {
             record: self.line,
         };
         if let Some(e) = self.error {
-            return Err(Rejection {
-                source,
-                reason: format!("turn {k}: {e}"),
-            });
+            return Err(Reject::from(format!("turn {k}: {e}")).at(source));
         }
         if self.steps.is_empty() {
-            return Err(Rejection {
-                source,
-                reason: format!("turn {k}: no assistant response to the prompt"),
-            });
+            return Err(Reject::unfinished(format!(
+                "turn {k}: no assistant response to the prompt"
+            ))
+            .at(source));
         }
         Ok(Trajectory {
             id: format!("{session}#turn{k}"),
@@ -197,13 +194,7 @@ fn change_diff(path: &str, change: &Value, cwd: Option<&str>) -> String {
 pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Rejection>) {
     let mut out = Vec::new();
     let mut rejected = Vec::new();
-    let reject = |line: usize, reason: String| Rejection {
-        source: SourceRef {
-            file: file.to_string(),
-            record: line,
-        },
-        reason,
-    };
+    let reject = |line: usize, why: String| Rejection::at(file, line, why);
     let mut parsed = Vec::new();
     for &(line, l) in lines {
         match serde_json::from_str::<Value>(l) {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{diff, Rejection};
+use super::{diff, one, Records, Reject, RejectKind, Rejection};
 use crate::compile::trajectory::{
     content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
@@ -121,6 +121,77 @@ struct Turn {
     steps: Vec<Step>,
     final_answer: Option<String>,
     patch: String,
+    /// Tool calls made, and those the user denied.
+    calls: usize,
+    denied: usize,
+    /// A `Request cancelled.` notice came after the turn's last reply.
+    cancelled: bool,
+}
+
+/// Whether a JSONL line is the header of a Gemini CLI append log.
+pub fn is_log_header(v: &Value) -> bool {
+    v.get("sessionId").is_some() && v.get("projectHash").is_some() && v.get("messages").is_none()
+}
+
+/// The session an append log describes, as the CLI rebuilds it: message
+/// lines keyed by `id` (a message re-emitted while it streams or its tool
+/// calls update keeps its first position and takes its last content),
+/// `{"$rewindTo": id}` drops that message and all after it, `{"$set": …}`
+/// merges into the metadata (a `messages` list there replaces the rebuilt
+/// one). Lines that are none of these are skipped and counted.
+pub fn rebuild_log(lines: &[(usize, &str)]) -> (Value, usize) {
+    let mut meta = serde_json::Map::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut by_id: HashMap<String, Value> = HashMap::new();
+    let mut replaced: Option<Value> = None;
+    let mut skipped = 0;
+    for &(_, l) in lines {
+        let Ok(v) = serde_json::from_str::<Value>(l) else {
+            skipped += 1;
+            continue;
+        };
+        if let Some(id) = v.get("$rewindTo").and_then(Value::as_str) {
+            let at = order.iter().position(|x| x == id).unwrap_or(0);
+            for gone in order.drain(at..) {
+                by_id.remove(&gone);
+            }
+        } else if let Some(set) = v.get("$set").and_then(Value::as_object) {
+            for (k, x) in set {
+                if k == "messages" {
+                    replaced = Some(x.clone());
+                } else {
+                    meta.insert(k.clone(), x.clone());
+                }
+            }
+        } else if let Some(id) = v.get("id").and_then(Value::as_str) {
+            if !by_id.contains_key(id) {
+                order.push(id.to_string());
+            }
+            by_id.insert(id.to_string(), v);
+        } else if is_log_header(&v) {
+            for (k, x) in v.as_object().into_iter().flatten() {
+                meta.insert(k.clone(), x.clone());
+            }
+        } else {
+            skipped += 1;
+        }
+    }
+    let messages = replaced
+        .unwrap_or_else(|| Value::Array(order.iter().filter_map(|id| by_id.remove(id)).collect()));
+    meta.insert("messages".into(), messages);
+    (Value::Object(meta), skipped)
+}
+
+/// A session's trajectories and refused turns, or the session's refusal.
+pub fn read_records(v: &Value, source: SourceRef) -> Records {
+    match read(v, source.clone()) {
+        Ok((ts, rs)) => ts
+            .into_iter()
+            .map(Ok)
+            .chain(rs.into_iter().map(Err))
+            .collect(),
+        Err(e) => one(Err::<Trajectory, _>(e), source),
+    }
 }
 
 /// Reads one session: a trajectory per user prompt; a prompt without a reply is rejected.
@@ -136,7 +207,8 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
         match m["type"].as_str().unwrap_or("") {
             "user" => {
                 let q = content_text(&m["content"]);
-                if q.trim().is_empty() {
+                // the CLI's own nudge to go on is not a new prompt
+                if q.trim().is_empty() || q.trim_start().starts_with("System: Please continue") {
                     continue;
                 }
                 turns.push(Turn {
@@ -145,7 +217,15 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
                     steps: Vec::new(),
                     final_answer: None,
                     patch: String::new(),
+                    calls: 0,
+                    denied: 0,
+                    cancelled: false,
                 });
+            }
+            "info" if content_text(&m["content"]).contains("Request cancelled") => {
+                if let Some(t) = turns.last_mut() {
+                    t.cancelled = true;
+                }
             }
             "gemini" => {
                 let Some(t) = turns.last_mut() else {
@@ -160,6 +240,11 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
                     t.final_answer = Some(text.clone());
                 }
                 let calls = m["toolCalls"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+                t.cancelled = false;
+                if !calls.is_empty() {
+                    // text before calls is not the answer
+                    t.final_answer = None;
+                }
                 if calls.is_empty() {
                     t.steps.push(Step {
                         text,
@@ -176,6 +261,10 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
                     ))?;
                     let status = c["status"].as_str().unwrap_or("success");
                     let output = result_text(c);
+                    t.calls += 1;
+                    if status == "cancelled" && output.contains("denied") {
+                        t.denied += 1;
+                    }
                     if status == "success" {
                         if let Some(d) = edit_diff(c, &output, &mut known) {
                             t.patch.push_str(&d);
@@ -213,11 +302,31 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
             file: source.file.clone(),
             record: t.record,
         };
-        if t.steps.is_empty() {
-            rejected.push(Rejection {
-                source: src,
-                reason: format!("turn {}: no gemini reply to the prompt", k + 1),
-            });
+        let why = if t.steps.is_empty() {
+            Some(Reject::unfinished(format!(
+                "turn {}: no gemini reply to the prompt",
+                k + 1
+            )))
+        } else if t.calls > 0 && t.denied == t.calls {
+            Some(Reject::new(
+                RejectKind::ToolsRejected,
+                format!("turn {}: the user denied all {} tool calls", k + 1, t.calls),
+            ))
+        } else if t.final_answer.is_none() && t.cancelled {
+            Some(Reject::unfinished(format!(
+                "turn {}: the request was cancelled before a reply",
+                k + 1
+            )))
+        } else if t.final_answer.is_none() && t.patch.is_empty() {
+            Some(Reject::unfinished(format!(
+                "turn {}: no reply after its last tool calls (the run stopped there)",
+                k + 1
+            )))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            rejected.push(why.at(src));
             continue;
         }
         out.push(Trajectory {

@@ -241,6 +241,11 @@ fn read_events(
 }
 
 /// Reads an event list (`v` is the whole list) or an eval-output row.
+/// Whether a JSON record is an OpenHands eval-output row or one v0 event.
+pub fn detect(v: &Value) -> bool {
+    is_eval_row(v) || is_event(v)
+}
+
 pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
     if let Some(events) = v.as_array() {
         let id = source.to_string();

@@ -75,13 +75,7 @@ struct Turn {
 /// locals every event kind updates.
 pub fn read_dir(dir: &Path) -> (Vec<Trajectory>, Vec<Rejection>) {
     let file = dir.display().to_string();
-    let reject = |record: usize, reason: String| Rejection {
-        source: SourceRef {
-            file: file.clone(),
-            record,
-        },
-        reason,
-    };
+    let reject = |record: usize, why: String| Rejection::at(&file, record, why);
     let base: Value = match std::fs::read_to_string(dir.join("base_state.json"))
         .map_err(|e| e.to_string())
         .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))

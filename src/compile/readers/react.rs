@@ -14,6 +14,8 @@
 
 use serde_json::{json, Value};
 
+use super::{one, Records};
+
 use crate::compile::trajectory::{Observation, SourceRef, Step, ToolCall, Trajectory};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +223,11 @@ pub fn detect(v: &Value) -> bool {
     v.get("traj")
         .and_then(Value::as_str)
         .is_some_and(|t| t.contains("Question:") && t.contains("Action 1:"))
+}
+
+/// A record's trajectories.
+pub fn read_records(v: &Value, source: SourceRef) -> Records {
+    one(read(v, source.clone()), source)
 }
 
 fn strip_question(q: &str) -> String {

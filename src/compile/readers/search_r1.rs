@@ -9,7 +9,7 @@
 
 use serde_json::{json, Value};
 
-use super::Rejection;
+use super::{Reject, Rejection};
 use crate::compile::trajectory::{Observation, SourceRef, Step, ToolCall, Trajectory};
 
 const ASSISTANT: &str = "<|im_start|>assistant";
@@ -190,7 +190,7 @@ pub fn read_text(text: &str, file: &str) -> (Vec<Trajectory>, Vec<Rejection>) {
         };
         match read_one(&text[s..end], source.clone()) {
             Ok(t) => out.push(t),
-            Err(reason) => rejected.push(Rejection { source, reason }),
+            Err(why) => rejected.push(Reject::from(why).at(source)),
         }
     }
     (out, rejected)

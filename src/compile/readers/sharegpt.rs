@@ -3,80 +3,64 @@
 
 use serde_json::Value;
 
-use super::text_calls;
-use crate::compile::trajectory::{parse_args, Observation, SourceRef, Step, ToolCall, Trajectory};
+use super::chat::{self, Msg, Role};
+use crate::compile::trajectory::{content_text, parse_args, SourceRef, ToolCall, Trajectory};
+
+/// Whether a JSON record holds a `conversations` list.
+pub fn detect(v: &Value) -> bool {
+    v.get("conversations").is_some_and(Value::is_array)
+}
+
+/// A turn's speaker and text (`from`/`value`, or `role`/`content`).
+fn turn(t: &Value) -> (&str, String) {
+    let from = t
+        .get("from")
+        .or_else(|| t.get("role"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let value = content_text(
+        t.get("value")
+            .or_else(|| t.get("content"))
+            .unwrap_or(&Value::Null),
+    );
+    (from, value)
+}
 
 pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
     let conv = v["conversations"]
         .as_array()
         .ok_or("no conversations list")?;
-    let mut question = None;
-    let mut steps: Vec<Step> = Vec::new();
-    let mut final_answer = None;
+    let mut msgs = Vec::with_capacity(conv.len());
     for (i, t) in conv.iter().enumerate() {
-        let from = t["from"].as_str().unwrap_or("");
-        let value = t["value"].as_str().unwrap_or("").to_string();
-        match from {
-            "human" | "user" if question.is_none() => question = Some(value),
-            "human" | "user" => steps.push(Step {
-                observation: Some(Observation {
-                    content: value,
-                    is_error: false,
-                }),
-                ..Default::default()
-            }),
-            "gpt" | "assistant" => {
-                final_answer = Some(value.clone());
-                steps.push(Step {
-                    text: value,
-                    ..Default::default()
-                });
-            }
+        let (from, value) = turn(t);
+        msgs.push(match from {
+            "human" | "user" => Msg::new(Role::User, value),
+            "gpt" | "assistant" => Msg::new(Role::Assistant, value),
             "function_call" => {
                 let call: Value = serde_json::from_str(&value)
                     .map_err(|e| format!("turn {i}: function_call value is not JSON: {e}"))?;
                 let name = call["name"]
                     .as_str()
                     .ok_or(format!("turn {i}: function_call without a name"))?;
-                steps.push(Step {
-                    call: Some(ToolCall {
-                        name: name.into(),
-                        args: parse_args(&call["arguments"]),
-                        id: None,
-                    }),
-                    ..Default::default()
+                let mut m = Msg::new(Role::Assistant, "");
+                m.calls.push(ToolCall {
+                    name: name.into(),
+                    args: parse_args(&call["arguments"]),
+                    id: None,
                 });
+                m
             }
-            "observation" | "tool" => {
-                let obs = Observation {
-                    content: value,
-                    is_error: false,
-                };
-                match steps
-                    .iter()
-                    .rposition(|s| s.call.is_some() && s.observation.is_none())
-                {
-                    Some(slot) => steps[slot].observation = Some(obs),
-                    // results of calls written in the text: paired by text_calls::lift
-                    None if text_calls::awaiting_results(&steps) => steps.push(Step {
-                        observation: Some(obs),
-                        ..Default::default()
-                    }),
-                    None => {
-                        return Err(format!(
-                            "turn {i}: observation without a preceding function_call"
-                        ))
-                    }
-                }
-            }
-            "system" => {}
+            "observation" | "tool" | "function" => Msg::new(Role::Tool, value),
+            "system" => Msg::new(Role::System, value),
             other => return Err(format!("turn {i}: unknown speaker `{other}`")),
-        }
+        });
     }
-    let question = question
+    let chat = chat::walk(msgs)?;
+    let question = chat
+        .question
         .filter(|q| !q.trim().is_empty())
         .ok_or("no human question")?;
-    if steps.is_empty() {
+    if chat.steps.is_empty() {
         return Err("empty trajectory: no assistant turns".into());
     }
     Ok(Trajectory {
@@ -87,9 +71,9 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         source_format: "sharegpt".into(),
         source,
         question,
-        system: v["system"].as_str().map(str::to_owned),
-        steps,
-        final_answer,
+        system: v["system"].as_str().map(str::to_owned).or(chat.system),
+        steps: chat.steps,
+        final_answer: chat.final_answer,
         patch: None,
         verified: None,
     })

@@ -205,7 +205,8 @@ fn is_result_only(s: &Step) -> bool {
     s.call.is_none() && s.observation.is_some() && s.text.trim().is_empty()
 }
 
-fn terminal_answer(c: &ToolCall) -> Option<String> {
+/// The answer a terminal call (`finish`, `final_answer`, …) carries.
+pub fn terminal_answer(c: &ToolCall) -> Option<String> {
     if !TERMINAL.contains(&c.name.to_lowercase().as_str()) {
         return None;
     }

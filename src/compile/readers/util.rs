@@ -30,6 +30,67 @@ pub fn swe_agent_issue(text: &str) -> String {
     }
 }
 
+/// The text after the line holding `marker` (the line itself dropped), when
+/// the marker is there; the last occurrence wins.
+fn after_marker_line<'a>(text: &'a str, marker: &str) -> Option<&'a str> {
+    let at = text.rfind(marker)?;
+    let rest = &text[at + marker.len()..];
+    Some(rest.split_once('\n').map_or("", |(_, r)| r))
+}
+
+/// The text before the first line holding `marker` (the whole text without it).
+fn before_marker_line<'a>(text: &'a str, marker: &str) -> &'a str {
+    match text.find(marker) {
+        Some(at) => text[..at].rsplit_once('\n').map_or("", |(head, _)| head),
+        None => text,
+    }
+}
+
+/// The task statement of a first user turn that wraps it in an instance
+/// template, or follows worked examples or a demonstration: the text of a
+/// `NEW TASK DESCRIPTION` block, else what follows the last demonstration
+/// or example, then unwrapped from the SWE-agent issue template
+/// (`ISSUE:` … `INSTRUCTIONS:`) or a `<pr_description>` / `<issue>` block.
+/// A turn with none of these is the task as it stands.
+pub fn task_statement(text: &str) -> String {
+    let text = normalize_newlines(text);
+    let opening = text
+        .match_indices("NEW TASK DESCRIPTION")
+        .map(|(at, _)| at)
+        .filter(|&at| !text[..at].ends_with("END OF "))
+        .last();
+    if let Some(at) = opening {
+        let rest = text[at..].split_once('\n').map_or("", |(_, r)| r);
+        let inner = before_marker_line(rest, "END OF NEW TASK DESCRIPTION").trim();
+        if !inner.is_empty() {
+            return inner.to_string();
+        }
+    }
+    let mut body: &str = &text;
+    for marker in [
+        "END OF DEMONSTRATION",
+        "END OF EXAMPLE",
+        "END OF EXAMPLES",
+        "--- END DEMONSTRATION ---",
+    ] {
+        if let Some(rest) = after_marker_line(body, marker) {
+            if !rest.trim().is_empty() {
+                body = rest;
+            }
+        }
+    }
+    for (start, end) in [
+        ("<pr_description>", "</pr_description>"),
+        ("<issue_description>", "</issue_description>"),
+        ("<issue>", "</issue>"),
+    ] {
+        if let Some(inner) = between(body, start, end).filter(|i| !i.is_empty()) {
+            return inner.to_string();
+        }
+    }
+    swe_agent_issue(body)
+}
+
 /// Strips SWE-agent's `\n(Open file: …)\n(Current directory: …)\nbash-$` footer.
 pub fn strip_shell_footer(text: &str) -> String {
     let t = text.trim_end();
@@ -104,6 +165,19 @@ mod tests {
         let q = "We're solving:\nISSUE:\nBug in x\r\nmore\n\n\nINSTRUCTIONS:\nDo it\n(Open file: n/a)\n(Current directory: /r)\nbash-$";
         assert_eq!(swe_agent_issue(q), "Bug in x\nmore");
         assert_eq!(swe_agent_issue("plain question"), "plain question");
+    }
+
+    #[test]
+    fn task_statements_behind_examples_and_templates() {
+        let nonfn = "Here's a running example.\n--------------------- START OF EXAMPLE ---------------------\nUSER: make a list\n--------------------- END OF EXAMPLE ---------------------\n\n--------------------- NEW TASK DESCRIPTION ---------------------\nCreate hello.py\n--------------------- END OF NEW TASK DESCRIPTION ---------------------\n\nPLEASE follow the format strictly!";
+        assert_eq!(task_statement(nonfn), "Create hello.py");
+        let demo = "Here is a demonstration:\nISSUE:\nold demo issue\n\nINSTRUCTIONS:\nx\n--- END OF DEMONSTRATION ---\nWe're currently solving the following issue within our repository. Here's the issue text:\nISSUE:\nThe real bug\n\nINSTRUCTIONS:\nNow, you're going to solve this issue";
+        assert_eq!(task_statement(demo), "The real bug");
+        assert_eq!(
+            task_statement("<uploaded_files>\n/r\n</uploaded_files>\n<pr_description>\nFix it\n</pr_description>\nmore"),
+            "Fix it"
+        );
+        assert_eq!(task_statement("What is 2+2?"), "What is 2+2?");
     }
 
     #[test]
