@@ -193,8 +193,7 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
             Err(e) => rejections.push(Reject::new(RejectKind::Writer, format!("writer: {e}")).at(
                 acc_probe::compile::trajectory::SourceRef {
                     file: s.source.clone(),
-                    record: 0,
-                },
+                    record: 0, part: None },
             )),
         }
     }

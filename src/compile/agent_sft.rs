@@ -81,8 +81,7 @@ mod tests {
             source_format: "openai".into(),
             source: SourceRef {
                 file: "f".into(),
-                record: 1,
-            },
+                record: 1, part: None },
             question: "Q?".into(),
             system: None,
             steps: vec![Step {

@@ -703,8 +703,7 @@ mod tests {
             source_format: "openai".into(),
             source: SourceRef {
                 file: "t.jsonl".into(),
-                record: 1,
-            },
+                record: 1, part: None },
             question: "q".into(),
             system: None,
             steps: outputs

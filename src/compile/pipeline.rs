@@ -199,7 +199,10 @@ fn sample_key(t: &Trajectory) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    format!("{name}:{}", t.source.record)
+    match t.source.part {
+        Some(k) => format!("{name}:{}#{k}", t.source.record),
+        None => format!("{name}:{}", t.source.record),
+    }
 }
 
 /// Compiles one trajectory.

@@ -334,14 +334,21 @@ pub fn annotate(
 
 /// Parses a `file:record` source back into a SourceRef.
 fn source_ref(s: &str) -> SourceRef {
+    // `file:record` or `file:record#part`, as `SourceRef` displays it
+    let (s, part) = match s.rsplit_once('#') {
+        Some((head, k)) if k.parse::<usize>().is_ok() => (head, k.parse().ok()),
+        _ => (s, None),
+    };
     match s.rsplit_once(':') {
         Some((f, r)) if r.parse::<usize>().is_ok() => SourceRef {
             file: f.to_string(),
             record: r.parse().unwrap_or(0),
+            part,
         },
         _ => SourceRef {
             file: s.to_string(),
             record: 0,
+            part,
         },
     }
 }

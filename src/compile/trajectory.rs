@@ -3,16 +3,33 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Where a record came from: file and record (1-based line, or index in a list).
+/// Where a record came from: file and record (1-based line, or index in a
+/// list), and the part of the record (1-based) when one record holds
+/// several trajectories (episodes of a prompt, simulations of a results file).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceRef {
     pub file: String,
     pub record: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub part: Option<usize>,
+}
+
+impl SourceRef {
+    /// Part `k` (1-based) of this record.
+    pub fn part(&self, k: usize) -> SourceRef {
+        SourceRef {
+            part: Some(k),
+            ..self.clone()
+        }
+    }
 }
 
 impl std::fmt::Display for SourceRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.file, self.record)
+        match self.part {
+            Some(k) => write!(f, "{}:{}#{k}", self.file, self.record),
+            None => write!(f, "{}:{}", self.file, self.record),
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use super::{diff, Reject, Rejection};
+use super::{diff, Reject, RejectKind, Rejection};
 use crate::compile::trajectory::{
     content_text, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
@@ -32,6 +32,13 @@ fn strip_reminders(text: &str) -> String {
         return out;
     }
     out.trim_end().to_string()
+}
+
+/// Whether a user line is the notice that the user interrupted the agent.
+fn is_interruption(v: &Value) -> bool {
+    content_text(&v["message"]["content"])
+        .trim_start()
+        .starts_with("[Request interrupted by user")
 }
 
 /// The prompt text of a user line, when it is a real prompt (not a tool
@@ -92,6 +99,48 @@ struct Turn {
     final_answer: Option<String>,
     patch: String,
     error: Option<String>,
+    /// Tool uses made, and those the user rejected.
+    calls: usize,
+    denied: usize,
+    /// The user interrupted the turn after its last assistant text.
+    interrupted: bool,
+}
+
+/// Whether a tool result is the user's rejection of the call.
+fn rejected_use(result_text: &str, structured: &Value) -> bool {
+    structured.as_str() == Some("User rejected tool use")
+        || result_text.starts_with("The user doesn't want to proceed with this tool use")
+        || result_text.starts_with("The user doesn't want to take this action")
+}
+
+/// Why a turn that made calls yields nothing to train on, if it does not.
+fn unfinished(t: &Turn, k: usize) -> Option<Reject> {
+    if t.steps.is_empty() {
+        return Some(Reject::unfinished(format!(
+            "turn {k}: no assistant response to the prompt"
+        )));
+    }
+    if t.calls > 0 && t.denied == t.calls {
+        return Some(Reject::new(
+            RejectKind::ToolsRejected,
+            format!("turn {k}: the user rejected all {} tool calls", t.calls),
+        ));
+    }
+    if t.interrupted && t.final_answer.is_none() && t.patch.trim().is_empty() {
+        return Some(Reject::unfinished(format!(
+            "turn {k}: interrupted by the user before an answer"
+        )));
+    }
+    let open = t
+        .steps
+        .last()
+        .is_some_and(|s| s.call.is_some() && s.observation.is_none());
+    if open && t.patch.trim().is_empty() {
+        return Some(Reject::unfinished(format!(
+            "turn {k}: the session ends on a tool call that never returned"
+        )));
+    }
+    None
 }
 
 /// Reads one session: a trajectory per user prompt, and the turns or lines that could not be read.
@@ -99,6 +148,24 @@ struct Turn {
 /// prompt, its pending tool uses and their results in locals every line
 /// kind updates; split up, that state would thread through each helper.
 pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Rejection>) {
+    let main = read_chain(lines, file, false);
+    // a sub-agent's transcript is side chain throughout: its first user line is the task
+    let no_prompt = |r: &Rejection| r.kind == RejectKind::NoTask && r.source.record == 0;
+    if main.0.is_empty() && main.1.iter().any(no_prompt) {
+        let side = read_chain(lines, file, true);
+        if !side.1.iter().any(no_prompt) {
+            return side;
+        }
+    }
+    main
+}
+
+/// [`read`] over the main chain, or over the side chains too.
+fn read_chain(
+    lines: &[(usize, &str)],
+    file: &str,
+    side_chains: bool,
+) -> (Vec<Trajectory>, Vec<Rejection>) {
     let reject = |line: usize, why: String| Rejection::at(file, line, why);
     let mut out = Vec::new();
     let mut rejected = Vec::new();
@@ -114,15 +181,23 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
                 continue;
             }
         };
-        // side chains (sub-agents) are not the conversation
-        if v["isSidechain"].as_bool().unwrap_or(false) {
+        // side chains (sub-agents) are not the conversation; failed API calls are no reply
+        if v["isSidechain"].as_bool().unwrap_or(false) && !side_chains
+            || v["isApiErrorMessage"].as_bool().unwrap_or(false)
+        {
             continue;
         }
         session = session.or_else(|| v["sessionId"].as_str().map(str::to_owned));
         cwd = cwd.or_else(|| v["cwd"].as_str().map(str::to_owned));
         let kind = v["type"].as_str().unwrap_or("");
         let content = &v["message"]["content"];
-        if kind == "user" {
+        if kind == "user" && is_interruption(&v) {
+            if let Some(t) = turns.last_mut() {
+                t.interrupted = true;
+            }
+            continue;
+        }
+        if kind == "user" && !v["isCompactSummary"].as_bool().unwrap_or(false) {
             if let Some(q) = prompt(&v) {
                 turns.push(Turn {
                     line,
@@ -153,8 +228,12 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
                     };
                     // a plain-string toolUseResult is the error text
                     let is_error = b["is_error"].as_bool().unwrap_or(structured.is_string());
+                    let text = strip_reminders(&content_text(&b["content"]));
+                    if rejected_use(&text, structured) {
+                        t.denied += 1;
+                    }
                     t.steps[slot].observation = Some(Observation {
-                        content: strip_reminders(&content_text(&b["content"])),
+                        content: text,
                         is_error,
                     });
                     if !is_error && structured.is_object() {
@@ -186,6 +265,7 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
                             }
                             let text = b["text"].as_str().unwrap_or("").to_string();
                             t.final_answer = Some(text.clone());
+                            t.interrupted = false;
                             if let Some(s) = t.steps.last_mut() {
                                 s.text.push_str(&text);
                             }
@@ -194,6 +274,7 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
                             if new_step {
                                 t.steps.push(Step::default());
                             }
+                            t.calls += 1;
                             if let Some(s) = t.steps.last_mut() {
                                 s.call = Some(ToolCall {
                                     name: b["name"].as_str().unwrap_or("tool").to_string(),
@@ -224,12 +305,8 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
             rejected.push(reject(t.line, format!("turn {k}: {e}")));
             continue;
         }
-        if t.steps.is_empty() {
-            rejected.push(Rejection::at(
-                file,
-                t.line,
-                Reject::unfinished(format!("turn {k}: no assistant response to the prompt")),
-            ));
+        if let Some(why) = unfinished(&t, k) {
+            rejected.push(Rejection::at(file, t.line, why));
             continue;
         }
         out.push(Trajectory {
@@ -237,8 +314,7 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
             source_format: "claude-code".into(),
             source: SourceRef {
                 file: file.to_string(),
-                record: t.line,
-            },
+                record: t.line, part: None },
             question: t.question,
             system: None,
             steps: t.steps,

@@ -10,10 +10,39 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use super::{diff, Reject, Rejection};
+use super::{diff, Reject, RejectKind, Rejection};
 use crate::compile::trajectory::{
     content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
+
+/// Whether a parsed JSONL line opens an early Codex rollout: a bare
+/// `{id, timestamp, instructions?}` header, the response items following
+/// unwrapped.
+pub fn is_legacy_header(v: &Value) -> bool {
+    v.as_object().is_some_and(|o| {
+        o.get("id").is_some_and(Value::is_string)
+            && o.contains_key("timestamp")
+            && !o.contains_key("type")
+            && o.keys()
+                .all(|k| matches!(k.as_str(), "id" | "timestamp" | "instructions" | "git"))
+    })
+}
+
+/// An early rollout's line in the wrapped form: the header as
+/// `session_meta`, a bare response item as `response_item`; `record_type`
+/// state markers are `None`.
+fn wrap_legacy(v: Value, first: bool) -> Option<Value> {
+    if first && is_legacy_header(&v) {
+        return Some(serde_json::json!({"type": "session_meta", "timestamp": v["timestamp"], "payload": v}));
+    }
+    if v.get("record_type").is_some() {
+        return None;
+    }
+    if v.get("payload").is_some() {
+        return Some(v);
+    }
+    Some(serde_json::json!({"type": "response_item", "payload": v}))
+}
 
 /// Whether a parsed JSONL line is a Codex rollout's opening `session_meta` line.
 pub fn is_session_meta(v: &Value) -> bool {
@@ -69,6 +98,9 @@ struct Turn {
     /// write_stdin call_id → session id
     polls: HashMap<String, String>,
     error: Option<String>,
+    /// Calls the user declined, and a `turn_aborted` after the last reply.
+    denied: usize,
+    aborted: bool,
 }
 
 impl Turn {
@@ -108,6 +140,12 @@ impl Turn {
             ));
             return;
         };
+        if matches!(
+            content.trim(),
+            "exec command rejected by user" | "patch rejected by user"
+        ) {
+            self.denied += 1;
+        }
         if let Some(s) = running_session(&content) {
             self.sessions.insert(s, k);
         }
@@ -129,14 +167,27 @@ impl Turn {
     fn finish(self, session: &str, k: usize, file: &str) -> Result<Trajectory, Rejection> {
         let source = SourceRef {
             file: file.to_string(),
-            record: self.line,
-        };
+            record: self.line, part: None };
         if let Some(e) = self.error {
             return Err(Reject::from(format!("turn {k}: {e}")).at(source));
         }
         if self.steps.is_empty() {
             return Err(Reject::unfinished(format!(
                 "turn {k}: no assistant response to the prompt"
+            ))
+            .at(source));
+        }
+        let calls = self.steps.iter().filter(|s| s.call.is_some()).count();
+        if calls > 0 && self.denied == calls {
+            return Err(Reject::new(
+                RejectKind::ToolsRejected,
+                format!("turn {k}: the user declined all {calls} tool calls"),
+            )
+            .at(source));
+        }
+        if self.aborted && self.complete.is_none() && self.patch.trim().is_empty() {
+            return Err(Reject::unfinished(format!(
+                "turn {k}: interrupted by the user (turn_aborted) before an answer"
             ))
             .at(source));
         }
@@ -196,8 +247,13 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
     let mut rejected = Vec::new();
     let reject = |line: usize, why: String| Rejection::at(file, line, why);
     let mut parsed = Vec::new();
-    for &(line, l) in lines {
+    let legacy = lines
+        .first()
+        .and_then(|(_, l)| serde_json::from_str::<Value>(l).ok())
+        .is_some_and(|v| is_legacy_header(&v));
+    for (i, &(line, l)) in lines.iter().enumerate() {
         match serde_json::from_str::<Value>(l) {
+            Ok(v) if legacy => parsed.extend(wrap_legacy(v, i == 0).map(|v| (line, v))),
             Ok(v) => parsed.push((line, v)),
             Err(e) => rejected.push(reject(line, format!("malformed JSON line: {e}"))),
         }
@@ -404,6 +460,7 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
                     }
                 }
             }
+            ("event_msg", "turn_aborted") => t.aborted = true,
             ("event_msg", "task_complete") => {
                 if let Some(m) = p["last_agent_message"].as_str() {
                     t.complete = Some(m.to_string());

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{
-    chat, claude_code, codex, gemini_cli, langchain, llamafactory, one, openhands, openhands_v1,
+    chat, claude_code, codex, gemini_cli, langchain, llamafactory, one, openhands, openhands_v1, react,
     read_record, search_r1, text_calls, Records, Reject, RejectKind, Rejection, SourceFormat,
 };
 use crate::compile::trajectory::{SourceRef, Trajectory};
@@ -218,8 +218,7 @@ fn read_records_text(
     let file = path.display().to_string();
     let at = |record: usize| SourceRef {
         file: file.clone(),
-        record,
-    };
+        record, part: None };
     let mut got = Gathered::default();
     let whole = serde_json::from_str::<Value>(&text);
     if let Err(e) = &whole {
@@ -307,6 +306,9 @@ fn text_layout(
     if forced == Some(SourceFormat::SearchR1) || forced.is_none() && search_r1::detect_text(text) {
         return Some(search_r1::read_text(text, file));
     }
+    if forced == Some(SourceFormat::React) || forced.is_none() && react::is_episode_text(text) {
+        return Some(react::read_text(text, file));
+    }
     None
 }
 
@@ -334,14 +336,15 @@ fn session_file(
         let (session, _) = gemini_cli::rebuild_log(lines);
         let src = SourceRef {
             file: file.to_string(),
-            record: 1,
-        };
+            record: 1, part: None };
         let mut got = Gathered::default();
         got.add(gemini_cli::read_records(&session, src));
         return Some(got.done());
     }
     // a Codex rollout opens with its session_meta line
-    let codex = head.first().is_some_and(codex::is_session_meta);
+    let codex = head
+        .first()
+        .is_some_and(|v| codex::is_session_meta(v) || codex::is_legacy_header(v));
     if forced == Some(SourceFormat::Codex) || forced.is_none() && codex {
         return Some(codex::read(lines, file));
     }

@@ -12,16 +12,30 @@ use serde_json::Value;
 use super::{chat, util, Reject};
 use crate::compile::trajectory::{SourceRef, Trajectory};
 
-/// The reply message of a completion log.
+/// The reply message of a completion log: `response`, else `raw_response`
+/// (a parsed response may hold empty `tool_calls: [{}]` when the calls were
+/// written as text; the raw one keeps them).
 fn reply(v: &Value) -> Option<&Value> {
-    ["response", "raw_response"].iter().find_map(|k| {
-        v.get(*k)?
+    let message = |k: &str| {
+        v.get(k)?
             .get("choices")?
             .as_array()?
             .first()?
             .get("message")
             .filter(|m| m.is_object())
-    })
+    };
+    let whole = |m: &&Value| {
+        m["tool_calls"].as_array().is_none_or(|calls| {
+            calls
+                .iter()
+                .all(|c| c.get("function").unwrap_or(c)["name"].is_string())
+        })
+    };
+    let candidates = ["response", "raw_response", "fncall_response"];
+    candidates
+        .iter()
+        .find_map(|k| message(k).filter(whole))
+        .or_else(|| candidates.iter().find_map(|k| message(k)))
 }
 
 /// Whether a JSON record is one logged completion: prompt messages and a reply.

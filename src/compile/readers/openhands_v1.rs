@@ -239,8 +239,7 @@ pub fn read_dir(dir: &Path) -> (Vec<Trajectory>, Vec<Rejection>) {
             source_format: "openhands-v1".into(),
             source: SourceRef {
                 file: file.clone(),
-                record: t.record,
-            },
+                record: t.record, part: None },
             question: t.question,
             system: system.clone(),
             steps: t.steps,

@@ -14,7 +14,7 @@
 
 use serde_json::{json, Value};
 
-use super::{one, Records};
+use super::{one, Records, Reject, Rejection};
 
 use crate::compile::trajectory::{Observation, SourceRef, Step, ToolCall, Trajectory};
 
@@ -160,6 +160,10 @@ fn parse_transcript(text: &str) -> Result<Parsed, String> {
                             is_error: false,
                         })
                     }
+                    // a run log grades the finish: `Answer is CORRECT` / `INCORRECT`
+                    None if answer.is_some() && v.starts_with("Answer is ") => {
+                        reward = Some(!v.contains("INCORRECT"));
+                    }
                     None => {
                         return Err(format!(
                             "observation `{}` answers no action",
@@ -199,7 +203,8 @@ pub fn is_prompt_collection(v: &Value) -> bool {
         o.len() >= 2
             && o.values().all(|x| {
                 x.as_str().is_some_and(|s| {
-                    s.contains("Question:") && (s.contains("Action 1:") || s.contains("Answer:"))
+                    (s.contains("Question:") || s.contains("Claim:"))
+                        && (s.contains("Action 1:") || s.contains("Answer:"))
                 })
             })
     })
@@ -225,9 +230,167 @@ pub fn detect(v: &Value) -> bool {
         .is_some_and(|t| t.contains("Question:") && t.contains("Action 1:"))
 }
 
-/// A record's trajectories.
+/// A record's trajectories: a prompt collection holds one per exemplar
+/// episode, the other forms one.
 pub fn read_records(v: &Value, source: SourceRef) -> Records {
-    one(read(v, source.clone()), source)
+    let Some(prompts) = v.as_object().filter(|_| is_prompt_collection(v)) else {
+        return one(read(v, source.clone()), source);
+    };
+    let mut out = Vec::new();
+    for text in prompts.values().filter_map(Value::as_str) {
+        for ep in split_episodes(text) {
+            let src = source.part(out.len() + 1);
+            out.push(read_episode(&ep, src.clone()).map_err(|e| e.at(src)));
+        }
+    }
+    if out.is_empty() {
+        return one::<Reject>(
+            Err(Reject::no_tool_calls(
+                "a ReAct prompt collection with no Question/Claim episode",
+            )),
+            source,
+        );
+    }
+    out
+}
+
+/// One episode of a ReAct text: its question (or claim), the transcript
+/// after it, and the grade of the section it sits in (run logs group
+/// episodes under CORRECT / INCORRECT / HALTED headings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpisodeText {
+    pub question: String,
+    pub transcript: String,
+    pub graded: Option<bool>,
+}
+
+/// Whether a line is a heading of a run log (trial banners, summaries,
+/// outcome sections), which ends the episode above it.
+fn heading(line: &str) -> bool {
+    let t = line.trim();
+    t.starts_with("####")
+        || t.starts_with("----")
+        || t.starts_with("BEGIN TRIAL")
+        || t.starts_with("Trial summary:")
+}
+
+/// The text at `Question:` / `Claim:` lines, split into episodes. Text
+/// before the first one (instructions) and headings are not episodes.
+pub fn split_episodes(text: &str) -> Vec<EpisodeText> {
+    let mut out: Vec<EpisodeText> = Vec::new();
+    let mut open = false;
+    let mut graded = None;
+    let mut in_question = false;
+    for line in text.lines() {
+        if heading(line) {
+            if line.contains("BEGIN CORRECT") {
+                graded = Some(true);
+            } else if line.contains("BEGIN INCORRECT") {
+                graded = Some(false);
+            } else if line.contains("BEGIN ") {
+                graded = None;
+            }
+            open = false;
+            continue;
+        }
+        let q = line
+            .strip_prefix("Question:")
+            .or_else(|| line.strip_prefix("Claim:"));
+        if let Some(q) = q {
+            out.push(EpisodeText {
+                question: q.trim().to_string(),
+                transcript: String::new(),
+                graded,
+            });
+            open = true;
+            in_question = true;
+            continue;
+        }
+        let Some(ep) = out.last_mut().filter(|_| open) else {
+            continue;
+        };
+        if in_question && label(line).is_none() {
+            ep.question.push('\n');
+            ep.question.push_str(line);
+            continue;
+        }
+        in_question = false;
+        ep.transcript.push_str(line);
+        ep.transcript.push('\n');
+    }
+    for ep in &mut out {
+        // a retried question carries the reflections of earlier trials
+        for cut in ["You have attempted to answer", "\nReflections:"] {
+            if let Some(at) = ep.question.find(cut) {
+                ep.question.truncate(at);
+            }
+        }
+        ep.question = ep.question.trim().to_string();
+    }
+    out
+}
+
+/// One episode as a trajectory: an episode that acts and reaches
+/// `Finish[…]`; one that never acts is an exemplar, one that never finishes
+/// halted.
+pub fn read_episode(ep: &EpisodeText, source: SourceRef) -> Result<Trajectory, Reject> {
+    if ep.question.is_empty() {
+        return Err(Reject::no_task("an episode with an empty question"));
+    }
+    let p = parse_transcript(&ep.transcript)?;
+    if !p.steps.iter().any(|s| s.call.is_some()) {
+        return Err(Reject::no_tool_calls(
+            "an episode with no Action (a chain-of-thought or direct-answer exemplar)",
+        ));
+    }
+    let Some(answer) = p.answer.filter(|a| !a.is_empty()) else {
+        return Err(Reject::unfinished(
+            "halted: the episode never reached Finish[…]",
+        ));
+    };
+    Ok(Trajectory {
+        id: source.to_string(),
+        source_format: "react".into(),
+        source,
+        question: ep.question.clone(),
+        system: None,
+        steps: p.steps,
+        final_answer: Some(answer),
+        patch: None,
+        verified: p.reward.or(ep.graded),
+    })
+}
+
+/// Whether a plain text is ReAct episodes (a run log): a `Question:` or
+/// `Claim:` line, and a numbered or plain `Action: name[…]` line or a
+/// `BEGIN TRIAL` banner.
+pub fn is_episode_text(text: &str) -> bool {
+    let q = text
+        .lines()
+        .any(|l| l.starts_with("Question:") || l.starts_with("Claim:"));
+    let run_log = text.lines().any(|l| l.starts_with("BEGIN TRIAL"));
+    q && (run_log
+        || text.lines().any(|l| {
+            matches!(label(l), Some((Label::Action, a)) if parse_action(a).is_some())
+        }))
+}
+
+/// A plain-text run log: a trajectory per episode.
+pub fn read_text(text: &str, file: &str) -> (Vec<Trajectory>, Vec<Rejection>) {
+    let src = SourceRef {
+        file: file.to_string(),
+        record: 1,
+        part: None,
+    };
+    let mut out = Vec::new();
+    let mut rejected = Vec::new();
+    for (k, ep) in split_episodes(text).iter().enumerate() {
+        match read_episode(ep, src.part(k + 1)) {
+            Ok(t) => out.push(t),
+            Err(e) => rejected.push(e.at(src.part(k + 1))),
+        }
+    }
+    (out, rejected)
 }
 
 fn strip_question(q: &str) -> String {

@@ -152,7 +152,6 @@ impl Rejection {
     pub fn at(file: &str, record: usize, why: impl Into<Reject>) -> Self {
         why.into().at(SourceRef {
             file: file.to_string(),
-            record,
-        })
+            record, part: None })
     }
 }

@@ -42,11 +42,7 @@ pub fn read_records(v: &Value, source: SourceRef) -> Records {
     sims.iter()
         .enumerate()
         .map(|(k, s)| {
-            // simulations are numbered within the file's record
-            let src = SourceRef {
-                file: source.file.clone(),
-                record: source.record * 1000 + k,
-            };
+            let src = source.part(k + 1);
             read_v2(s, src.clone()).map_err(|e| e.at(src))
         })
         .collect()

@@ -354,8 +354,7 @@ mod tests {
             source_format: "openai".into(),
             source: SourceRef {
                 file: "f".into(),
-                record: 1,
-            },
+                record: 1, part: None },
             question: "q".into(),
             system: None,
             steps,
