@@ -390,7 +390,10 @@ fn bad_records_are_rejected_and_good_ones_kept() {
     let has = |s: &str| reasons.iter().any(|r| r.contains(s));
     assert!(has("mixed.jsonl:2 \"malformed JSON line"), "{reasons:?}");
     assert!(has("mixed.jsonl:3 \"no user question"), "{reasons:?}");
-    assert!(has("mixed.jsonl:4 \"no final answer"), "{reasons:?}");
+    assert!(
+        has("mixed.jsonl:4 \"the run ends without a final answer"),
+        "{reasons:?}"
+    );
     assert!(
         has("mixed.jsonl:5 \"message 3: tool result for unknown call id call_nowhere"),
         "{reasons:?}"

@@ -732,22 +732,30 @@ fn a_bad_record_is_rejected_and_the_good_ones_survive() {
         .ends_with("mixed.json"));
     assert_eq!(rej[0]["source"]["record"], 2);
     assert_eq!(rej[0]["reason"], "nebius row without a trajectory list");
-    // an OpenHands eval row whose observation has no cause is rejected by name
+    // an observation without a cause (legacy resolver output) answers the
+    // action before it; one with no action waiting is refused by name
     let row = serde_json::json!({"instance_id": "x", "instruction": "Fix it", "test_result": {"git_patch": ""},
     "history": [
         {"id": 1, "source": "user", "action": "message", "args": {"content": "Fix it"}},
         {"id": 2, "source": "agent", "action": "run", "args": {"command": "ls"}},
         {"id": 3, "source": "agent", "observation": "run", "content": "a.py"}
     ]});
+    let orphan = serde_json::json!({"instance_id": "y", "instruction": "Fix it", "test_result": {"git_patch": ""},
+    "history": [
+        {"id": 1, "source": "user", "action": "message", "args": {"content": "Fix it"}},
+        {"id": 3, "source": "agent", "observation": "run", "content": "a.py"}
+    ]});
     let f = tmp.path().join("eval.jsonl");
-    std::fs::write(&f, format!("{row}\n{{not json\n")).unwrap();
+    std::fs::write(&f, format!("{row}\n{orphan}\n{{not json\n")).unwrap();
     let (t, r) = read_file(&f, None);
-    assert!(t.is_empty());
+    assert_eq!(t.len(), 1);
+    let obs = t[0].steps[0].observation.as_ref().unwrap();
+    assert_eq!(obs.content, "a.py");
     assert_eq!(r.len(), 2);
     assert_eq!(
         r[0].reason,
-        "event 2 (id 3): `run` observation without a cause (expected the id of the action it answers)"
+        "event 1: `run` observation with no cause and no action before it waiting for a result"
     );
-    assert_eq!(r[1].source.record, 2);
+    assert_eq!(r[1].source.record, 3);
     assert!(r[1].reason.starts_with("malformed JSON line"));
 }

@@ -237,18 +237,47 @@ fn fireact_alpaca_rows_and_react_numbered_runs() {
     let srcs: Vec<String> = pieces(&c.rows[0]).into_iter().map(|p| p.1).collect();
     assert_eq!(srcs.len(), 3, "{srcs:?}");
     assert!(srcs.contains(&"lookup".to_string()), "{srcs:?}");
-    assert_eq!(c.rejects[0]["reason"], "no final answer");
+    assert_eq!(
+        c.rejects[0]["reason"],
+        "the run ends without a final answer or a patch: it never finished"
+    );
+    assert_eq!(c.rejects[0]["kind"], "unfinished");
 }
 
 #[test]
-fn react_prompt_collection_is_refused() {
+fn react_prompt_collection_gives_its_acting_episodes() {
+    // 8 prompts of exemplars: the Thought/Action/Observation episodes that
+    // reach Finish[…] are trajectories, chain-of-thought and direct-answer
+    // exemplars have no action
     let (ts, rej) = read("react-text/react_hotpotqa_prompts_naive.json");
-    assert!(ts.is_empty());
-    assert_eq!(rej.len(), 1);
+    assert_eq!((ts.len(), rej.len()), (23, 28));
+    assert!(rej
+        .iter()
+        .all(|r| r.kind == acc_probe::compile::readers::RejectKind::NoToolCalls));
+    let t = &ts[0];
     assert_eq!(
-        rej[0].reason,
-        "ReAct few-shot prompt collection (8 prompt templates of hand-written HotpotQA exemplars); not agent trajectories"
+        t.source.part,
+        Some(
+            t.source
+                .to_string()
+                .rsplit('#')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        )
     );
+    assert!(t.steps.iter().any(|s| s.call.is_some()));
+    assert!(t.final_answer.as_ref().is_some_and(|a| !a.is_empty()));
+    assert!(!t.question.contains("Thought"), "{}", t.question);
+    // every part number is used once
+    let mut parts: Vec<usize> = ts
+        .iter()
+        .map(|t| t.source.part.unwrap())
+        .chain(rej.iter().map(|r| r.source.part.unwrap()))
+        .collect();
+    parts.sort();
+    assert_eq!(parts, (1..=51).collect::<Vec<_>>());
 }
 
 #[test]

@@ -193,7 +193,9 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
             Err(e) => rejections.push(Reject::new(RejectKind::Writer, format!("writer: {e}")).at(
                 acc_probe::compile::trajectory::SourceRef {
                     file: s.source.clone(),
-                    record: 0, part: None },
+                    record: 0,
+                    part: None,
+                },
             )),
         }
     }

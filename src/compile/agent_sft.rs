@@ -81,7 +81,9 @@ mod tests {
             source_format: "openai".into(),
             source: SourceRef {
                 file: "f".into(),
-                record: 1, part: None },
+                record: 1,
+                part: None,
+            },
             question: "Q?".into(),
             system: None,
             steps: vec![Step {

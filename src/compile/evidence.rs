@@ -703,7 +703,9 @@ mod tests {
             source_format: "openai".into(),
             source: SourceRef {
                 file: "t.jsonl".into(),
-                record: 1, part: None },
+                record: 1,
+                part: None,
+            },
             question: "q".into(),
             system: None,
             steps: outputs

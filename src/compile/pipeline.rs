@@ -238,6 +238,15 @@ pub fn compile_one(
             "a conversation with no tool call: chat, not an agent run",
         ));
     }
+    let answered = t
+        .final_answer
+        .as_ref()
+        .is_some_and(|a| !a.trim().is_empty());
+    if !answered && t.patch.is_none() {
+        return Err(Reject::unfinished(
+            "the run ends without a final answer or a patch: it never finished",
+        ));
+    }
     let domain = opts.domain.unwrap_or_else(|| classify(t));
     let no_answer = |what: &str| Reject::new(RejectKind::NoAnswer, what);
     let answer = match domain {

@@ -314,7 +314,9 @@ fn read_chain(
             source_format: "claude-code".into(),
             source: SourceRef {
                 file: file.to_string(),
-                record: t.line, part: None },
+                record: t.line,
+                part: None,
+            },
             question: t.question,
             system: None,
             steps: t.steps,

@@ -33,7 +33,9 @@ pub fn is_legacy_header(v: &Value) -> bool {
 /// state markers are `None`.
 fn wrap_legacy(v: Value, first: bool) -> Option<Value> {
     if first && is_legacy_header(&v) {
-        return Some(serde_json::json!({"type": "session_meta", "timestamp": v["timestamp"], "payload": v}));
+        return Some(
+            serde_json::json!({"type": "session_meta", "timestamp": v["timestamp"], "payload": v}),
+        );
     }
     if v.get("record_type").is_some() {
         return None;
@@ -167,7 +169,9 @@ impl Turn {
     fn finish(self, session: &str, k: usize, file: &str) -> Result<Trajectory, Rejection> {
         let source = SourceRef {
             file: file.to_string(),
-            record: self.line, part: None };
+            record: self.line,
+            part: None,
+        };
         if let Some(e) = self.error {
             return Err(Reject::from(format!("turn {k}: {e}")).at(source));
         }

@@ -8,8 +8,9 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::{
-    chat, claude_code, codex, gemini_cli, langchain, llamafactory, one, openhands, openhands_v1, react,
-    read_record, search_r1, text_calls, Records, Reject, RejectKind, Rejection, SourceFormat,
+    chat, claude_code, codex, gemini_cli, langchain, llamafactory, one, openhands, openhands_v1,
+    react, read_record, search_r1, text_calls, Records, Reject, RejectKind, Rejection,
+    SourceFormat,
 };
 use crate::compile::trajectory::{SourceRef, Trajectory};
 
@@ -218,7 +219,9 @@ fn read_records_text(
     let file = path.display().to_string();
     let at = |record: usize| SourceRef {
         file: file.clone(),
-        record, part: None };
+        record,
+        part: None,
+    };
     let mut got = Gathered::default();
     let whole = serde_json::from_str::<Value>(&text);
     if let Err(e) = &whole {
@@ -336,7 +339,9 @@ fn session_file(
         let (session, _) = gemini_cli::rebuild_log(lines);
         let src = SourceRef {
             file: file.to_string(),
-            record: 1, part: None };
+            record: 1,
+            part: None,
+        };
         let mut got = Gathered::default();
         got.add(gemini_cli::read_records(&session, src));
         return Some(got.done());

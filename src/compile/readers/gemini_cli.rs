@@ -300,7 +300,9 @@ pub fn read(v: &Value, source: SourceRef) -> Result<(Vec<Trajectory>, Vec<Reject
     for (k, t) in turns.into_iter().enumerate() {
         let src = SourceRef {
             file: source.file.clone(),
-            record: t.record, part: None };
+            record: t.record,
+            part: None,
+        };
         let why = if t.steps.is_empty() {
             Some(Reject::unfinished(format!(
                 "turn {}: no gemini reply to the prompt",

@@ -29,6 +29,7 @@ pub mod swe_gym;
 pub mod tau_bench;
 pub mod text_actions;
 pub mod text_calls;
+pub mod toolbench;
 pub mod util;
 
 use serde_json::Value;
@@ -64,10 +65,11 @@ pub enum SourceFormat {
     LlmCall,
     TauBench,
     Agentbench,
+    Toolbench,
 }
 
 /// Every format with its `--format` name.
-const NAMES: [(SourceFormat, &str); 21] = [
+const NAMES: [(SourceFormat, &str); 22] = [
     (SourceFormat::Openai, "openai"),
     (SourceFormat::ClaudeCode, "claude-code"),
     (SourceFormat::Sharegpt, "sharegpt"),
@@ -89,6 +91,7 @@ const NAMES: [(SourceFormat, &str); 21] = [
     (SourceFormat::LlmCall, "llm-call"),
     (SourceFormat::TauBench, "tau-bench"),
     (SourceFormat::Agentbench, "agentbench"),
+    (SourceFormat::Toolbench, "toolbench"),
 ];
 
 impl SourceFormat {
@@ -216,6 +219,7 @@ pub static REGISTRY: &[&dyn RecordReader] = &[
         agentbench::read_any
     ),
     single!(SourceFormat::LlmCall, llm_call::detect, llm_call::read),
+    single!(SourceFormat::Toolbench, toolbench::detect, toolbench::read),
     single!(
         SourceFormat::SearchR1,
         search_r1::is_corpus_row,

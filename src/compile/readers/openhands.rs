@@ -15,6 +15,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use super::util::{between, clean_patch, normalize_newlines};
+use super::Reject;
 use crate::compile::trajectory::{parse_args, Observation, SourceRef, Step, ToolCall, Trajectory};
 
 /// Whether `v` is one OpenHands v0 event.
@@ -64,16 +65,42 @@ fn call_args(e: &Value) -> Value {
     }) {
         return parse_args(&c["function"]["arguments"]);
     }
-    match e["args"].as_object() {
-        Some(o) => Value::Object(
-            o.iter()
-                .filter(|(k, v)| !INTERNAL_ARGS.contains(&k.as_str()) && !v.is_null())
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        ),
-        None => Value::Object(Default::default()),
-    }
+    // legacy resolver output writes the arguments on the event itself
+    let (o, flat) = match e["args"].as_object() {
+        Some(o) => (o, false),
+        None => match e.as_object() {
+            Some(o) => (o, true),
+            None => return Value::Object(Default::default()),
+        },
+    };
+    Value::Object(
+        o.iter()
+            .filter(|(k, v)| {
+                !INTERNAL_ARGS.contains(&k.as_str())
+                    && !(flat && FLAT_EVENT_KEYS.contains(&k.as_str()))
+                    && !v.is_null()
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    )
 }
+
+/// Event keys of the flat (legacy resolver) layout that are not arguments.
+const FLAT_EVENT_KEYS: &[&str] = &[
+    "action",
+    "observation",
+    "source",
+    "id",
+    "timestamp",
+    "message",
+    "cause",
+    "keep_prompt",
+    "is_confirmed",
+    "action_risk",
+    "kernel_init_code",
+    "images_urls",
+    "wait_for_response",
+];
 
 /// The issue inside an OpenHands instruction, or the whole text.
 fn issue(text: &str) -> String {
@@ -90,6 +117,7 @@ fn text_of(e: &Value) -> String {
         .as_str()
         .filter(|s| !s.is_empty())
         .or(e["message"].as_str())
+        .or(e["content"].as_str())
         .unwrap_or("")
         .to_string()
 }
@@ -110,7 +138,16 @@ fn read_events(
     for (i, e) in events.iter().enumerate() {
         let src = e["source"].as_str().unwrap_or("");
         if let Some(action) = e["action"].as_str() {
-            let thought = e["args"]["thought"].as_str().unwrap_or("").to_string();
+            let thought = e["args"]["thought"]
+                .as_str()
+                .or(e["thought"].as_str())
+                .unwrap_or("")
+                .to_string();
+            // the flat layout names no source: a message before any step is the user's
+            let src = match src {
+                "" if action == "message" && steps.is_empty() => "user",
+                other => other,
+            };
             match (action, src) {
                 ("system", _) => system = e["args"]["content"].as_str().map(str::to_owned),
                 ("recall", _) => {}
@@ -145,6 +182,7 @@ fn read_events(
                         e["args"]["final_thought"].as_str(),
                         e["args"]["thought"].as_str(),
                         e["message"].as_str(),
+                        e["thought"].as_str(),
                     ]
                     .into_iter()
                     .flatten()
@@ -212,12 +250,19 @@ fn read_events(
                         }),
                     }
                 }
-                None => {
-                    return Err(format!(
-                        "event {i} (id {}): `{kind}` observation without a cause (expected the id of the action it answers)",
-                        e["id"]
-                    ))
-                }
+                // no cause (legacy resolver output): the result of the call before it
+                None => match steps
+                    .iter_mut()
+                    .rev()
+                    .find(|s| s.call.is_some() && s.observation.is_none())
+                {
+                    Some(s) => s.observation = Some(obs),
+                    None => {
+                        return Err(format!(
+                            "event {i}: `{kind}` observation with no cause and no action before it waiting for a result"
+                        ))
+                    }
+                },
             }
         }
     }
@@ -243,16 +288,50 @@ fn read_events(
 /// Reads an event list (`v` is the whole list) or an eval-output row.
 /// Whether a JSON record is an OpenHands eval-output row or one v0 event.
 pub fn detect(v: &Value) -> bool {
-    is_eval_row(v) || is_event(v)
+    is_eval_row(v) || is_event(v) || is_error_row(v)
 }
 
-pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
+/// Whether `v` is an eval-output row of a run that failed before it left
+/// a history (`{instance_id, error, traceback}`).
+pub fn is_error_row(v: &Value) -> bool {
+    v.get("instance_id").is_some()
+        && v.get("error").is_some_and(|e| e.is_string())
+        && v.get("history").is_none_or(Value::is_null)
+        && (v.get("traceback").is_some() || v.get("instruction").is_some())
+}
+
+/// A row's `error`, when it names one (`None` / empty strings do not).
+fn row_error(v: &Value) -> Option<String> {
+    v["error"]
+        .as_str()
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && *e != "None" && *e != "null")
+        .map(str::to_owned)
+}
+
+pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
+    if is_error_row(v) {
+        return Err(Reject::unfinished(format!(
+            "the evaluation run failed before it produced a trajectory: {}",
+            row_error(v)
+                .unwrap_or_default()
+                .lines()
+                .next()
+                .unwrap_or("")
+        )));
+    }
+    if let Some(e) = row_error(v) {
+        return Err(Reject::unfinished(format!(
+            "the run stopped with an error: {}",
+            e.lines().next().unwrap_or("")
+        )));
+    }
     if let Some(events) = v.as_array() {
         let id = source.to_string();
-        return read_events(events, source, id, None);
+        return Ok(read_events(events, source, id, None)?);
     }
     if is_event(v) {
-        return Err("one OpenHands v0 event, not a trajectory (expected a list of events or an eval-output row with history)".into());
+        return Err(Reject::not_a_trajectory("one OpenHands v0 event, not a trajectory (expected a list of events or an eval-output row with history)"));
     }
     let history = v["history"].as_array().ok_or(
         "OpenHands record without history (expected a list of events or an eval-output row)",
@@ -266,12 +345,35 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         .as_str()
         .map(str::to_owned)
         .unwrap_or_else(|| source.to_string());
-    let mut t = read_events(history, source, id, question)?;
-    t.patch = v["test_result"]["git_patch"].as_str().and_then(clean_patch);
+    // V1 evaluation rows hold SDK events (`kind`-tagged); the task is the instruction
+    let mut t = if history.iter().any(super::openhands_v1::is_event) {
+        let task = question.map(|q| issue(&q));
+        super::openhands_v1::read_row(history, source, id, task)?
+    } else {
+        read_events(history, source, id, question)?
+    };
+    t.patch = v["test_result"]["git_patch"]
+        .as_str()
+        .or(v["git_patch"].as_str())
+        .and_then(clean_patch);
     t.verified = v["test_result"]["report"]["resolved"]
         .as_bool()
-        .or(v["resolved"].as_bool());
+        .or(v["resolved"].as_bool())
+        .or(flag(&v["success"]));
     Ok(t)
+}
+
+/// A success flag written as a bool or as the string `True` / `False`.
+fn flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => match s.as_str() {
+            "True" | "true" => Some(true),
+            "False" | "false" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 #[cfg(test)]

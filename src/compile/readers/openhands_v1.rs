@@ -12,7 +12,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use super::util::{attach_by_id, normalize_newlines};
-use super::Rejection;
+use super::{Reject, Rejection};
 use crate::compile::trajectory::{
     content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
@@ -36,9 +36,21 @@ pub fn is_event(v: &Value) -> bool {
     v["kind"].as_str().is_some_and(|k| KINDS.contains(&k))
 }
 
-/// Whether `dir` is a v1 conversation folder.
+/// Whether `dir` is a v1 conversation folder: `base_state.json` beside
+/// `events/`, or an `events/` folder of `event-NNNNN-*.json` files alone.
 pub fn is_conversation_dir(dir: &Path) -> bool {
-    dir.join("base_state.json").is_file() && dir.join("events").is_dir()
+    let events = dir.join("events");
+    if !events.is_dir() {
+        return false;
+    }
+    dir.join("base_state.json").is_file()
+        || std::fs::read_dir(&events).is_ok_and(|mut entries| {
+            entries.any(|e| {
+                e.ok()
+                    .and_then(|e| e.file_name().to_str().and_then(event_number))
+                    .is_some()
+            })
+        })
 }
 
 /// The refusal for a single event file given on its own.
@@ -69,59 +81,38 @@ struct Turn {
     last_agent: Option<String>,
 }
 
-/// Reads a conversation folder: one trajectory per user turn.
-/// Long by design: one pass over the folder's event files in order that
-/// keeps the open user turn, its pending actions and their observations in
-/// locals every event kind updates.
-pub fn read_dir(dir: &Path) -> (Vec<Trajectory>, Vec<Rejection>) {
-    let file = dir.display().to_string();
-    let reject = |record: usize, why: String| Rejection::at(&file, record, why);
-    let base: Value = match std::fs::read_to_string(dir.join("base_state.json"))
-        .map_err(|e| e.to_string())
-        .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
-    {
-        Ok(v) => v,
-        Err(e) => return (vec![], vec![reject(0, format!("base_state.json: {e}"))]),
-    };
-    let mut names: Vec<(u64, String)> = match std::fs::read_dir(dir.join("events")) {
-        Ok(entries) => entries
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                let name = e.file_name().to_str()?.to_string();
-                Some((event_number(&name)?, name))
-            })
-            .collect(),
-        Err(e) => return (vec![], vec![reject(0, format!("events/: {e}"))]),
-    };
-    names.sort();
-    if names.is_empty() {
-        return (
-            vec![],
-            vec![reject(
-                0,
-                "events/ holds no event-NNNNN-*.json files".into(),
-            )],
-        );
-    }
-    let mut rejected = Vec::new();
-    let mut events = Vec::new();
-    for (n, name) in &names {
-        let path = dir.join("events").join(name);
-        match std::fs::read_to_string(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
-        {
-            Ok(v) => events.push((*n as usize, v)),
-            Err(e) => rejected.push(reject(*n as usize, format!("events/{name}: {e}"))),
-        }
-    }
-    let conv_id = base["id"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| file.clone());
+/// What a pass over a conversation's events gives.
+struct Walked {
+    system: Option<String>,
+    turns: Vec<Turn>,
+    /// Events before the first user message, by number and kind.
+    early: Vec<(usize, String)>,
+    /// Whether one of those finished the run.
+    finished: bool,
+    /// Events that could not be placed, by number, and why.
+    problems: Vec<(usize, String)>,
+}
+
+/// One pass over events in order: a turn per user message (`task`, when
+/// given, opens the first turn: an evaluation row's instruction).
+/// Long by design: the open user turn, its pending actions and their
+/// observations stay in locals every event kind updates.
+fn walk_events(events: &[(usize, Value)], task: Option<(usize, String)>) -> Walked {
     let mut system = None;
     let mut turns: Vec<Turn> = Vec::new();
-    for (n, e) in &events {
+    let mut early = Vec::new();
+    let mut finished = false;
+    let mut problems = Vec::new();
+    if let Some((record, question)) = task {
+        turns.push(Turn {
+            record,
+            question,
+            steps: vec![],
+            finish: None,
+            last_agent: None,
+        });
+    }
+    for (n, e) in events {
         let src = e["source"].as_str().unwrap_or("");
         match e["kind"].as_str().unwrap_or("") {
             "SystemPromptEvent" => system = e["system_prompt"]["text"].as_str().map(str::to_owned),
@@ -137,8 +128,10 @@ pub fn read_dir(dir: &Path) -> (Vec<Trajectory>, Vec<Rejection>) {
             kind => {
                 let Some(turn) = turns.last_mut() else {
                     if kind != "MessageEvent" {
-                        rejected.push(reject(*n, format!("{kind} before the first user message")));
+                        early.push((*n, kind.to_string()));
                     }
+                    finished |= kind == "ActionEvent"
+                        && (e["action"]["kind"] == "FinishAction" || e["tool_name"] == "finish");
                     continue;
                 };
                 match kind {
@@ -209,7 +202,7 @@ pub fn read_dir(dir: &Path) -> (Vec<Trajectory>, Vec<Rejection>) {
                         };
                         let id = e["tool_call_id"].as_str().unwrap_or("");
                         if !attach_by_id(&mut turn.steps, id, obs) {
-                            rejected.push(reject(
+                            problems.push((
                                 *n,
                                 format!("{kind} for tool call {id:?}, which has no ActionEvent waiting for it"),
                             ));
@@ -220,11 +213,125 @@ pub fn read_dir(dir: &Path) -> (Vec<Trajectory>, Vec<Rejection>) {
             }
         }
     }
+    Walked {
+        system,
+        turns,
+        early,
+        finished,
+        problems,
+    }
+}
+
+/// An evaluation row's `history` of SDK events with the row's task: one
+/// trajectory (the first turn; later user messages are follow-ups within it).
+pub fn read_row(
+    history: &[Value],
+    source: SourceRef,
+    id: String,
+    task: Option<String>,
+) -> Result<Trajectory, Reject> {
+    let events: Vec<(usize, Value)> = history.iter().cloned().enumerate().collect();
+    let task = task
+        .filter(|t| !t.trim().is_empty())
+        .map(|t| (source.record, t));
+    let w = walk_events(&events, task);
+    if let Some((n, why)) = w.problems.first() {
+        return Err(format!("history event {n}: {why}").into());
+    }
+    let Some(t) = w.turns.into_iter().next() else {
+        return Err(no_task(w.finished));
+    };
+    Ok(Trajectory {
+        id,
+        source_format: "openhands-v1".into(),
+        source,
+        question: t.question,
+        system: w.system,
+        steps: t.steps,
+        final_answer: t.finish.or(t.last_agent),
+        patch: None,
+        verified: None,
+    })
+}
+
+/// Why events with no user message are refused.
+fn no_task(finished: bool) -> Reject {
+    if finished {
+        Reject::no_task("no user message with the task (the events begin after it)")
+    } else {
+        Reject::no_task(
+            "no user message with the task and no finish: an excerpt of a conversation, not a whole run",
+        )
+    }
+}
+
+/// Reads a conversation folder: one trajectory per user turn.
+/// Long by design: one pass over the folder's event files in order that
+/// keeps the open user turn, its pending actions and their observations in
+/// locals every event kind updates.
+pub fn read_dir(dir: &Path) -> (Vec<Trajectory>, Vec<Rejection>) {
+    let file = dir.display().to_string();
+    let reject = |record: usize, why: String| Rejection::at(&file, record, why);
+    // the conversation's state names it; an events folder alone is named by its path
+    let state = dir.join("base_state.json");
+    let base: Value = if state.exists() {
+        match std::fs::read_to_string(&state)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => v,
+            Err(e) => return (vec![], vec![reject(0, format!("base_state.json: {e}"))]),
+        }
+    } else {
+        Value::Null
+    };
+    let mut names: Vec<(u64, String)> = match std::fs::read_dir(dir.join("events")) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().to_str()?.to_string();
+                Some((event_number(&name)?, name))
+            })
+            .collect(),
+        Err(e) => return (vec![], vec![reject(0, format!("events/: {e}"))]),
+    };
+    names.sort();
+    if names.is_empty() {
+        return (
+            vec![],
+            vec![reject(
+                0,
+                "events/ holds no event-NNNNN-*.json files".into(),
+            )],
+        );
+    }
+    let mut rejected = Vec::new();
+    let mut events = Vec::new();
+    for (n, name) in &names {
+        let path = dir.join("events").join(name);
+        match std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<Value>(&t).map_err(|e| e.to_string()))
+        {
+            Ok(v) => events.push((*n as usize, v)),
+            Err(e) => rejected.push(reject(*n as usize, format!("events/{name}: {e}"))),
+        }
+    }
+    let conv_id = base["id"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or_else(|| file.clone());
+    let w = walk_events(&events, None);
+    let (system, turns) = (w.system, w.turns);
     if turns.is_empty() {
-        rejected.push(reject(
-            0,
-            "OpenHands v1 conversation without a user MessageEvent".into(),
-        ));
+        rejected.push(Rejection::at(&file, 0, no_task(w.finished)));
+    } else {
+        for (n, kind) in &w.early {
+            rejected.push(reject(*n, format!("{kind} before the first user message")));
+        }
+    }
+    for (n, why) in w.problems {
+        rejected.push(reject(n, why));
     }
     let many = turns.len() > 1;
     let out = turns
@@ -239,7 +346,9 @@ pub fn read_dir(dir: &Path) -> (Vec<Trajectory>, Vec<Rejection>) {
             source_format: "openhands-v1".into(),
             source: SourceRef {
                 file: file.clone(),
-                record: t.record, part: None },
+                record: t.record,
+                part: None,
+            },
             question: t.question,
             system: system.clone(),
             steps: t.steps,

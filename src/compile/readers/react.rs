@@ -370,9 +370,9 @@ pub fn is_episode_text(text: &str) -> bool {
         .any(|l| l.starts_with("Question:") || l.starts_with("Claim:"));
     let run_log = text.lines().any(|l| l.starts_with("BEGIN TRIAL"));
     q && (run_log
-        || text.lines().any(|l| {
-            matches!(label(l), Some((Label::Action, a)) if parse_action(a).is_some())
-        }))
+        || text
+            .lines()
+            .any(|l| matches!(label(l), Some((Label::Action, a)) if parse_action(a).is_some())))
 }
 
 /// A plain-text run log: a trajectory per episode.

@@ -152,6 +152,8 @@ impl Rejection {
     pub fn at(file: &str, record: usize, why: impl Into<Reject>) -> Self {
         why.into().at(SourceRef {
             file: file.to_string(),
-            record, part: None })
+            record,
+            part: None,
+        })
     }
 }

@@ -186,7 +186,9 @@ pub fn read_text(text: &str, file: &str) -> (Vec<Trajectory>, Vec<Rejection>) {
         let end = starts.get(k + 1).copied().unwrap_or(text.len());
         let source = SourceRef {
             file: file.to_string(),
-            record: k + 1, part: None };
+            record: k + 1,
+            part: None,
+        };
         match read_one(&text[s..end], source.clone()) {
             Ok(t) => out.push(t),
             Err(why) => rejected.push(Reject::from(why).at(source)),

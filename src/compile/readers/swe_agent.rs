@@ -235,7 +235,9 @@ mod tests {
         let v = serde_json::json!({"model_name_or_path": "m", "instance_id": "a__b-1", "model_patch": "diff"});
         let src = SourceRef {
             file: "p.jsonl".into(),
-            record: 1, part: None };
+            record: 1,
+            part: None,
+        };
         let e = read(&v, src).unwrap_err();
         assert!(e.starts_with("SWE-bench predictions file"), "{e}");
     }

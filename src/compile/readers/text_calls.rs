@@ -354,7 +354,9 @@ mod tests {
             source_format: "openai".into(),
             source: SourceRef {
                 file: "f".into(),
-                record: 1, part: None },
+                record: 1,
+                part: None,
+            },
             question: "q".into(),
             system: None,
             steps,
