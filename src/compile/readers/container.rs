@@ -315,6 +315,26 @@ fn text_layout(
     None
 }
 
+/// JSONL that only looks like an agent run: a message bus between agents
+/// (`sender` / `recipients`: chat, polls, votes) or an application log
+/// (`level` / `message` lines). The whole file is one refusal.
+fn not_a_run(head: &[Value]) -> Option<Reject> {
+    let all = |f: &dyn Fn(&Value) -> bool| !head.is_empty() && head.iter().all(f);
+    if all(&|v| v.get("sender").is_some() && v.get("recipients").is_some()) {
+        return Some(Reject::not_a_trajectory(
+            "a message log between agents (sender / recipients: chat, polls and votes); it holds no task, tool calls or tool results",
+        ));
+    }
+    if all(&|v| {
+        v.get("level").is_some() && v.get("message").is_some() && v.get("timestamp").is_some()
+    }) {
+        return Some(Reject::not_a_trajectory(
+            "an application log (level / message / timestamp lines), not a trajectory",
+        ));
+    }
+    None
+}
+
 /// A JSONL file whose lines are the events of sessions (Claude Code, Codex),
 /// told apart by its first lines, read whole.
 fn session_file(
@@ -327,6 +347,9 @@ fn session_file(
         .take(8)
         .filter_map(|(_, l)| serde_json::from_str::<Value>(l).ok())
         .collect();
+    if let Some(why) = not_a_run(&head) {
+        return Some((vec![], vec![Rejection::at(file, 0, why)]));
+    }
     // sessions may open with snapshot / summary lines: look at the first few events
     let claude = head.iter().any(is_claude_code_line);
     if forced == Some(SourceFormat::ClaudeCode) || forced.is_none() && claude {

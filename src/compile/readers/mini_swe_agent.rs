@@ -18,6 +18,34 @@ pub fn detect(v: &Value) -> bool {
         .as_str()
         .is_some_and(|f| f.starts_with("mini-swe-agent"))
         || (v["messages"].is_array() && v["info"]["mini_version"].is_string())
+        || is_messages_only(v)
+}
+
+/// A saved `messages` list of a text-based mini-swe-agent run: command
+/// results come back as user turns `<returncode>N</returncode>…`.
+fn is_messages_only(v: &Value) -> bool {
+    v["messages"].as_array().is_some_and(|m| {
+        m.iter().any(|x| {
+            x["role"] == "user"
+                && x["content"]
+                    .as_str()
+                    .is_some_and(|c| c.trim_start().starts_with("<returncode>"))
+        })
+    })
+}
+
+/// The command of a text-based turn: its last ```` ```bash ```` (or
+/// ```` ```mswea_bash_command ````, ```` ```sh ````) block.
+fn command(text: &str) -> Option<String> {
+    ["```bash\n", "```mswea_bash_command\n", "```sh\n"]
+        .iter()
+        .filter_map(|fence| {
+            let (before, r) = text.rsplit_once(fence)?;
+            let (c, _) = r.split_once("```")?;
+            Some((before.len(), c.trim().to_string()))
+        })
+        .max_by_key(|(at, _)| *at)
+        .map(|(_, c)| c)
 }
 
 /// Splits `<returncode>N</returncode>\n<output>…</output>` into (N, output);
@@ -61,6 +89,7 @@ fn question(text: &str) -> String {
         "</pr_description>",
     )
     .or_else(|| between(&text, "<pr_description>", "</pr_description>"))
+    .or_else(|| between(&text, "Please solve this issue: ", "\n\nYou can execute"))
     .filter(|q| !q.is_empty())
     .map(str::to_owned)
     .unwrap_or_else(|| text.trim().to_string())
@@ -83,10 +112,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
                 let calls = m["tool_calls"].as_array().map(Vec::as_slice).unwrap_or(&[]);
                 if calls.is_empty() {
                     // text-based mini-swe-agent: the command is the ```bash block
-                    let cmd = text
-                        .rsplit_once("```bash\n")
-                        .and_then(|(_, r)| r.split_once("```"))
-                        .map(|(c, _)| c.trim().to_string());
+                    let cmd = command(&text);
                     steps.push(Step {
                         text: text.clone(),
                         call: cmd.map(|c| ToolCall {

@@ -23,7 +23,9 @@ pub mod react;
 pub mod reject;
 pub mod search_r1;
 pub mod sharegpt;
+pub mod smolagents;
 pub mod spider2;
+pub mod spider_agent;
 pub mod swe_agent;
 pub mod swe_gym;
 pub mod tau_bench;
@@ -66,10 +68,11 @@ pub enum SourceFormat {
     TauBench,
     Agentbench,
     Toolbench,
+    Smolagents,
 }
 
 /// Every format with its `--format` name.
-const NAMES: [(SourceFormat, &str); 22] = [
+const NAMES: [(SourceFormat, &str); 23] = [
     (SourceFormat::Openai, "openai"),
     (SourceFormat::ClaudeCode, "claude-code"),
     (SourceFormat::Sharegpt, "sharegpt"),
@@ -92,6 +95,7 @@ const NAMES: [(SourceFormat, &str); 22] = [
     (SourceFormat::TauBench, "tau-bench"),
     (SourceFormat::Agentbench, "agentbench"),
     (SourceFormat::Toolbench, "toolbench"),
+    (SourceFormat::Smolagents, "smolagents"),
 ];
 
 impl SourceFormat {
@@ -207,7 +211,11 @@ pub static REGISTRY: &[&dyn RecordReader] = &[
         },
     },
     single!(SourceFormat::Openhands, openhands::detect, openhands::read),
-    single!(SourceFormat::Spider2, spider2::detect, spider2::read),
+    single!(
+        SourceFormat::Spider2,
+        spider2::detect_any,
+        spider2::read_any
+    ),
     &Reader {
         format: SourceFormat::TauBench,
         detect: tau_bench::detect,
@@ -220,6 +228,11 @@ pub static REGISTRY: &[&dyn RecordReader] = &[
     ),
     single!(SourceFormat::LlmCall, llm_call::detect, llm_call::read),
     single!(SourceFormat::Toolbench, toolbench::detect, toolbench::read),
+    single!(
+        SourceFormat::Smolagents,
+        smolagents::detect,
+        smolagents::read
+    ),
     single!(
         SourceFormat::SearchR1,
         search_r1::is_corpus_row,

@@ -5,16 +5,34 @@
 
 use serde_json::Value;
 
-use super::chat;
+use std::borrow::Cow;
+
+use super::{chat, util};
 use crate::compile::trajectory::{content_text, SourceRef, Trajectory};
 
-/// Whether a JSON record holds a `messages` list.
+/// Whether a JSON record holds a `messages` list (or that list written as
+/// a JSON string, as dataset rows on the Hub do).
 pub fn detect(v: &Value) -> bool {
-    v.get("messages").is_some_and(Value::is_array)
+    messages(v).is_some()
+}
+
+/// The record's `messages`, parsed when they are a JSON string.
+fn messages(v: &Value) -> Option<Cow<'_, [Value]>> {
+    match v.get("messages")? {
+        Value::Array(a) => Some(Cow::Borrowed(a.as_slice())),
+        Value::String(s) if s.trim_start().starts_with('[') => {
+            match serde_json::from_str::<Value>(s).ok()? {
+                Value::Array(a) => Some(Cow::Owned(a)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
-    let msgs = v["messages"].as_array().ok_or("no messages list")?;
+    let msgs = messages(v).ok_or("no messages list")?;
+    let msgs: &[Value] = &msgs;
     let chat = chat::walk_openai(msgs)?;
     let (system, question, steps, final_answer) =
         (chat.system, chat.question, chat.steps, chat.final_answer);
@@ -30,7 +48,13 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
     if let Some(p) = v["test_result"]["git_patch"].as_str() {
         patch = Some(p.to_string());
     }
+    // dataset rows (SWE-smith) carry the final patch beside the messages
+    if let Some(p) = v["patch"].as_str().filter(|p| p.contains("diff --git")) {
+        patch = Some(p.to_string());
+    }
     let question = question
+        .as_deref()
+        .map(util::task_statement)
         .filter(|q| !q.trim().is_empty())
         .ok_or("no user question")?;
     if steps.is_empty() {
@@ -40,6 +64,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         id: v["id"]
             .as_str()
             .or(v["instance_id"].as_str())
+            .or(v["traj_id"].as_str())
             .map(str::to_owned)
             .unwrap_or_else(|| source.to_string()),
         source_format: "openai".into(),

@@ -12,6 +12,7 @@
 use serde_json::Value;
 
 use super::text_calls::{looks_like_error, strip_result_prefix};
+use super::Reject;
 use crate::compile::trajectory::{
     content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
@@ -51,12 +52,26 @@ fn is_sql_call(c: &ToolCall) -> bool {
     c.name.starts_with("execute_") && c.name.ends_with("_sql")
 }
 
-pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
+/// Whether a record is a spider-agent-tc rollout, a task specification or
+/// a Spider-Agent `result.json`.
+pub fn detect_any(v: &Value) -> bool {
+    detect(v) || super::spider_agent::detect(v)
+}
+
+/// Reads either layout.
+pub fn read_any(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
+    if super::spider_agent::detect(v) {
+        super::spider_agent::read(v, source)
+    } else {
+        read(v, source)
+    }
+}
+
+pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
     if is_task_spec(v) {
-        return Err(
-            "Spider2 task specification (instance_id, instruction, db_id); contains no agent steps"
-                .into(),
-        );
+        return Err(Reject::not_a_trajectory(
+            "Spider2 task specification (instance_id, instruction, db_id); contains no agent steps",
+        ));
     }
     let msgs = match v.get("conversation").and_then(Value::as_array) {
         Some(c) if !c.is_empty() => c,
@@ -150,12 +165,10 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         None if terminated == Some(true) => final_sql,
         // a text-only run (final_messages) is judged after its calls are lifted
         None if v.get("conversation").and_then(Value::as_array).is_none() => None,
-        None => {
-            return Err(format!(
+        None => return Err(Reject::unfinished(format!(
             "no final answer: the agent did not terminate (terminated={} after {rounds} rounds)",
             terminated.map_or("missing".to_string(), |t| t.to_string())
-        ))
-        }
+        ))),
     };
     let id = v["instance_id"]
         .as_str()

@@ -14,9 +14,10 @@
 use serde_json::Value;
 
 use super::util::{
-    attach_by_id, attach_to_last, clean_patch, normalize_newlines, swe_agent_issue,
-    swe_agent_observation,
+    attach_by_id, attach_to_last, clean_patch, normalize_newlines, swe_agent_observation,
+    task_statement,
 };
+use super::Reject;
 use crate::compile::trajectory::{
     content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
 };
@@ -65,12 +66,12 @@ pub fn detect(v: &Value) -> bool {
         || v.get("trajectory").is_some() && (v.get("history").is_some() || v.get("info").is_some())
 }
 
-pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
+pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
     if is_predictions(v) {
-        return Err(format!(
+        return Err(Reject::not_a_trajectory(format!(
             "SWE-bench predictions file (instance_id + model_patch only, instance {}); contains no agent trajectory: use the matching .traj file",
             v["instance_id"].as_str().unwrap_or("?")
-        ));
+        )));
     }
     let history = v["history"].as_array().map(Vec::as_slice).unwrap_or(&[]);
     let live: Vec<&Value> = history
@@ -88,7 +89,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         .as_str()
         .map(|t| normalize_newlines(t).trim().to_string())
         .filter(|t| !t.is_empty())
-        .or_else(|| first_user.map(|i| swe_agent_issue(&content_text(&live[i]["content"]))))
+        .or_else(|| first_user.map(|i| task_statement(&content_text(&live[i]["content"]))))
         .filter(|q| !q.is_empty())
         .ok_or("SWE-agent history has no user message with the issue (expected a role:\"user\" item after the system prompt)")?;
 
@@ -148,7 +149,8 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
                     return Err(format!(
                         "history item {i}: tool result for call id {:?} has no preceding call waiting for it",
                         ids.first().copied().unwrap_or("(none)")
-                    ));
+                    )
+                    .into());
                 }
             }
             "user" => {
@@ -195,10 +197,28 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         .and_then(|s| s.observation.as_ref())
         .filter(|o| o.content.trim_start().starts_with("diff --git"))
         .map(|o| o.content.clone());
-    let patch = v["info"]["submission"]
+    // a submission is a patch, or an answer (an EnIGMA flag)
+    let submission = v["info"]["submission"]
         .as_str()
+        .filter(|s| !s.trim().is_empty());
+    let is_diff = |s: &str| s.trim_start().starts_with("diff ") || s.contains("\n+++ ");
+    let patch = submission
+        .filter(|s| is_diff(s))
         .and_then(clean_patch)
         .or_else(|| submitted.as_deref().and_then(clean_patch));
+    let final_answer = submission
+        .filter(|s| !is_diff(s))
+        .map(|s| s.trim().to_string());
+    let exit = v["info"]["exit_status"].as_str().unwrap_or("");
+    if patch.is_none()
+        && final_answer.is_none()
+        && !exit.is_empty()
+        && !exit.starts_with("submitted")
+    {
+        return Err(Reject::unfinished(format!(
+            "the run ended with exit_status `{exit}` and no submission"
+        )));
+    }
     let id = v["replay_config"]["problem_statement"]["id"]
         .as_str()
         .or(v["instance_id"].as_str())
@@ -212,7 +232,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         question,
         system,
         steps,
-        final_answer: None,
+        final_answer,
         patch,
         verified: v["info"]["resolved"].as_bool(),
     })
@@ -239,6 +259,6 @@ mod tests {
             part: None,
         };
         let e = read(&v, src).unwrap_err();
-        assert!(e.starts_with("SWE-bench predictions file"), "{e}");
+        assert!(e.reason.starts_with("SWE-bench predictions file"), "{e}");
     }
 }

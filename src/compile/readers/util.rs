@@ -88,6 +88,17 @@ pub fn task_statement(text: &str) -> String {
             return inner.to_string();
         }
     }
+    // SWE-agent's templates: the issue between `ISSUE:` and `INSTRUCTIONS:`;
+    // EnIGMA's challenge from `We're currently solving` to `INSTRUCTIONS:`
+    if !body.contains("ISSUE:\n") {
+        if let Some(at) = body.find("We're currently solving the following") {
+            let task = &body[at..];
+            let task = task.split("\nINSTRUCTIONS:").next().unwrap_or(task).trim();
+            if !task.is_empty() {
+                return task.to_string();
+            }
+        }
+    }
     swe_agent_issue(body)
 }
 
