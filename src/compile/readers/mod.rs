@@ -299,6 +299,17 @@ fn not_recognised(v: &Value) -> Reject {
     if llamafactory::is_dataset_info(v) {
         return Reject::not_a_trajectory(llamafactory::REGISTRY_REASON);
     }
+    let has = |k: &str| v.get(k).is_some();
+    if has("agent") && (has("execution_status") || has("activated_knowledge_skills")) {
+        return Reject::not_a_trajectory(
+            "an OpenHands v1 conversation's base_state.json; pass the conversation folder (base_state.json + events/)",
+        );
+    }
+    if has("agentType") && has("toolUseId") {
+        return Reject::not_a_trajectory(
+            "a Claude Code sub-agent's .meta.json (agentType, toolUseId); the transcript is the agent-*.jsonl beside it",
+        );
+    }
     let keys: Vec<&str> = v
         .as_object()
         .map(|o| o.keys().take(8).map(String::as_str).collect())

@@ -30,11 +30,11 @@ pub fn is_corpus_row(v: &Value) -> bool {
 }
 
 /// JSON records: only corpus rows reach this reader, and they are refused.
-pub fn read(v: &Value, _source: SourceRef) -> Result<Trajectory, String> {
+pub fn read(v: &Value, _source: SourceRef) -> Result<Trajectory, Reject> {
     if is_corpus_row(v) {
-        return Err("Search-R1 retrieval corpus (id + contents passages); no queries, actions or answers; not a trajectory".into());
+        return Err(Reject::not_a_trajectory("Search-R1 retrieval corpus (id + contents passages); no queries, actions or answers; not a trajectory"));
     }
-    Err("a Search-R1 trace is plain text in the chat template (<|im_start|>… turns), not a JSON record".into())
+    Err(Reject::not_a_trajectory("a Search-R1 trace is plain text in the chat template (<|im_start|>… turns), not a JSON record"))
 }
 
 /// The text between `open` and `close` starting at `s`, and the rest after it

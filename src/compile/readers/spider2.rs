@@ -165,10 +165,12 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
         None if terminated == Some(true) => final_sql,
         // a text-only run (final_messages) is judged after its calls are lifted
         None if v.get("conversation").and_then(Value::as_array).is_none() => None,
-        None => return Err(Reject::unfinished(format!(
+        None => {
+            return Err(Reject::unfinished(format!(
             "no final answer: the agent did not terminate (terminated={} after {rounds} rounds)",
             terminated.map_or("missing".to_string(), |t| t.to_string())
-        ))),
+        )))
+        }
     };
     let id = v["instance_id"]
         .as_str()
