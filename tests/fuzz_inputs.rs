@@ -10,128 +10,14 @@
 
 mod common;
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 
 use acc_probe::compile::readers::read_file;
 use acc_probe::model::Checkpoint;
 use common::fixture;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
-use serde_json::{json, Value};
-
-const FUZZ_SMOKE: usize = 300;
-
-fn iters() -> usize {
-    std::env::var("ACC_PROBE_FUZZ_ITERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(FUZZ_SMOKE)
-}
-
-fn rng(salt: u64) -> StdRng {
-    let seed: u64 = std::env::var("ACC_PROBE_FUZZ_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    StdRng::seed_from_u64(seed ^ salt)
-}
-
-/// A value real files get wrong.
-fn odd_value(r: &mut StdRng) -> Value {
-    match r.random_range(0..14) {
-        0 => json!(0),
-        1 => json!(-1),
-        2 => json!(1_000_000_000u64),
-        3 => json!(u64::MAX),
-        4 => json!(1e300),
-        5 => json!(-1e-300),
-        6 => json!(0.5),
-        7 => Value::Null,
-        8 => json!("x"),
-        9 => json!([]),
-        10 => json!({}),
-        11 => json!(true),
-        12 => json!(r.random_range(1..100_000u64)),
-        _ => json!([1, 2, 3]),
-    }
-}
-
-/// A random JSON pointer into `v`, up to three levels down.
-fn random_pointer(v: &Value, r: &mut StdRng) -> String {
-    let mut ptr = String::new();
-    let mut node = v;
-    for _ in 0..r.random_range(0..4) {
-        match node {
-            Value::Object(m) if !m.is_empty() => {
-                let (k, next) = m.iter().nth(r.random_range(0..m.len())).expect("non-empty");
-                ptr.push('/');
-                ptr.push_str(&k.replace('~', "~0").replace('/', "~1"));
-                node = next;
-            }
-            Value::Array(a) if !a.is_empty() => {
-                let i = r.random_range(0..a.len());
-                ptr.push_str(&format!("/{i}"));
-                node = &a[i];
-            }
-            _ => break,
-        }
-    }
-    ptr
-}
-
-/// Mutates one to three places of a JSON value: a field deleted, a list
-/// cut short, or a value set to an odd one, anywhere in the tree.
-fn mutate_json(v: &mut Value, r: &mut StdRng) {
-    for _ in 0..r.random_range(1..=3) {
-        let ptr = random_pointer(v, r);
-        let Some(node) = v.pointer_mut(&ptr) else {
-            continue;
-        };
-        let delete = r.random_bool(0.4);
-        match node {
-            Value::Object(m) if !m.is_empty() && delete => {
-                let k = m.keys().nth(r.random_range(0..m.len())).cloned();
-                if let Some(k) = k {
-                    m.remove(&k);
-                }
-            }
-            Value::Array(a) if !a.is_empty() && delete => {
-                a.truncate(r.random_range(0..a.len()));
-            }
-            n => *n = odd_value(r),
-        }
-    }
-}
-
-/// Flips, deletes or inserts a few bytes, or cuts the data short.
-fn mutate_bytes(b: &mut Vec<u8>, r: &mut StdRng, within: usize) {
-    let within = within.clamp(1, b.len().max(1));
-    match r.random_range(0..4) {
-        0 => b.truncate(r.random_range(0..b.len().max(1))),
-        1 if !b.is_empty() => {
-            for _ in 0..r.random_range(1..4) {
-                let i = r.random_range(0..within.min(b.len()));
-                b[i] = r.random();
-            }
-        }
-        2 if !b.is_empty() => {
-            let i = r.random_range(0..within.min(b.len()));
-            b.remove(i);
-        }
-        _ => {
-            let i = r.random_range(0..=within.min(b.len()));
-            b.insert(i, r.random());
-        }
-    }
-}
-
-/// Runs `f`, failing the test with the mutated input's description on a panic.
-fn no_panic(what: &str, i: usize, f: impl FnOnce()) {
-    if catch_unwind(AssertUnwindSafe(f)).is_err() {
-        panic!("{what}: mutation {i} panicked (replay with ACC_PROBE_FUZZ_SEED and this index)");
-    }
-}
+use common::fuzz::{iters, mutate_bytes, mutate_json, no_panic, rng};
+use rand::Rng;
+use serde_json::Value;
 
 #[test]
 fn mutated_configs_never_panic() {
