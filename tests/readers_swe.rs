@@ -572,10 +572,12 @@ fn every_fixture_compiles_or_is_refused_and_the_summary_reconciles() {
         .map(|d| fixture(d))
         .collect();
     let (stdout, rows, rej) = compile(&inputs, &[]);
-    // 4 swe-agent + 1 mini + (1 v0 list + 1 eval row + 2 v1 turns) + 2 nebius + 2 ADP + 1 SWE-Gym,
-    // less the predictions file and the v1 turn without tool calls
+    // 6 swe-agent + 2 mini + (1 v0 list + 1 eval row + 1 resolver row + 2 V1
+    // eval rows + 2 v1 turns + 1 v1 excerpt) + 2 nebius + 2 ADP + 1 SWE-Gym,
+    // less the predictions file, the v1 turn without tool calls, the V1 eval
+    // row that never finished and the v1 excerpt without its task
     assert!(
-        stdout.contains("14 records read = 12 written + 2 rejected"),
+        stdout.contains("21 records read = 17 written + 4 rejected"),
         "{stdout}"
     );
     let reasons: Vec<(&str, &str)> = rej
@@ -587,7 +589,14 @@ fn every_fixture_compiles_or_is_refused_and_the_summary_reconciles() {
             )
         })
         .collect();
-    assert_eq!(reasons.len(), 2);
+    assert_eq!(reasons.len(), 4);
+    assert!(reasons.iter().any(|(f, r)| f
+        .ends_with("oh-benchmarks_openagentsafety_v1_output.jsonl")
+        && r.starts_with("the run ends without a final answer or a patch")));
+    assert!(reasons
+        .iter()
+        .any(|(f, r)| f.ends_with("v1_events_excerpt_no_task_no_finish")
+            && r.starts_with("no user message with the task and no finish")));
     assert!(reasons
         .iter()
         .any(|(f, r)| f.ends_with("pydicom__all_preds.jsonl")
@@ -599,12 +608,18 @@ fn every_fixture_compiles_or_is_refused_and_the_summary_reconciles() {
     for r in &rows {
         let m = &r["meta"];
         let src = m["source"].as_str().unwrap();
-        let want =
-            if src.contains("openhands_v0_events_basic") || src.contains("v1_sdk_conversation") {
-                "other"
-            } else {
-                "swe"
-            };
+        // runs that answer in words (a CTF flag, a safety task) are not patches
+        let answered = [
+            "openhands_v0_events_basic",
+            "v1_sdk_conversation",
+            "oh-benchmarks_openagentsafety",
+            "enigma0x",
+        ];
+        let want = if answered.iter().any(|a| src.contains(a)) {
+            "other"
+        } else {
+            "swe"
+        };
         assert_eq!(m["domain"], want, "{src}");
         let prompt = r["dialogs"][0]["content"].as_str().unwrap();
         assert!(!prompt.contains("bash-$"), "{src}");

@@ -17,6 +17,9 @@ pub enum Role {
     Assistant,
     /// A tool's result (`role: tool`, `function`, `observation`).
     Tool,
+    /// A later user turn that is never a tool's result (a follow-up
+    /// request): kept as context.
+    FollowUp,
 }
 
 /// One message in the walker's shape.
@@ -119,7 +122,14 @@ pub fn walk(msgs: impl IntoIterator<Item = Msg>) -> Result<Chat, String> {
                     chat.system = Some(m.text);
                 }
             }
-            Role::User if chat.question.is_none() => chat.question = Some(m.text),
+            Role::User | Role::FollowUp if chat.question.is_none() => chat.question = Some(m.text),
+            Role::FollowUp => chat.steps.push(Step {
+                observation: Some(Observation {
+                    content: m.text,
+                    is_error: m.is_error,
+                }),
+                ..Default::default()
+            }),
             Role::Assistant => assistant(&mut chat.steps, &mut chat.final_answer, m),
             Role::Tool => tool_result(&mut chat.steps, i, m)?,
             Role::User => {
@@ -155,6 +165,10 @@ pub fn walk(msgs: impl IntoIterator<Item = Msg>) -> Result<Chat, String> {
 }
 
 fn assistant(steps: &mut Vec<Step>, final_answer: &mut Option<String>, m: Msg) {
+    // an empty turn (a call the dialect dropped, a blank reply) says nothing
+    if m.calls.is_empty() && m.text.trim().is_empty() && m.reasoning.trim().is_empty() {
+        return;
+    }
     if m.calls.is_empty() {
         *final_answer = Some(m.text.clone());
         steps.push(Step {

@@ -6,10 +6,9 @@
 
 use serde_json::Value;
 
-use super::util::{attach_by_id, attach_to_last, between, clean_patch, normalize_newlines};
-use crate::compile::trajectory::{
-    content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
-};
+use super::chat::{self, Msg, Role};
+use super::util::{between, clean_patch, normalize_newlines};
+use crate::compile::trajectory::{content_text, SourceRef, Trajectory};
 
 /// Whether `v` is a SWE-Gym row.
 pub fn detect(v: &Value) -> bool {
@@ -38,88 +37,51 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
     let msgs = v["messages"]
         .as_array()
         .ok_or("SWE-Gym row without a messages list")?;
-    let mut system = None;
-    let mut q = None;
-    let mut steps: Vec<Step> = Vec::new();
-    let mut final_answer = None;
+    let mut walked = Vec::with_capacity(msgs.len());
+    let mut asked = false;
     for (i, m) in msgs.iter().enumerate() {
         let text = content_text(&m["content"]);
         match m["role"].as_str().unwrap_or("") {
-            "system" if system.is_none() => system = Some(text),
-            "user" if q.is_none() => q = Some(question(&text)),
-            "user" if is_nudge(&text) => {}
-            "user" => {
-                // a real follow-up: keep it as context, not as a tool result
-                steps.push(Step {
-                    observation: Some(Observation {
-                        content: text,
-                        is_error: false,
-                    }),
-                    ..Default::default()
-                })
+            "system" => walked.push(Msg::new(Role::System, text)),
+            "user" if !asked => {
+                asked = true;
+                walked.push(Msg::new(Role::User, question(&text)));
             }
+            "user" if is_nudge(&text) => {}
+            // a real follow-up: context, not a tool result
+            "user" => walked.push(Msg::new(Role::FollowUp, text)),
             "assistant" => {
-                let calls = m["tool_calls"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-                let mut first = true;
-                if calls.is_empty() && !text.trim().is_empty() {
-                    final_answer = Some(text.clone());
-                    steps.push(Step {
-                        text: text.clone(),
-                        ..Default::default()
-                    });
-                }
-                for (k, c) in calls.iter().enumerate() {
-                    let f = c.get("function").unwrap_or(c);
-                    let name = f["name"]
-                        .as_str()
-                        .ok_or(format!("message {i}: tool call {k} without function.name"))?;
-                    if name == "finish" {
-                        // the answer is the text that goes with finish, else the last text before it
-                        if !text.trim().is_empty() {
-                            final_answer = Some(text.clone());
-                        }
-                        continue;
+                let Some(mut msg) = Msg::openai(m, i)? else {
+                    continue;
+                };
+                // `finish` ends the run: the text that goes with it is the answer
+                if let Some(k) = msg.calls.iter().position(|c| c.name == "finish") {
+                    msg.calls.remove(k);
+                    if !msg.calls.is_empty() {
+                        let mut calls = Msg::new(Role::Assistant, "");
+                        calls.calls = std::mem::take(&mut msg.calls);
+                        walked.push(calls);
                     }
-                    steps.push(Step {
-                        text: if first { text.clone() } else { String::new() },
-                        call: Some(ToolCall {
-                            name: name.to_string(),
-                            args: parse_args(&f["arguments"]),
-                            id: c["id"].as_str().map(str::to_owned),
-                        }),
-                        ..Default::default()
-                    });
-                    first = false;
                 }
+                walked.push(msg);
             }
             "tool" => {
                 let raw = normalize_newlines(&text);
-                let content = raw
-                    .strip_prefix("OBSERVATION:\n")
-                    .unwrap_or(&raw)
-                    .to_string();
-                let obs = Observation {
-                    is_error: content.starts_with("ERROR:"),
-                    content,
-                };
-                let linked = match m["tool_call_id"].as_str() {
-                    Some(id) => attach_by_id(&mut steps, id, obs),
-                    None => attach_to_last(&mut steps, obs),
-                };
-                if !linked {
-                    return Err(format!(
-                        "message {i}: tool result {:?} has no preceding call waiting for it",
-                        m["tool_call_id"].as_str().unwrap_or("(no tool_call_id)")
-                    ));
-                }
+                let content = raw.strip_prefix("OBSERVATION:\n").unwrap_or(&raw);
+                let mut obs = Msg::new(Role::Tool, content);
+                obs.is_error = content.starts_with("ERROR:");
+                obs.call_id = m["tool_call_id"].as_str().map(str::to_owned);
+                walked.push(obs);
             }
             _ => {}
         }
     }
-    let question = q
+    let chat = chat::walk(walked)?;
+    let question = chat
+        .question
         .filter(|q| !q.is_empty())
         .ok_or("SWE-Gym row without a user message (the task)")?;
-    if steps.iter().all(|s| s.call.is_none()) {
+    if chat.steps.iter().all(|s| s.call.is_none()) {
         return Err("SWE-Gym row without tool calls".into());
     }
     Ok(Trajectory {
@@ -130,9 +92,9 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         source_format: "swe-gym".into(),
         source,
         question,
-        system,
-        steps,
-        final_answer,
+        system: chat.system,
+        steps: chat.steps,
+        final_answer: chat.final_answer,
         patch: v["test_result"]["git_patch"].as_str().and_then(clean_patch),
         verified: v["resolved"]
             .as_bool()
