@@ -650,7 +650,7 @@ fn anthropic_messages_dumps_are_not_read_as_openai() {
     assert_eq!(rej[0].source.record, 2);
     assert_eq!(
         rej[0].reason,
-        "message 3: tool_result for unknown tool_use id toolu_01Z"
+        "message 3: tool result for unknown call id toolu_01Z"
     );
 }
 

@@ -5,9 +5,8 @@
 
 use serde_json::Value;
 
-use crate::compile::trajectory::{
-    content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
-};
+use super::chat::{self, Msg, Role};
+use crate::compile::trajectory::{content_text, parse_args, SourceRef, ToolCall, Trajectory};
 
 /// Whether a record's messages use Anthropic tool_use / tool_result / thinking blocks.
 pub fn is_messages(v: &Value) -> bool {
@@ -46,12 +45,11 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         .get("system")
         .map(content_text)
         .filter(|s| !s.trim().is_empty());
-    let mut question: Option<String> = None;
-    let mut steps: Vec<Step> = Vec::new();
-    let mut final_answer = None;
+    let mut walked: Vec<Msg> = Vec::with_capacity(msgs.len());
+    let mut asked = false;
     for (i, m) in msgs.iter().enumerate() {
-        let content = &m["content"];
-        let blocks: Vec<Value> = match content {
+        let n = i + 1;
+        let blocks: Vec<Value> = match &m["content"] {
             Value::Array(b) => b
                 .iter()
                 .map(|x| match x {
@@ -63,71 +61,41 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
             Value::Null => vec![],
             _ => {
                 return Err(format!(
-                    "message {}: content is neither a string nor a list of blocks",
-                    i + 1
+                    "message {n}: content is neither a string nor a list of blocks"
                 ))
             }
         };
         match m["role"].as_str().unwrap_or("") {
             "user" => {
                 for b in blocks.iter().filter(|b| b["type"] == "tool_result") {
-                    let id = b["tool_use_id"].as_str();
-                    let slot = steps
-                        .iter()
-                        .position(|s| {
-                            s.observation.is_none()
-                                && s.call.as_ref().is_some_and(|c| c.id.as_deref() == id)
-                        })
-                        .ok_or(format!(
-                            "message {}: tool_result for unknown tool_use id {}",
-                            i + 1,
-                            id.unwrap_or("?")
-                        ))?;
-                    steps[slot].observation = Some(Observation {
-                        content: content_text(&b["content"]),
-                        is_error: b["is_error"].as_bool().unwrap_or(false),
-                    });
+                    let mut r = Msg::new(Role::Tool, content_text(&b["content"]));
+                    r.call_id = Some(b["tool_use_id"].as_str().unwrap_or("?").to_string());
+                    r.is_error = b["is_error"].as_bool().unwrap_or(false);
+                    r.at = Some(n);
+                    walked.push(r);
                 }
                 let text = text_of(&Value::Array(blocks));
                 if text.trim().is_empty() {
                     continue;
                 }
-                if question.is_none() {
-                    question = Some(text);
-                } else {
-                    // a follow-up from the user: kept as a step without a call
-                    steps.push(Step {
-                        observation: Some(Observation {
-                            content: text,
-                            is_error: false,
-                        }),
-                        ..Default::default()
-                    });
-                }
+                // a follow-up from the user is context, never a result
+                let role = if asked { Role::FollowUp } else { Role::User };
+                asked = true;
+                walked.push(Msg::new(role, text));
             }
             "assistant" => {
-                let mut step = Step::default();
+                let mut msg = Msg::new(Role::Assistant, "");
+                msg.at = Some(n);
+                let mut texts: Vec<&str> = Vec::new();
                 for b in &blocks {
                     match b["type"].as_str().unwrap_or("") {
-                        "thinking" => step
-                            .reasoning
-                            .push_str(b["thinking"].as_str().unwrap_or("")),
-                        "text" => {
-                            let t = b["text"].as_str().unwrap_or("");
-                            if !step.text.is_empty() {
-                                step.text.push('\n');
-                            }
-                            step.text.push_str(t);
-                        }
+                        "thinking" => msg.reasoning.push_str(b["thinking"].as_str().unwrap_or("")),
+                        "text" => texts.push(b["text"].as_str().unwrap_or("")),
                         "tool_use" => {
-                            let name = b["name"].as_str().ok_or(format!(
-                                "message {}: tool_use block without a name",
-                                i + 1
-                            ))?;
-                            if step.call.is_some() {
-                                steps.push(std::mem::take(&mut step));
-                            }
-                            step.call = Some(ToolCall {
+                            let name = b["name"]
+                                .as_str()
+                                .ok_or(format!("message {n}: tool_use block without a name"))?;
+                            msg.calls.push(ToolCall {
                                 name: name.to_string(),
                                 args: parse_args(&b["input"]),
                                 id: b["id"].as_str().map(str::to_owned),
@@ -136,20 +104,18 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
                         _ => {}
                     }
                 }
-                if !step.text.trim().is_empty() {
-                    final_answer = Some(step.text.clone());
-                }
-                if step != Step::default() {
-                    steps.push(step);
-                }
+                msg.text = texts.join("\n");
+                walked.push(msg);
             }
-            other => return Err(format!("message {}: unknown role `{other}`", i + 1)),
+            other => return Err(format!("message {n}: unknown role `{other}`")),
         }
     }
-    let question = question
+    let chat = chat::walk(walked)?;
+    let question = chat
+        .question
         .filter(|q| !q.trim().is_empty())
         .ok_or("no user question")?;
-    if steps.is_empty() {
+    if chat.steps.is_empty() {
         return Err("empty conversation: no assistant messages".into());
     }
     Ok(Trajectory {
@@ -161,8 +127,8 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         source,
         question,
         system,
-        steps,
-        final_answer,
+        steps: chat.steps,
+        final_answer: chat.final_answer,
         patch: None,
         verified: None,
     })

@@ -33,6 +33,8 @@ pub struct Msg {
     /// The call a tool result answers, when the dialect names it.
     pub call_id: Option<String>,
     pub is_error: bool,
+    /// The message's number in its source, for errors (else its place in the walk).
+    pub at: Option<usize>,
 }
 
 impl Msg {
@@ -44,6 +46,7 @@ impl Msg {
             calls: Vec::new(),
             call_id: None,
             is_error: false,
+            at: None,
         }
     }
 
@@ -60,6 +63,7 @@ impl Msg {
             _ => return Ok(None),
         };
         let mut msg = Msg::new(role, content_text(&m["content"]));
+        msg.at = Some(i);
         msg.reasoning = content_text(
             m.get("reasoning_content")
                 .or_else(|| m.get("reasoning"))
@@ -131,7 +135,7 @@ pub fn walk(msgs: impl IntoIterator<Item = Msg>) -> Result<Chat, String> {
                 ..Default::default()
             }),
             Role::Assistant => assistant(&mut chat.steps, &mut chat.final_answer, m),
-            Role::Tool => tool_result(&mut chat.steps, i, m)?,
+            Role::Tool => tool_result(&mut chat.steps, m.at.unwrap_or(i), m)?,
             Role::User => {
                 let obs = Observation {
                     content: m.text,
@@ -170,7 +174,9 @@ fn assistant(steps: &mut Vec<Step>, final_answer: &mut Option<String>, m: Msg) {
         return;
     }
     if m.calls.is_empty() {
-        *final_answer = Some(m.text.clone());
+        if !m.text.trim().is_empty() {
+            *final_answer = Some(m.text.clone());
+        }
         steps.push(Step {
             text: m.text,
             reasoning: m.reasoning,
