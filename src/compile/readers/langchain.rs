@@ -6,9 +6,8 @@
 
 use serde_json::Value;
 
-use crate::compile::trajectory::{
-    content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
-};
+use super::chat::{self, Msg, Role};
+use crate::compile::trajectory::{content_text, parse_args, SourceRef, ToolCall, Trajectory};
 
 const TYPES: [&str; 7] = [
     "human",
@@ -78,112 +77,75 @@ fn text(d: &Value) -> String {
     }
 }
 
+/// An `ai` message's calls: `tool_calls[{name, args, id}]`, or the
+/// OpenAI-style `additional_kwargs.tool_calls` of older dumps.
+fn calls(d: &Value, n: usize) -> Result<Vec<ToolCall>, String> {
+    let (list, nested) = match d["tool_calls"].as_array() {
+        Some(c) if !c.is_empty() => (c.as_slice(), false),
+        _ => (
+            d["additional_kwargs"]["tool_calls"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or(&[]),
+            true,
+        ),
+    };
+    list.iter()
+        .map(|c| {
+            let f = if nested { &c["function"] } else { c };
+            let name = f["name"]
+                .as_str()
+                .ok_or(format!("message {n}: tool call without a name"))?;
+            let args = if nested { &f["arguments"] } else { &c["args"] };
+            Ok(ToolCall {
+                name: name.to_string(),
+                args: parse_args(args),
+                id: c["id"].as_str().map(str::to_owned),
+            })
+        })
+        .collect()
+}
+
 pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
     let msgs = match v {
         Value::Array(items) => items,
         _ => v["messages"].as_array().ok_or("no messages list")?,
     };
-    let mut system = None;
-    let mut question = None;
-    let mut steps: Vec<Step> = Vec::new();
-    let mut final_answer = None;
+    let mut walked: Vec<Msg> = Vec::with_capacity(msgs.len());
+    let mut asked = false;
     for (i, m) in msgs.iter().enumerate() {
         let n = i + 1;
-        let kind = m["type"].as_str().unwrap_or("");
         let d = fields(m);
-        match kind {
-            "system" if system.is_none() => system = Some(text(d)),
-            "system" => {}
-            "human" | "chat" if question.is_none() => question = Some(text(d)),
-            "human" | "chat" => steps.push(Step {
-                observation: Some(Observation {
-                    content: text(d),
-                    is_error: false,
-                }),
-                ..Default::default()
-            }),
+        let mut msg = match m["type"].as_str().unwrap_or("") {
+            "system" => Msg::new(Role::System, text(d)),
+            "human" | "chat" => {
+                let role = if asked { Role::FollowUp } else { Role::User };
+                asked = true;
+                Msg::new(role, text(d))
+            }
             "ai" | "AIMessageChunk" => {
-                let t = text(d);
-                let r = reasoning(d);
-                // tool_calls, or the OpenAI-style additional_kwargs.tool_calls of older dumps
-                let calls: Vec<(String, Value, Option<String>)> = match d["tool_calls"].as_array() {
-                    Some(c) if !c.is_empty() => c
-                        .iter()
-                        .map(|c| {
-                            let name = c["name"]
-                                .as_str()
-                                .ok_or(format!("message {n}: tool call without a name"))?;
-                            Ok((
-                                name.to_string(),
-                                parse_args(&c["args"]),
-                                c["id"].as_str().map(str::to_owned),
-                            ))
-                        })
-                        .collect::<Result<_, String>>()?,
-                    _ => d["additional_kwargs"]["tool_calls"]
-                        .as_array()
-                        .map(Vec::as_slice)
-                        .unwrap_or(&[])
-                        .iter()
-                        .map(|c| {
-                            let name = c["function"]["name"]
-                                .as_str()
-                                .ok_or(format!("message {n}: tool call without a name"))?;
-                            Ok((
-                                name.to_string(),
-                                parse_args(&c["function"]["arguments"]),
-                                c["id"].as_str().map(str::to_owned),
-                            ))
-                        })
-                        .collect::<Result<_, String>>()?,
-                };
-                if calls.is_empty() {
-                    if !t.trim().is_empty() {
-                        final_answer = Some(t.clone());
-                    }
-                    steps.push(Step {
-                        text: t,
-                        reasoning: r,
-                        ..Default::default()
-                    });
-                    continue;
-                }
-                for (k, (name, args, id)) in calls.into_iter().enumerate() {
-                    steps.push(Step {
-                        text: if k == 0 { t.clone() } else { String::new() },
-                        reasoning: if k == 0 { r.clone() } else { String::new() },
-                        call: Some(ToolCall { name, args, id }),
-                        observation: None,
-                    });
-                }
+                let mut a = Msg::new(Role::Assistant, text(d));
+                a.reasoning = reasoning(d);
+                a.calls = calls(d, n)?;
+                a
             }
             "tool" | "function" => {
-                let id = d["tool_call_id"].as_str();
-                let slot = match id {
-                    Some(id) => steps.iter().position(|s| {
-                        s.observation.is_none()
-                            && s.call.as_ref().is_some_and(|c| c.id.as_deref() == Some(id))
-                    }),
-                    None => steps
-                        .iter()
-                        .position(|s| s.call.is_some() && s.observation.is_none()),
-                }
-                .ok_or(format!(
-                    "message {n}: tool message for unknown tool_call_id {}",
-                    id.unwrap_or("(none)")
-                ))?;
-                steps[slot].observation = Some(Observation {
-                    content: text(d),
-                    is_error: d["status"] == "error",
-                });
+                let mut r = Msg::new(Role::Tool, text(d));
+                r.call_id = d["tool_call_id"].as_str().map(str::to_owned);
+                r.is_error = d["status"] == "error";
+                r
             }
             other => return Err(format!("message {n}: unknown message type `{other}`")),
-        }
+        };
+        msg.at = Some(n);
+        walked.push(msg);
     }
-    let question = question
+    let chat = chat::walk(walked)?;
+    let question = chat
+        .question
         .filter(|q| !q.trim().is_empty())
         .ok_or("no human message (question)")?;
-    if steps.is_empty() {
+    if chat.steps.is_empty() {
         return Err("empty conversation: no ai messages".into());
     }
     Ok(Trajectory {
@@ -195,9 +157,9 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         source_format: "langchain".into(),
         source,
         question,
-        system: system.filter(|s| !s.trim().is_empty()),
-        steps,
-        final_answer,
+        system: chat.system.filter(|s| !s.trim().is_empty()),
+        steps: chat.steps,
+        final_answer: chat.final_answer,
         patch: None,
         verified: None,
     })
