@@ -71,8 +71,13 @@ const CORPUS: &[(&str, usize, &[(&str, usize)])] = &[
     ("toolbench/toolbench_raw_answer_82217_ChatGPT_DFS_woFilter_w2.json", 1, &[]),
     ("openhands/v1_sdk_conversation", 1, &[("no_tool_calls", 1)]),
     ("openhands/v1_events_excerpt_no_task_no_finish", 0, &[("no_task", 1)]),
+    ("swe-datasets/adp_swe-chat_sample_raw.json", 2, &[("unfinished", 1)]),
+    ("react-text/react_prompts_webshop_initial.json", 4, &[]),
+    ("openai-chat/adp_toolmind_sample_raw.json", 0, &[("unfinished", 4)]),
+    ("openai-chat/oh_agent-sdk_fncall-llm-message_hello.json", 1, &[]),
+    ("openhands/oh_eval_gorilla_hf_gpt-4o_row1_excerpt.jsonl", 0, &[("no_tool_calls", 1)]),
+    ("openai-chat/tau2_banking_knowledge_task_074_taskspec.json", 0, &[("not_a_trajectory", 1)]),
 ];
-
 struct Chars;
 impl TokenCounter for Chars {
     fn count(&self, text: &str) -> usize {

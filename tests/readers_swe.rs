@@ -574,10 +574,12 @@ fn every_fixture_compiles_or_is_refused_and_the_summary_reconciles() {
     let (stdout, rows, rej) = compile(&inputs, &[]);
     // 6 swe-agent + 2 mini + (1 v0 list + 1 eval row + 1 resolver row + 2 V1
     // eval rows + 2 v1 turns + 1 v1 excerpt) + 2 nebius + 2 ADP + 1 SWE-Gym,
-    // less the predictions file, the v1 turn without tool calls, the V1 eval
-    // row that never finished and the v1 excerpt without its task
+    // + 3 SWE-chat sessions + 1 Gorilla eval row, less the predictions file,
+    // the v1 turn without tool calls, the V1 eval row that never finished, the
+    // v1 excerpt without its task, the SWE-chat session left unanswered and
+    // the Gorilla row that never calls a tool
     assert!(
-        stdout.contains("21 records read = 17 written + 4 rejected"),
+        stdout.contains("25 records read = 19 written + 6 rejected"),
         "{stdout}"
     );
     let reasons: Vec<(&str, &str)> = rej
@@ -589,7 +591,7 @@ fn every_fixture_compiles_or_is_refused_and_the_summary_reconciles() {
             )
         })
         .collect();
-    assert_eq!(reasons.len(), 4);
+    assert_eq!(reasons.len(), 6);
     assert!(reasons.iter().any(|(f, r)| f
         .ends_with("oh-benchmarks_openagentsafety_v1_output.jsonl")
         && r.starts_with("the run ends without a final answer or a patch")));
@@ -614,6 +616,7 @@ fn every_fixture_compiles_or_is_refused_and_the_summary_reconciles() {
             "v1_sdk_conversation",
             "oh-benchmarks_openagentsafety",
             "enigma0x",
+            "swe-chat",
         ];
         let want = if answered.iter().any(|a| src.contains(a)) {
             "other"

@@ -238,6 +238,20 @@ pub fn compile_one(
             "a conversation with no tool call: chat, not an agent run",
         ));
     }
+    // a run whose last step is a call still waiting for its result was cut
+    // off there (a finishing call needs no result)
+    let waiting = t
+        .steps
+        .last()
+        .and_then(|s| s.call.as_ref().filter(|_| s.observation.is_none()));
+    if let Some(c) = waiting {
+        if t.patch.is_none() && !super::readers::text_calls::ends_run(&c.name) {
+            return Err(Reject::unfinished(format!(
+                "the run ends on a `{}` call that never returned",
+                c.name
+            )));
+        }
+    }
     let answered = t
         .final_answer
         .as_ref()

@@ -404,6 +404,46 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
                 });
                 t.calls.insert(call_id, k);
             }
+            // some builds log `tool_call` / `tool_result` items without a
+            // call_id: a result answers the earliest waiting call of its name
+            ("response_item", "tool_call") => {
+                let name = p["function"]["name"]
+                    .as_str()
+                    .or(p["name"].as_str())
+                    .unwrap_or("tool");
+                t.push(Step {
+                    call: Some(ToolCall {
+                        name: name.to_string(),
+                        args: parse_args(&p["arguments"]),
+                        id: None,
+                    }),
+                    ..Default::default()
+                });
+            }
+            ("response_item", "tool_result") => {
+                let name = p["name"].as_str();
+                let r = &p["result"];
+                let content = match (r["stdout"].as_str(), r["stderr"].as_str()) {
+                    (Some(out), Some(err)) if !err.is_empty() => format!("{out}{err}"),
+                    (Some(out), _) => out.to_string(),
+                    _ => content_text(r),
+                };
+                let is_error = r["exitCode"].as_i64().is_some_and(|c| c != 0);
+                let waiting = t.steps.iter_mut().find(|s| {
+                    s.observation.is_none()
+                        && s.call
+                            .as_ref()
+                            .is_some_and(|c| c.id.is_none() && name.is_none_or(|n| c.name == n))
+                });
+                match waiting {
+                    Some(s) => s.observation = Some(Observation { content, is_error }),
+                    None => {
+                        t.error.get_or_insert(format!(
+                            "line {line}: tool_result with no tool_call waiting for it"
+                        ));
+                    }
+                }
+            }
             ("response_item", "web_search_call") => {
                 // results are not logged: a call without an observation
                 t.push(Step {

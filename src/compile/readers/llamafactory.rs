@@ -6,7 +6,8 @@
 
 use serde_json::Value;
 
-use crate::compile::trajectory::{parse_args, Observation, SourceRef, Step, ToolCall, Trajectory};
+use super::chat::{self, Msg, Role};
+use crate::compile::trajectory::{parse_args, SourceRef, ToolCall, Trajectory};
 
 pub const REGISTRY_REASON: &str = "LLaMA-Factory dataset registry (dataset_info.json): maps dataset names to files and columns; contains no conversations";
 pub const CONFIG_REASON: &str =
@@ -90,80 +91,46 @@ fn joined(m: &Value, kind: &str) -> String {
 
 pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
     let msgs = v["messages"].as_array().ok_or("no messages list")?;
-    let mut system = None;
-    let mut question = None;
-    let mut steps: Vec<Step> = Vec::new();
-    let mut final_answer = None;
+    let mut walked: Vec<Msg> = Vec::with_capacity(msgs.len());
+    let mut asked = false;
     for (i, m) in msgs.iter().enumerate() {
         let n = i + 1;
         let text = joined(m, "text");
-        match m["role"].as_str().unwrap_or("") {
-            "system" => system = Some(text),
-            "user" if question.is_none() => question = Some(text),
-            "user" => steps.push(Step {
-                observation: Some(Observation {
-                    content: text,
-                    is_error: false,
-                }),
-                ..Default::default()
-            }),
+        let mut msg = match m["role"].as_str().unwrap_or("") {
+            "system" => Msg::new(Role::System, text),
+            "user" => {
+                let role = if asked { Role::FollowUp } else { Role::User };
+                asked = true;
+                Msg::new(role, text)
+            }
             "assistant" => {
-                let reasoning = joined(m, "reasoning");
-                let mut calls = Vec::new();
+                let mut a = Msg::new(Role::Assistant, text);
+                a.reasoning = joined(m, "reasoning");
                 for c in parts_of(m, "tool_call") {
                     let c = parse_args(c);
                     let name = c["name"].as_str().ok_or(format!(
                         "message {n}: tool_call value is not JSON {{name, arguments}}"
                     ))?;
-                    calls.push(ToolCall {
+                    a.calls.push(ToolCall {
                         name: name.to_string(),
                         args: parse_args(&c["arguments"]),
                         id: None,
                     });
                 }
-                if calls.is_empty() {
-                    if !text.trim().is_empty() {
-                        final_answer = Some(text.clone());
-                    }
-                    steps.push(Step {
-                        text,
-                        reasoning,
-                        ..Default::default()
-                    });
-                    continue;
-                }
-                for (k, call) in calls.into_iter().enumerate() {
-                    steps.push(Step {
-                        text: if k == 0 { text.clone() } else { String::new() },
-                        reasoning: if k == 0 {
-                            reasoning.clone()
-                        } else {
-                            String::new()
-                        },
-                        call: Some(call),
-                        observation: None,
-                    });
-                }
+                a
             }
-            "tool" => {
-                let slot = steps
-                    .iter()
-                    .position(|s| s.call.is_some() && s.observation.is_none())
-                    .ok_or(format!(
-                        "message {n}: tool result without a preceding tool_call"
-                    ))?;
-                steps[slot].observation = Some(Observation {
-                    content: text,
-                    is_error: false,
-                });
-            }
+            "tool" => Msg::new(Role::Tool, text),
             other => return Err(format!("message {n}: unknown role `{other}`")),
-        }
+        };
+        msg.at = Some(n);
+        walked.push(msg);
     }
-    let question = question
+    let chat = chat::walk(walked)?;
+    let question = chat
+        .question
         .filter(|q| !q.trim().is_empty())
         .ok_or("no user message (question)")?;
-    if steps.is_empty() {
+    if chat.steps.is_empty() {
         return Err("empty conversation: no assistant messages".into());
     }
     Ok(Trajectory {
@@ -174,9 +141,9 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         source_format: "llamafactory".into(),
         source,
         question,
-        system: system.filter(|s| !s.trim().is_empty()),
-        steps,
-        final_answer,
+        system: chat.system.filter(|s| !s.trim().is_empty()),
+        steps: chat.steps,
+        final_answer: chat.final_answer,
         patch: None,
         verified: None,
     })

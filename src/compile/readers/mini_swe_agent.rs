@@ -7,10 +7,10 @@
 
 use serde_json::Value;
 
-use super::util::{attach_by_id, attach_to_last, between, clean_patch, normalize_newlines};
-use crate::compile::trajectory::{
-    content_text, parse_args, Observation, SourceRef, Step, ToolCall, Trajectory,
-};
+use super::chat::{self, Msg, Role};
+use super::util::{between, clean_patch, normalize_newlines};
+use super::{Reject, RejectKind};
+use crate::compile::trajectory::{content_text, SourceRef, ToolCall, Trajectory};
 
 /// Whether `v` is a mini-swe-agent trajectory.
 pub fn detect(v: &Value) -> bool {
@@ -95,79 +95,82 @@ fn question(text: &str) -> String {
     .unwrap_or_else(|| text.trim().to_string())
 }
 
-pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
+pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
     let msgs = v["messages"]
         .as_array()
         .ok_or("mini-swe-agent trajectory without a messages list")?;
-    let mut system = None;
-    let mut q = None;
-    let mut steps: Vec<Step> = Vec::new();
+    let mut walked: Vec<Msg> = Vec::with_capacity(msgs.len());
+    let mut asked = false;
     let mut exit_patch = None;
     for (i, m) in msgs.iter().enumerate() {
         let text = content_text(&m["content"]);
         match m["role"].as_str().unwrap_or("") {
-            "system" if system.is_none() => system = Some(text),
-            "user" if q.is_none() => q = Some(question(&text)),
+            "system" => walked.push(Msg::new(Role::System, text)),
+            "user" if !asked => {
+                asked = true;
+                walked.push(Msg::new(Role::User, question(&text)));
+            }
+            role @ ("tool" | "user") => {
+                // `<returncode>N</returncode><output>…</output>`: a non-zero code is an error
+                let (code, content) = unwrap_output(&text);
+                let code = m["extra"]["returncode"].as_i64().or(code);
+                let mut r = Msg::new(
+                    if role == "tool" {
+                        Role::Tool
+                    } else {
+                        Role::User
+                    },
+                    content,
+                );
+                r.is_error = code.is_some_and(|c| c != 0);
+                r.call_id = m["tool_call_id"].as_str().map(str::to_owned);
+                r.at = Some(i);
+                walked.push(r);
+            }
             "assistant" => {
-                let calls = m["tool_calls"].as_array().map(Vec::as_slice).unwrap_or(&[]);
-                if calls.is_empty() {
-                    // text-based mini-swe-agent: the command is the ```bash block
-                    let cmd = command(&text);
-                    steps.push(Step {
-                        text: text.clone(),
-                        call: cmd.map(|c| ToolCall {
+                let Some(mut a) = Msg::openai(m, i)? else {
+                    continue;
+                };
+                // text-based mini-swe-agent: the command is the fenced block
+                if a.calls.is_empty() {
+                    if let Some(c) = command(&text) {
+                        a.calls.push(ToolCall {
                             name: "bash".into(),
                             args: serde_json::json!({ "command": c }),
                             id: None,
-                        }),
-                        ..Default::default()
-                    });
+                        });
+                    }
                 }
-                for (k, c) in calls.iter().enumerate() {
-                    let f = c.get("function").unwrap_or(c);
-                    let name = f["name"]
-                        .as_str()
-                        .ok_or(format!("message {i}: tool call {k} without function.name"))?;
-                    steps.push(Step {
-                        text: if k == 0 { text.clone() } else { String::new() },
-                        call: Some(ToolCall {
-                            name: name.to_string(),
-                            args: parse_args(&f["arguments"]),
-                            id: c["id"].as_str().map(str::to_owned),
-                        }),
-                        ..Default::default()
-                    });
-                }
+                walked.push(a);
             }
-            "tool" | "user" => {
-                let (code, content) = unwrap_output(&text);
-                let code = m["extra"]["returncode"].as_i64().or(code);
-                let obs = Observation {
-                    content,
-                    is_error: code.is_some_and(|c| c != 0),
-                };
-                let linked = match m["tool_call_id"].as_str() {
-                    Some(id) => attach_by_id(&mut steps, id, obs),
-                    None => attach_to_last(&mut steps, obs),
-                };
-                if !linked && m["role"] == "tool" {
-                    return Err(format!(
-                        "message {i}: tool result {:?} has no preceding call waiting for it",
-                        m["tool_call_id"].as_str().unwrap_or("(no tool_call_id)")
-                    ));
-                }
-            }
-            "exit" => {
-                exit_patch = clean_patch(&text);
-            }
+            "exit" => exit_patch = clean_patch(&text),
             _ => {}
         }
     }
-    let question = q
+    let chat = chat::walk(walked)?;
+    let question = chat
+        .question
         .filter(|q| !q.is_empty())
         .ok_or("mini-swe-agent trajectory without a user message (the task)")?;
-    if steps.iter().all(|s| s.call.is_none()) {
+    if chat.steps.iter().all(|s| s.call.is_none()) {
         return Err("mini-swe-agent trajectory without commands".into());
+    }
+    let patch = exit_patch.or_else(|| v["info"]["submission"].as_str().and_then(clean_patch));
+    // the submit command prints the diff; a submission without one submitted nothing
+    let submitted = chat.steps.iter().rev().find_map(|s| {
+        let c = s.call.as_ref()?;
+        let cmd = c.args["command"].as_str()?;
+        cmd.contains("COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT")
+            .then(|| s.observation.as_ref().map(|o| o.content.clone()))
+    });
+    if let Some(out) = submitted {
+        let diff = out.is_some_and(|o| o.contains("diff --git"));
+        if patch.is_none() && !diff {
+            return Err(Reject::new(
+                RejectKind::NoAnswer,
+                "the agent submitted, but the submission holds no patch (no diff after the submit command)",
+            ));
+        }
     }
     Ok(Trajectory {
         id: v["instance_id"]
@@ -177,10 +180,10 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         source_format: "mini-swe-agent".into(),
         source,
         question,
-        system,
-        steps,
+        system: chat.system,
+        steps: chat.steps,
         final_answer: None,
-        patch: exit_patch.or_else(|| v["info"]["submission"].as_str().and_then(clean_patch)),
+        patch,
         verified: v["info"]["resolved"].as_bool(),
     })
 }

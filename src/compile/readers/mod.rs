@@ -10,6 +10,7 @@ pub mod claude_code;
 pub mod codex;
 mod container;
 pub mod diff;
+pub mod flat_turns;
 pub mod gemini_cli;
 pub mod langchain;
 pub mod llamafactory;
@@ -69,10 +70,11 @@ pub enum SourceFormat {
     Agentbench,
     Toolbench,
     Smolagents,
+    FlatTurns,
 }
 
 /// Every format with its `--format` name.
-const NAMES: [(SourceFormat, &str); 23] = [
+const NAMES: [(SourceFormat, &str); 24] = [
     (SourceFormat::Openai, "openai"),
     (SourceFormat::ClaudeCode, "claude-code"),
     (SourceFormat::Sharegpt, "sharegpt"),
@@ -96,6 +98,7 @@ const NAMES: [(SourceFormat, &str); 23] = [
     (SourceFormat::Agentbench, "agentbench"),
     (SourceFormat::Toolbench, "toolbench"),
     (SourceFormat::Smolagents, "smolagents"),
+    (SourceFormat::FlatTurns, "flat-turns"),
 ];
 
 impl SourceFormat {
@@ -234,6 +237,11 @@ pub static REGISTRY: &[&dyn RecordReader] = &[
         smolagents::read
     ),
     single!(
+        SourceFormat::FlatTurns,
+        flat_turns::detect,
+        flat_turns::read
+    ),
+    single!(
         SourceFormat::SearchR1,
         search_r1::is_corpus_row,
         search_r1::read
@@ -305,6 +313,16 @@ fn not_recognised(v: &Value) -> Reject {
             "an OpenHands v1 conversation's base_state.json; pass the conversation folder (base_state.json + events/)",
         );
     }
+    if has("user_scenario") && has("evaluation_criteria") {
+        return Reject::not_a_trajectory(
+            "a tau2-bench task specification (user scenario and the gold actions); nothing was run",
+        );
+    }
+    if v["type"] == "summary" && has("leafUuid") {
+        return Reject::not_a_trajectory(
+            "a Claude Code session summary line (the session's title), with no conversation",
+        );
+    }
     if has("agentType") && has("toolUseId") {
         return Reject::not_a_trajectory(
             "a Claude Code sub-agent's .meta.json (agentType, toolUseId); the transcript is the agent-*.jsonl beside it",
@@ -324,4 +342,40 @@ fn not_recognised(v: &Value) -> Reject {
     Reject::unknown_format(format!(
         "unknown format: {shape}; no reader recognises it (expected messages, conversations, history or trajectory of a known agent framework; --format names one)"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_format_has_one_registry_entry_and_a_name() {
+        for (f, name) in NAMES {
+            assert_eq!(SourceFormat::parse(name), Some(f));
+            assert_eq!(
+                REGISTRY.iter().filter(|r| r.format() == f).count(),
+                1,
+                "{name}"
+            );
+        }
+        assert_eq!(REGISTRY.len(), NAMES.len());
+    }
+
+    #[test]
+    fn records_nothing_recognises_say_what_they_hold() {
+        let r = read_record(
+            &serde_json::json!({"foo": 1}),
+            SourceRef {
+                file: "f".into(),
+                record: 3,
+                part: None,
+            },
+            None,
+        );
+        let e = r[0].as_ref().unwrap_err();
+        assert_eq!(e.kind, RejectKind::UnknownFormat);
+        assert!(e.reason.contains("an object with keys foo"), "{}", e.reason);
+        let spec = serde_json::json!({"id": "1", "user_scenario": {}, "evaluation_criteria": {}});
+        assert_eq!(not_recognised(&spec).kind, RejectKind::NotATrajectory);
+    }
 }

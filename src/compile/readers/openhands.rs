@@ -31,9 +31,30 @@ pub fn is_event_list(v: &Value) -> bool {
         .is_some_and(|a| !a.is_empty() && a.iter().all(is_event))
 }
 
-/// Whether `v` is an OpenHands eval-output row.
+/// Whether `v` is an OpenHands eval-output row: a `history` of events (or,
+/// in 2024 outputs, of `[action, observation]` pairs) beside the task.
 pub fn is_eval_row(v: &Value) -> bool {
-    v["history"].is_array() && (v.get("instruction").is_some() || v.get("test_result").is_some())
+    let Some(h) = v["history"].as_array() else {
+        return false;
+    };
+    let event = |e: &Value| e.get("action").is_some() || e.get("observation").is_some();
+    let paired = !h.is_empty()
+        && h.iter().all(|p| {
+            p.as_array()
+                .is_some_and(|p| p.len() == 2 && p.iter().all(event))
+        });
+    paired || v.get("instruction").is_some() || v.get("test_result").is_some()
+}
+
+/// A history as a flat list of events (pairs unfolded, in order).
+fn flat_history(history: &[Value]) -> Vec<Value> {
+    history
+        .iter()
+        .flat_map(|e| match e {
+            Value::Array(pair) => pair.clone(),
+            e => vec![e.clone()],
+        })
+        .collect()
 }
 
 /// `args` keys that are OpenHands bookkeeping, not tool arguments.
@@ -336,6 +357,7 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
     let history = v["history"].as_array().ok_or(
         "OpenHands record without history (expected a list of events or an eval-output row)",
     )?;
+    let history = &flat_history(history);
     let question = v["instance"]["problem_statement"]
         .as_str()
         .filter(|s| !s.trim().is_empty())

@@ -65,7 +65,8 @@ fn segments(text: &str) -> Vec<(Label, String)> {
 
 /// `search[Colorado orogeny]` → ("search", "Colorado orogeny"); names are lowercased.
 pub fn parse_action(a: &str) -> Option<(String, String)> {
-    let a = a.trim();
+    // the action is its first line; what follows is text before the next label
+    let a = a.trim().lines().next().unwrap_or("").trim();
     let (name, rest) = a.split_once('[')?;
     let arg = rest.strip_suffix(']')?;
     let name = name.trim();
@@ -115,6 +116,30 @@ fn parse_transcript(text: &str) -> Result<Parsed, String> {
             Label::Action => {
                 let reasoning = std::mem::take(&mut thought);
                 match parse_action(&v) {
+                    // WebShop ends a run by buying: the answer is the item clicked last
+                    Some((name, arg)) if name == "click" && arg.eq_ignore_ascii_case("buy now") => {
+                        let item = steps
+                            .iter()
+                            .rev()
+                            .filter_map(|s| s.call.as_ref())
+                            .find(|c| {
+                                c.name == "click"
+                                    && !c.args["input"].as_str().is_some_and(|a| {
+                                        a.starts_with('<')
+                                            || a.contains("Search")
+                                            || a.contains("Next")
+                                    })
+                            })
+                            .and_then(|c| c.args["input"].as_str())
+                            .unwrap_or("Buy Now")
+                            .to_string();
+                        answer = Some(item.clone());
+                        steps.push(Step {
+                            text: format!("buy {item}"),
+                            reasoning,
+                            ..Default::default()
+                        });
+                    }
                     Some((name, arg)) if name == "finish" => {
                         answer = Some(arg.trim().to_string());
                         steps.push(Step {
@@ -203,7 +228,7 @@ pub fn is_prompt_collection(v: &Value) -> bool {
         o.len() >= 2
             && o.values().all(|x| {
                 x.as_str().is_some_and(|s| {
-                    (s.contains("Question:") || s.contains("Claim:"))
+                    (s.contains("Question:") || s.contains("Claim:") || s.contains("Instruction:"))
                         && (s.contains("Action 1:") || s.contains("Answer:"))
                 })
             })
@@ -281,6 +306,8 @@ pub fn split_episodes(text: &str) -> Vec<EpisodeText> {
     let mut open = false;
     let mut graded = None;
     let mut in_question = false;
+    // inside an observation a page may show the task again (WebShop): no new episode
+    let mut observing = false;
     for line in text.lines() {
         if heading(line) {
             if line.contains("BEGIN CORRECT") {
@@ -293,9 +320,13 @@ pub fn split_episodes(text: &str) -> Vec<EpisodeText> {
             open = false;
             continue;
         }
+        if let Some((l, _)) = label(line) {
+            observing = l == Label::Observation;
+        }
         let q = line
             .strip_prefix("Question:")
-            .or_else(|| line.strip_prefix("Claim:"));
+            .or_else(|| line.strip_prefix("Claim:"))
+            .or_else(|| line.strip_prefix("Instruction:").filter(|_| !observing));
         if let Some(q) = q {
             out.push(EpisodeText {
                 question: q.trim().to_string(),

@@ -35,6 +35,20 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
         let (from, value) = turn(t);
         msgs.push(match from {
             "human" | "user" => Msg::new(Role::User, value),
+            // role/content rows may carry OpenAI tool_calls
+            "gpt" | "assistant" if t.get("tool_calls").is_some() => {
+                let mut m = Msg::openai(
+                    &serde_json::json!({
+                        "role": "assistant",
+                        "content": value,
+                        "tool_calls": t["tool_calls"],
+                    }),
+                    i,
+                )?
+                .unwrap_or_else(|| Msg::new(Role::Assistant, ""));
+                m.at = Some(i);
+                m
+            }
             "gpt" | "assistant" => Msg::new(Role::Assistant, value),
             "function_call" => {
                 let call: Value = serde_json::from_str(&value)
@@ -50,7 +64,11 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, String> {
                 });
                 m
             }
-            "observation" | "tool" | "function" => Msg::new(Role::Tool, value),
+            "observation" | "tool" | "function" => {
+                let mut m = Msg::new(Role::Tool, value);
+                m.call_id = t["tool_call_id"].as_str().map(str::to_owned);
+                m
+            }
             "system" => Msg::new(Role::System, value),
             other => return Err(format!("turn {i}: unknown speaker `{other}`")),
         });

@@ -205,6 +205,17 @@ fn is_result_only(s: &Step) -> bool {
     s.call.is_none() && s.observation.is_some() && s.text.trim().is_empty()
 }
 
+/// Whether a call ends the run (it needs no result): a terminal call, or a
+/// submit / terminate / exit / respond-to-user action.
+pub fn ends_run(name: &str) -> bool {
+    let n = name.to_lowercase();
+    TERMINAL.contains(&n.as_str())
+        || matches!(
+            n.as_str(),
+            "submit" | "terminate" | "exit" | "respond" | "give_answer" | "stop" | "done"
+        )
+}
+
 /// The answer a terminal call (`finish`, `final_answer`, …) carries.
 pub fn terminal_answer(c: &ToolCall) -> Option<String> {
     if !TERMINAL.contains(&c.name.to_lowercase().as_str()) {
