@@ -10,7 +10,8 @@
 //! CI runs the smoke (`SMOKE` mutations per reader). The long run, a
 //! million per reader:
 //! `ACC_PROBE_FUZZ_ITERS=1000000 cargo test --release --test fuzz_readers -- --nocapture`
-//! (seeded: `ACC_PROBE_FUZZ_SEED=N` replays a run).
+//! (seeded: `ACC_PROBE_FUZZ_SEED=N` replays a run; `ACC_PROBE_FUZZ_ONLY=openai,codex`
+//! runs the named readers only, so a long run can be split over processes).
 
 mod common;
 
@@ -32,6 +33,13 @@ const SMOKE: usize = 2000;
 
 fn iters() -> usize {
     iters_or(SMOKE)
+}
+
+/// Whether `ACC_PROBE_FUZZ_ONLY` (a comma list of reader names) selects `name`.
+fn selected(name: &str) -> bool {
+    std::env::var("ACC_PROBE_FUZZ_ONLY")
+        .map(|only| only.split(',').any(|n| n.trim() == name))
+        .unwrap_or(true)
 }
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -116,6 +124,9 @@ fn every_record_reader_survives_mutated_records() {
     let mut r = rng(11);
     for reader in REGISTRY {
         let fmt = reader.format();
+        if !selected(fmt.name()) {
+            continue;
+        }
         let Some(pool) = seeds.get(fmt.name()) else {
             // the session formats are read whole-file, below
             assert!(
@@ -230,6 +241,9 @@ fn every_session_and_text_reader_survives_mutated_lines() {
     ];
     let mut r = rng(12);
     for (name, rel, read) in cases {
+        if !selected(name) {
+            continue;
+        }
         let text = std::fs::read_to_string(fixture(&format!("trajectories/{rel}"))).unwrap();
         let started = Instant::now();
         for i in 0..iters() {
@@ -249,6 +263,9 @@ fn every_session_and_text_reader_survives_mutated_lines() {
 
 #[test]
 fn the_conversation_folder_reader_survives_mutated_events() {
+    if !selected("openhands-v1 folder") {
+        return;
+    }
     let conv = fixture("trajectories/openhands/v1_sdk_conversation");
     let mut names: Vec<_> = std::fs::read_dir(conv.join("events"))
         .unwrap()

@@ -14,8 +14,11 @@ use acc_probe::compile::pipeline::{collect_files, compile_files, Budget, Compile
 use acc_probe::tokenizer::TokenCounter;
 use common::fixture;
 
+/// Refusals by kind: (kind name, count).
+type Kinds = &'static [(&'static str, usize)];
+
 /// (fixture under `trajectories/`, records written, refusals by kind)
-const CORPUS: &[(&str, usize, &[(&str, usize)])] = &[
+const CORPUS: &[(&str, usize, Kinds)] = &[
     ("agentbench/medagentbench_gpt-4o_runs_first2lines.jsonl", 2, &[]),
     ("anthropic-claude-code/claude_code_session-196820da_coding_excerpt.jsonl", 2, &[]),
     ("anthropic-claude-code/claude_code_session_4c2ddfdc.jsonl", 1, &[("no_evidence", 2)]),

@@ -205,6 +205,39 @@ fn sample_key(t: &Trajectory) -> String {
     }
 }
 
+/// Whether a trajectory is a finished agent run: it calls tools, it does
+/// not stop on a call still waiting for its result (a finishing call needs
+/// none), and it ends with an answer or a patch.
+fn agent_run(t: &Trajectory) -> std::result::Result<(), Reject> {
+    if t.steps.iter().all(|s| s.call.is_none()) {
+        return Err(Reject::no_tool_calls(
+            "a conversation with no tool call: chat, not an agent run",
+        ));
+    }
+    let waiting = t
+        .steps
+        .last()
+        .and_then(|s| s.call.as_ref().filter(|_| s.observation.is_none()));
+    if let Some(c) = waiting {
+        if t.patch.is_none() && !super::readers::text_calls::ends_run(&c.name) {
+            return Err(Reject::unfinished(format!(
+                "the run ends on a `{}` call that never returned",
+                c.name
+            )));
+        }
+    }
+    let answered = t
+        .final_answer
+        .as_ref()
+        .is_some_and(|a| !a.trim().is_empty());
+    if !answered && t.patch.is_none() {
+        return Err(Reject::unfinished(
+            "the run ends without a final answer or a patch: it never finished",
+        ));
+    }
+    Ok(())
+}
+
 /// Compiles one trajectory.
 pub fn compile_one(
     t: &Trajectory,
@@ -233,34 +266,7 @@ pub fn compile_one(
     } else {
         t
     };
-    if t.steps.iter().all(|s| s.call.is_none()) {
-        return Err(Reject::no_tool_calls(
-            "a conversation with no tool call: chat, not an agent run",
-        ));
-    }
-    // a run whose last step is a call still waiting for its result was cut
-    // off there (a finishing call needs no result)
-    let waiting = t
-        .steps
-        .last()
-        .and_then(|s| s.call.as_ref().filter(|_| s.observation.is_none()));
-    if let Some(c) = waiting {
-        if t.patch.is_none() && !super::readers::text_calls::ends_run(&c.name) {
-            return Err(Reject::unfinished(format!(
-                "the run ends on a `{}` call that never returned",
-                c.name
-            )));
-        }
-    }
-    let answered = t
-        .final_answer
-        .as_ref()
-        .is_some_and(|a| !a.trim().is_empty());
-    if !answered && t.patch.is_none() {
-        return Err(Reject::unfinished(
-            "the run ends without a final answer or a patch: it never finished",
-        ));
-    }
+    agent_run(t)?;
     let domain = opts.domain.unwrap_or_else(|| classify(t));
     let no_answer = |what: &str| Reject::new(RejectKind::NoAnswer, what);
     let answer = match domain {

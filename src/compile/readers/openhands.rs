@@ -97,9 +97,9 @@ fn call_args(e: &Value) -> Value {
     Value::Object(
         o.iter()
             .filter(|(k, v)| {
-                !INTERNAL_ARGS.contains(&k.as_str())
-                    && !(flat && FLAT_EVENT_KEYS.contains(&k.as_str()))
-                    && !v.is_null()
+                let bookkeeping = INTERNAL_ARGS.contains(&k.as_str())
+                    || flat && FLAT_EVENT_KEYS.contains(&k.as_str());
+                !bookkeeping && !v.is_null()
             })
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
@@ -144,6 +144,9 @@ fn text_of(e: &Value) -> String {
 }
 
 /// Reads a list of events (an event file, or an eval row's `history`).
+/// Long by design: one pass over the events that keeps the task, the calls
+/// waiting by action id and the answer in locals every event kind updates
+/// (the flat legacy layout and the v0 envelope differ only field by field).
 fn read_events(
     events: &[Value],
     source: SourceRef,
@@ -306,7 +309,6 @@ fn read_events(
     })
 }
 
-/// Reads an event list (`v` is the whole list) or an eval-output row.
 /// Whether a JSON record is an OpenHands eval-output row or one v0 event.
 pub fn detect(v: &Value) -> bool {
     is_eval_row(v) || is_event(v) || is_error_row(v)
@@ -330,6 +332,7 @@ fn row_error(v: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Reads an event list (`v` is the whole list) or an eval-output row.
 pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
     if is_error_row(v) {
         return Err(Reject::unfinished(format!(

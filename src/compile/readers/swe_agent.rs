@@ -56,9 +56,6 @@ fn text_call(action: &str) -> Option<ToolCall> {
     })
 }
 
-/// Reads a SWE-agent trajectory, 0.x or 1.x. Long by design: the look-alike
-/// files refused, the history of either layout and the final patch read in
-/// one place, in the order the layouts are told apart.
 /// Whether a JSON record is a SWE-agent trajectory or predictions file.
 pub fn detect(v: &Value) -> bool {
     is_traj(v)
@@ -66,6 +63,9 @@ pub fn detect(v: &Value) -> bool {
         || v.get("trajectory").is_some() && (v.get("history").is_some() || v.get("info").is_some())
 }
 
+/// Reads a SWE-agent trajectory, 0.x or 1.x. Long by design: the look-alike
+/// files refused, the history of either layout and the final patch read in
+/// one place, in the order the layouts are told apart.
 pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
     if is_predictions(v) {
         return Err(Reject::not_a_trajectory(format!(
