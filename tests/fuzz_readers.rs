@@ -18,15 +18,17 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use acc_probe::compile::pipeline::{collect_files, compile_one, Budget, CompileOptions};
+use acc_probe::compile::pipeline::{collect_files, compile_one, CompileOptions};
 use acc_probe::compile::readers::{
     claude_code, codex, detect_record, gemini_cli, react, read_record, search_r1, text_calls,
     SourceFormat, REGISTRY,
 };
 use acc_probe::compile::trajectory::{SourceRef, Trajectory};
-use acc_probe::tokenizer::TokenCounter;
-use common::fixture;
 use common::fuzz::{iters_or, mutate_record, mutate_text, no_panic, rng};
+use common::{compile_opts, fixture, Chars};
+use rand::rngs::StdRng;
+use rand::Rng;
+use serde_json::Value;
 
 /// Mutations per reader in the CI smoke (a few seconds in all).
 const SMOKE: usize = 2000;
@@ -41,27 +43,9 @@ fn selected(name: &str) -> bool {
         .map(|only| only.split(',').any(|n| n.trim() == name))
         .unwrap_or(true)
 }
-use rand::rngs::StdRng;
-use rand::Rng;
-use serde_json::Value;
-
-struct Chars;
-impl TokenCounter for Chars {
-    fn count(&self, text: &str) -> usize {
-        text.len().div_ceil(4)
-    }
-}
 
 fn opts() -> CompileOptions {
-    CompileOptions {
-        format: None,
-        domain: None,
-        budget: Budget::Fixed(4096),
-        distractors: true,
-        seed: 0,
-        db: None,
-        repo_root: None,
-    }
+    compile_opts(4096)
 }
 
 fn src() -> SourceRef {

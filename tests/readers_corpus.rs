@@ -10,9 +10,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use acc_probe::compile::pipeline::{collect_files, compile_files, Budget, CompileOptions};
-use acc_probe::tokenizer::TokenCounter;
-use common::fixture;
+use acc_probe::compile::pipeline::{collect_files, compile_files, CompileOptions};
+use common::{compile_opts, fixture, Chars};
 
 /// Refusals by kind: (kind name, count).
 type Kinds = &'static [(&'static str, usize)];
@@ -81,23 +80,8 @@ const CORPUS: &[(&str, usize, Kinds)] = &[
     ("openhands/oh_eval_gorilla_hf_gpt-4o_row1_excerpt.jsonl", 0, &[("no_tool_calls", 1)]),
     ("openai-chat/tau2_banking_knowledge_task_074_taskspec.json", 0, &[("not_a_trajectory", 1)]),
 ];
-struct Chars;
-impl TokenCounter for Chars {
-    fn count(&self, text: &str) -> usize {
-        text.len().div_ceil(4)
-    }
-}
-
 fn opts() -> CompileOptions {
-    CompileOptions {
-        format: None,
-        domain: None,
-        budget: Budget::Fixed(32 * 1024),
-        distractors: true,
-        seed: 0,
-        db: None,
-        repo_root: None,
-    }
+    compile_opts(32 * 1024)
 }
 
 #[test]

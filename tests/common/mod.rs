@@ -145,3 +145,25 @@ pub fn pair() -> Pair {
         _tmp: tmp,
     }
 }
+
+/// Four characters a token: the compiler's budget without a tokenizer.
+pub struct Chars;
+
+impl acc_probe::tokenizer::TokenCounter for Chars {
+    fn count(&self, text: &str) -> usize {
+        text.len().div_ceil(4)
+    }
+}
+
+/// Compile options with a fixed budget of `tokens` and everything else default.
+pub fn compile_opts(tokens: usize) -> acc_probe::compile::pipeline::CompileOptions {
+    acc_probe::compile::pipeline::CompileOptions {
+        format: None,
+        domain: None,
+        budget: acc_probe::compile::pipeline::Budget::Fixed(tokens),
+        distractors: true,
+        seed: 0,
+        db: None,
+        repo_root: None,
+    }
+}

@@ -10,6 +10,7 @@
 use serde_json::Value;
 
 use super::chat::{self, Msg, Role};
+use super::sharegpt::turn;
 use super::text_actions::{self, TextAction};
 use super::Reject;
 use crate::compile::trajectory::{content_text, SourceRef, Trajectory};
@@ -27,20 +28,8 @@ pub fn is_agent_instruct(v: &Value) -> bool {
     let Some(turns) = v.get("conversations").and_then(Value::as_array) else {
         return false;
     };
-    let text = |m: &Value| {
-        content_text(
-            m.get("content")
-                .or_else(|| m.get("value"))
-                .unwrap_or(&Value::Null),
-        )
-    };
-    let speaker = |m: &Value| {
-        m.get("role")
-            .or_else(|| m.get("from"))
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string()
-    };
+    let text = |m: &Value| turn(m).1;
+    let speaker = |m: &Value| turn(m).0.to_string();
     let asks = turns.first().is_some_and(|m| {
         let t = text(m);
         t.contains("Action: Operation") || t.contains("Act: bash") || t.contains("Final Answer:")
@@ -123,16 +112,7 @@ fn walk(turns: &[Value], id: String, source: SourceRef) -> Result<Trajectory, Re
     // was a worked example, and the instructions grow by it
     let mut seen: Vec<String> = Vec::new();
     for (i, m) in turns.iter().enumerate() {
-        let role = m
-            .get("role")
-            .or_else(|| m.get("from"))
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let text = content_text(
-            m.get("content")
-                .or_else(|| m.get("value"))
-                .unwrap_or(&Value::Null),
-        );
+        let (role, text) = turn(m);
         let user = matches!(role, "user" | "human");
         if user && answer.is_some() {
             prompt = vec![seen.join("\n\n")];

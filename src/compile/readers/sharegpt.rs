@@ -12,7 +12,7 @@ pub fn detect(v: &Value) -> bool {
 }
 
 /// A turn's speaker and text (`from`/`value`, or `role`/`content`).
-fn turn(t: &Value) -> (&str, String) {
+pub fn turn(t: &Value) -> (&str, String) {
     let from = t
         .get("from")
         .or_else(|| t.get("role"))
