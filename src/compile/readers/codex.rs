@@ -90,6 +90,8 @@ struct Turn {
     last_text: Option<String>,
     final_phase: Option<String>,
     complete: Option<String>,
+    /// A `task_complete` event closed the turn.
+    completed: bool,
     patch: String,
     /// call_id → step index
     calls: HashMap<String, usize>,
@@ -166,7 +168,15 @@ impl Turn {
         self.steps[k].observation = Some(Observation { content, is_error });
     }
 
-    fn finish(self, session: &str, k: usize, file: &str) -> Result<Trajectory, Rejection> {
+    /// The turn as a trajectory; `closes` when the rollout closes its turns
+    /// with `task_complete` (then a turn without one never finished).
+    fn finish(
+        self,
+        session: &str,
+        k: usize,
+        file: &str,
+        closes: bool,
+    ) -> Result<Trajectory, Rejection> {
         let source = SourceRef {
             file: file.to_string(),
             record: self.line,
@@ -187,6 +197,12 @@ impl Turn {
                 RejectKind::ToolsRejected,
                 format!("turn {k}: the user declined all {calls} tool calls"),
             )
+            .at(source));
+        }
+        if closes && !self.completed && !self.aborted {
+            return Err(Reject::unfinished(format!(
+                "turn {k}: no task_complete: the turn never finished"
+            ))
             .at(source));
         }
         if self.aborted && self.complete.is_none() && self.patch.trim().is_empty() {
@@ -270,9 +286,13 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
     let mut cwd: Option<String> = None;
     let mut turn: Option<Turn> = None;
     let mut k = 0;
+    // rollouts of CLI versions that log `task_complete` close every finished turn with it
+    let closes = parsed
+        .iter()
+        .any(|(_, v)| v["type"] == "event_msg" && v["payload"]["type"] == "task_complete");
     let mut close = |turn: Option<Turn>, session: &str, k: usize| {
         if let Some(t) = turn {
-            match t.finish(session, k, file) {
+            match t.finish(session, k, file, closes) {
                 Ok(t) => out.push(t),
                 Err(r) => rejected.push(r),
             }
@@ -506,6 +526,7 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
             }
             ("event_msg", "turn_aborted") => t.aborted = true,
             ("event_msg", "task_complete") => {
+                t.completed = true;
                 if let Some(m) = p["last_agent_message"].as_str() {
                     t.complete = Some(m.to_string());
                 }
