@@ -22,7 +22,7 @@ pub struct CompileArgs {
     /// Trajectory files or directories (recursed).
     #[arg(long, num_args = 1.., required = true)]
     input: Vec<PathBuf>,
-    /// auto, or one of: openai, claude-code, sharegpt, swe-agent, mini-swe-agent, swe-gym, openhands, openhands-v1, nebius, adp, codex, gemini-cli, anthropic, langchain, llamafactory, react, search-r1 or spider2.
+    /// auto (detected per file and record), or a reader's name (an unknown name lists them; docs/readers.md).
     #[arg(long, default_value = "auto", value_parser = parse_format)]
     format: Auto<SourceFormat>,
     /// auto, search, swe, sql or other.
@@ -111,10 +111,10 @@ fn parse_format(f: &str) -> Result<Auto<SourceFormat>, String> {
     SourceFormat::parse(f)
         .map(|x| Auto(Some(x)))
         .ok_or_else(|| {
+            let names: Vec<&str> = SourceFormat::names().collect();
             format!(
-                "unknown --format {f}: expected auto, openai, claude-code, sharegpt, swe-agent, \
-             mini-swe-agent, swe-gym, openhands, openhands-v1, nebius, adp, codex, gemini-cli, \
-             anthropic, langchain, llamafactory, react, search-r1 or spider2"
+                "unknown --format {f}: expected auto or one of {}",
+                names.join(", ")
             )
         })
 }

@@ -39,22 +39,6 @@ pub enum RejectKind {
 }
 
 impl RejectKind {
-    pub const ALL: [RejectKind; 13] = [
-        Self::Unreadable,
-        Self::Malformed,
-        Self::UnknownFormat,
-        Self::NotATrajectory,
-        Self::NoTask,
-        Self::NoToolCalls,
-        Self::Unfinished,
-        Self::ToolsRejected,
-        Self::NoAnswer,
-        Self::NoEvidence,
-        Self::Budget,
-        Self::Teacher,
-        Self::Writer,
-    ];
-
     /// The name `--stats` counts it under.
     pub fn name(self) -> &'static str {
         match self {
