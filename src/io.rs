@@ -130,18 +130,29 @@ pub fn utf8_lines(bytes: &[u8]) -> Vec<(usize, std::result::Result<&str, String>
 }
 
 /// The file `p` names, for comparing paths: canonical where it exists, else
-/// its canonical folder joined with its name.
+/// the canonical form of its deepest existing folder joined with the rest.
 fn resolved(p: &Path) -> PathBuf {
     if let Ok(c) = p.canonicalize() {
         return c;
     }
-    let parent = p
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    match (parent.canonicalize(), p.file_name()) {
-        (Ok(d), Some(name)) => d.join(name),
-        _ => p.to_path_buf(),
+    let mut rest = Vec::new();
+    let mut at = p;
+    loop {
+        match (at.file_name(), at.parent()) {
+            (Some(name), Some(parent)) => {
+                rest.push(name.to_os_string());
+                let parent = if parent.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    parent
+                };
+                if let Ok(c) = parent.canonicalize() {
+                    return rest.iter().rev().fold(c, |acc, n| acc.join(n));
+                }
+                at = parent;
+            }
+            _ => return p.to_path_buf(),
+        }
     }
 }
 
@@ -181,14 +192,84 @@ pub fn prepare_outputs(outputs: &[(&str, &Path)], inputs: &[(&str, &Path)]) -> R
     }
     for (what, p, _) in &outs {
         if let Some(d) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
-            if d.exists() && !d.is_dir() {
+            if let Some(file) = file_in_the_way(d) {
                 return Err(Error::Input(format!(
-                    "{what} {}: {} is not a folder",
+                    "{what} {}: {} is a file, not a folder",
                     p.display(),
-                    d.display()
+                    file.display()
                 )));
             }
             std::fs::create_dir_all(d).map_err(|e| Error::io(d, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The first existing ancestor of `p` (itself included) that is not a
+/// folder: a path that lies in a file, which no write can create.
+fn file_in_the_way(p: &Path) -> Option<&Path> {
+    p.ancestors()
+        .filter(|a| !a.as_os_str().is_empty())
+        .find(|a| a.exists())
+        .filter(|a| !a.is_dir())
+}
+
+/// Checks a command's output folder before anything runs (see
+/// [`check_out_dir`]), then creates it.
+pub fn prepare_out_dir(
+    what: &str,
+    dir: &Path,
+    writes: &[&str],
+    inputs: &[(&str, &Path)],
+) -> Result<()> {
+    check_out_dir(what, dir, writes, inputs)?;
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Checks a command's output folder before anything runs. The folder is a folder or does not exist yet, and lies in folders; it is
+/// none of the inputs and lies inside no input folder (a model or data
+/// folder stays as it was); and none of the files the command writes there
+/// (`writes`, names relative to it) is an input. Each path comes with the
+/// flag that named it, for the message.
+pub fn check_out_dir(
+    what: &str,
+    dir: &Path,
+    writes: &[&str],
+    inputs: &[(&str, &Path)],
+) -> Result<()> {
+    if let Some(file) = file_in_the_way(dir) {
+        return Err(Error::Input(if file == dir {
+            format!("{what} {}: is a file; expected a folder", dir.display())
+        } else {
+            format!(
+                "{what} {}: {} is a file, not a folder",
+                dir.display(),
+                file.display()
+            )
+        }));
+    }
+    let d = resolved(dir);
+    for &(input, p) in inputs {
+        let r = resolved(p);
+        if r == d {
+            return Err(Error::Input(format!(
+                "{what} {} is also {input}: an output folder is never an input",
+                dir.display()
+            )));
+        }
+        if p.is_dir() && d.starts_with(&r) {
+            return Err(Error::Input(format!(
+                "{what} {} lies inside {input} {}: outputs never go into an input folder",
+                dir.display(),
+                p.display()
+            )));
+        }
+        if let Some(name) = writes.iter().find(|n| d.join(n) == r) {
+            return Err(Error::Input(format!(
+                "{what} {}: the {name} written there is {input} {}; an output never overwrites an input",
+                dir.display(),
+                p.display()
+            )));
         }
     }
     Ok(())

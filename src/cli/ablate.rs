@@ -176,6 +176,14 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
     if a.random == 0 {
         bail!("--random must be at least 1: the drop is read against random ablations");
     }
+    let mut inputs = vec![("--model", dir.as_path())];
+    inputs.extend(a.from_routing.as_deref().map(|f| ("--from-routing", f)));
+    acc_probe::io::prepare_out_dir(
+        "--out",
+        &a.out,
+        &["ablate.json", "ablate.png", "ablate.svg"],
+        &inputs,
+    )?;
     let ckpt = Checkpoint::open(&dir)?;
     let cfg = ckpt.config.clone();
     let task = a.task;
@@ -330,7 +338,6 @@ fn evaluate_conditions(
 
 /// Writes `ablate.json` and the figure into `out`, and prints the report.
 fn write_report(report: &AblateReport, out: &std::path::Path, json: bool) -> anyhow::Result<()> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     write_atomic(
         &out.join("ablate.json"),
         &serde_json::to_vec_pretty(report)?,

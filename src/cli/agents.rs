@@ -42,6 +42,7 @@ pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
         .map(|f| Format::parse(f))
         .collect::<Result<Vec<_>, _>>()?;
     let swe_agent = formats.contains(&Format::SweAgent);
+    acc_probe::io::prepare_out_dir("--out", &a.out, &[], &[])?;
     // the history episodes are generated on their own (`generate_history`)
     let episodes = match (a.domain != Environment::History).then(|| a.domain.domain()) {
         None if swe_agent => {

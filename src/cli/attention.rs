@@ -139,8 +139,7 @@ fn run_single(a: &AttentionArgs, dir: &Path) -> anyhow::Result<()> {
     if a.pair.top_changed.is_some() {
         bail!("--top-changed compares two models; with --model give --layer or --layers");
     }
-    std::fs::create_dir_all(&a.pair.out)
-        .map_err(|e| anyhow::anyhow!("creating {}: {e}", a.pair.out.display()))?;
+    a.pair.prepare_out(&[("--model", dir)])?;
     let m = ModelDir::open(dir, &candle_core::Device::Cpu, a.pair.weights.into())?;
     log_streaming(&m);
     let silent = m.model.silent_layers()?;

@@ -190,6 +190,12 @@ pub fn run(a: BenchBigArgs) -> anyhow::Result<()> {
     if a.save_inputs.is_some() && a.tokens.len() != 1 {
         bail!("--save-inputs goes with one --tokens value");
     }
+    if let Some(p) = &a.save_inputs {
+        acc_probe::io::prepare_outputs(
+            &[("--save-inputs", p)],
+            &[("--base", &a.base), ("--acc", &a.acc)],
+        )?;
+    }
     let exe = std::env::current_exe().context("locating the acc-probe binary")?;
     let base = Checkpoint::open(&a.base)?;
     let cfg = &base.config;

@@ -208,7 +208,20 @@ pub fn run(a: FiguresArgs) -> anyhow::Result<()> {
             bail!("{}: a second spec named `{}`", p.display(), s.name);
         }
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let writes: Vec<String> = loaded
+        .iter()
+        .flat_map(|(_, s)| ["png", "svg", "json"].map(|ext| format!("{}.{ext}", s.name)))
+        .chain(std::iter::once("README.md".to_string()))
+        .collect();
+    let writes: Vec<&str> = writes.iter().map(String::as_str).collect();
+    let mut inputs: Vec<(&str, &Path)> = loaded
+        .iter()
+        .map(|(p, _)| ("--spec", p.as_path()))
+        .collect();
+    inputs.extend(a.base.as_deref().map(|b| ("--base", b)));
+    inputs.extend(a.acc.as_deref().map(|b| ("--acc", b)));
+    acc_probe::io::prepare_out_dir("--out", &a.out, &writes, &inputs)?;
+    acc_probe::io::prepare_out_dir("--work", &a.work, &[], &inputs)?;
     let mut rows = Vec::new();
     for (path, spec) in &loaded {
         let places = Places {

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use acc_probe::io::write_atomic;
 use acc_probe::plot::{self, HistSeries};
 use acc_probe::tasks::score::read_slots;
-use anyhow::{bail, Context};
+use anyhow::bail;
 use clap::Args;
 use serde_json::json;
 
@@ -50,6 +50,14 @@ fn quantile(sorted: &[usize], q: f64) -> usize {
 }
 
 pub fn run(a: LengthsArgs) -> anyhow::Result<()> {
+    let inputs: Vec<(&str, &std::path::Path)> =
+        a.data.iter().map(|d| ("--data", d.as_path())).collect();
+    acc_probe::io::prepare_out_dir(
+        "--out",
+        &a.out,
+        &["lengths.json", "lengths.png", "lengths.svg"],
+        &inputs,
+    )?;
     let mut by_domain: BTreeMap<String, Vec<usize>> = BTreeMap::new();
     let mut skipped = Vec::new();
     let mut read = 0usize;
@@ -122,7 +130,6 @@ pub fn run(a: LengthsArgs) -> anyhow::Result<()> {
             counts,
         });
     }
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     plot::histogram_figure(
         &format!("Compiled context lengths per domain ({used} samples, {width}-token bins)"),
         "context length (tokens)",

@@ -62,6 +62,12 @@ pub fn run(a: MergeArgs) -> anyhow::Result<()> {
     if !missing.is_empty() {
         bail!("missing shards: {}", missing.join(", "));
     }
+    let parts: Vec<(&str, &std::path::Path)> = a
+        .parts
+        .iter()
+        .map(|p| ("a shard run", p.as_path()))
+        .collect();
+    acc_probe::io::prepare_out_dir("--out", &a.out, &["cache"], &parts)?;
     let cache = a.out.join("cache");
     std::fs::create_dir_all(&cache).with_context(|| format!("creating {}", cache.display()))?;
     for model in &first.models {

@@ -148,15 +148,21 @@ impl PairArgs {
 
     /// Opens the session: checks, models, silent layers, layer plan, inputs.
     pub fn open(&self, moe_only: bool) -> anyhow::Result<PairSession> {
-        std::fs::create_dir_all(&self.out)
-            .map_err(|e| anyhow::anyhow!("creating {}: {e}", self.out.display()))?;
-        let s = PairSession::open(
-            &self.request(moe_only)?,
-            &candle_core::Device::Cpu,
-            &mut log_streaming,
-        )?;
+        let request = self.request(moe_only)?;
+        self.prepare_out(&[("--base", &request.base), ("--acc", &request.acc)])?;
+        let s = PairSession::open(&request, &candle_core::Device::Cpu, &mut log_streaming)?;
         report_silent(&s.choice, &s.silent);
         Ok(s)
+    }
+
+    /// Checks `--out` against the models read, then creates it.
+    pub fn prepare_out(&self, models: &[(&str, &Path)]) -> anyhow::Result<()> {
+        Ok(acc_probe::io::prepare_out_dir(
+            "--out",
+            &self.out,
+            &["attention.json", "routing.json", "shard.json", "cache"],
+            models,
+        )?)
     }
 
     pub fn paired_options(&self) -> PairedOptions {

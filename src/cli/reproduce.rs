@@ -57,6 +57,12 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     } else {
         Preset::full()
     };
+    let preset_file: Vec<(&str, &Path)> =
+        a.preset.iter().map(|p| ("--preset", p.as_path())).collect();
+    if let Some(dir) = &a.bundle {
+        acc_probe::io::check_out_dir("--bundle", dir, &[], &preset_file)?;
+    }
+    acc_probe::io::prepare_out_dir("--out", &a.out, &[], &preset_file)?;
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
     let mut stage = |s: &str| {

@@ -70,6 +70,12 @@ fn parse_tasks(s: &str) -> anyhow::Result<Vec<Task>> {
 pub fn run(a: ScoresArgs) -> anyhow::Result<()> {
     let (base, acc) = pair_dirs(a.base.as_deref(), a.acc.as_deref())?;
     let tasks = parse_tasks(&a.task)?;
+    acc_probe::io::prepare_out_dir(
+        "--out",
+        &a.out,
+        &["scores.json", "scores.png", "scores.svg"],
+        &[("--base", &base), ("--acc", &acc)],
+    )?;
     let cb = Checkpoint::open(&base)?;
     let ca = Checkpoint::open(&acc)?;
     let limit = cb
@@ -109,7 +115,6 @@ pub fn run(a: ScoresArgs) -> anyhow::Result<()> {
     })?;
     bar.finish_and_clear();
 
-    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let cats: Vec<String> = pair.results.iter().map(|r| r.task.clone()).collect();
     let series =
         |label: &str,
