@@ -194,7 +194,7 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
             (l, Some(e))
         }
         None => (
-            a.layer.expect("clap requires --layer"),
+            a.layer.context("give --layer (or --from-routing)")?,
             a.experts
                 .as_deref()
                 .map(|e| parse_units(e, "experts"))
@@ -273,17 +273,24 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         ));
     }
     let evaluations = evaluate_conditions(&conditions, &m, task, &rows, opts)?;
-    let scores = |i: usize| -> Vec<f64> { evaluations[i].1.rows.iter().map(|r| r.score).collect() };
-    let random: Vec<(Vec<usize>, Vec<f64>)> = (2..conditions.len())
-        .map(|i| (conditions[i].1.clone(), scores(i)))
+    let scores: Vec<Vec<f64>> = evaluations
+        .iter()
+        .map(|e| e.1.rows.iter().map(|r| r.score).collect())
         .collect();
-    let summary = summarize(
-        &scores(0),
-        (&target, &scores(1)),
-        &random,
-        a.resamples,
-        a.seed,
-    )?;
+    // conditions: none, the target, then the random draws
+    let [none, targeted, draws @ ..] = scores.as_slice() else {
+        bail!(
+            "ablate: {} conditions evaluated, expected at least 2",
+            scores.len()
+        );
+    };
+    let random: Vec<(Vec<usize>, Vec<f64>)> = conditions
+        .iter()
+        .skip(2)
+        .zip(draws)
+        .map(|(c, s)| (c.1.clone(), s.clone()))
+        .collect();
+    let summary = summarize(none, (&target, targeted), &random, a.resamples, a.seed)?;
     let report = AblateReport {
         model: dir.clone(),
         task: task_name,
@@ -310,12 +317,9 @@ fn evaluate_conditions(
 ) -> anyhow::Result<Vec<(String, EvalReport)>> {
     let (tok, template, stop) = (m.tokenizer()?, m.template()?, m.stop()?);
     let bar = indicatif::ProgressBar::new((conditions.len() * rows.len()) as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} problems ({elapsed})",
-        )
-        .expect("template"),
-    );
+    bar.set_style(super::common::bar_style(
+        "{msg} [{bar:30}] {pos}/{len} problems ({elapsed})",
+    ));
     let mut evaluations = Vec::new();
     for (ci, (label, _, m)) in conditions.iter().enumerate() {
         bar.set_message(label.clone());
@@ -428,7 +432,7 @@ fn figure(r: &AblateReport, out: &std::path::Path) -> anyhow::Result<()> {
         .collect();
     let series = Series::new(
         "score drop (intact − ablated)",
-        plot::PALETTE[2],
+        plot::color(2),
         conds.iter().map(|c| c.drop.mean).collect(),
     )
     .with_band(

@@ -179,8 +179,8 @@ fn run_single(a: &AttentionArgs, dir: &Path) -> anyhow::Result<()> {
         silent,
     )?;
     report.render_figures(&a.pair.out, layers.len())?;
-    let (png, svg) = (&report.figures[0], &report.figures[1]);
+    let figures = report.figures.join(", ");
     finish(a, to_json(&report)?, report.table(), |j| {
-        format!("wrote {}, {png} and {svg}", j.display())
+        format!("wrote {} and {figures}", j.display())
     })
 }

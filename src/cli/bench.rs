@@ -277,8 +277,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         // best result per cell over the rounds; Err(reason) when a cell failed
         let mut best: Vec<Option<Result<Row, String>>> = (0..CELLS.len()).map(|_| None).collect();
         for _ in 0..a.rounds.max(1) {
-            for (c, (_, imp, probe)) in CELLS.iter().enumerate() {
-                if matches!(best[c], Some(Err(_))) {
+            for ((_, imp, probe), slot) in CELLS.iter().zip(best.iter_mut()) {
+                if matches!(slot, Some(Err(_))) {
                     continue;
                 }
                 let r = run_cell(&exe, t, imp, probe, a.repeat, a.mem_limit_gib)?;
@@ -287,7 +287,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                         println!("{}", serde_json::to_string(&row.raw)?);
                     }
                 }
-                best[c] = match (best[c].take(), r) {
+                *slot = match (slot.take(), r) {
                     (Some(Ok(old)), Ok(new)) => {
                         Some(Ok(if new.seconds < old.seconds { new } else { old }))
                     }
@@ -295,12 +295,12 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 };
             }
         }
-        let none = match &best[0] {
+        let none = match best.first().and_then(Option::as_ref) {
             Some(Ok(r)) => Some((r.seconds, r.peak_rss_bytes.unwrap_or(0))),
             _ => None,
         };
-        for (c, (label, imp, probe)) in CELLS.iter().enumerate() {
-            match &best[c] {
+        for ((label, imp, probe), cell) in CELLS.iter().zip(&best) {
+            match cell {
                 Some(Ok(r)) => {
                     let ratio = match (none, *imp, *probe) {
                         (Some((ns, nm)), "ours", "all") => format!(

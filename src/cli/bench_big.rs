@@ -144,15 +144,19 @@ pub fn run_cell(a: &BenchBigArgs, tokens: usize) -> anyhow::Result<()> {
         level: 0.95,
         seed: 0,
     };
+    let (Some(first_task), [base_cap, acc_cap]) = (task.first(), caps.as_slice()) else {
+        bail!("bench big: one task and two captures expected");
+    };
     let c = compare_task(
-        task[0].name(),
-        &caps[0].summaries,
-        &caps[1].summaries,
+        first_task.name(),
+        &base_cap.summaries,
+        &acc_cap.summaries,
         &LayerChoice::Given(layers.clone()),
         &opts,
     )?;
-    let acc_side = sides.pop().expect("two sides");
-    let base_side = sides.pop().expect("two sides");
+    let (Some(acc_side), Some(base_side)) = (sides.pop(), sides.pop()) else {
+        bail!("bench big: a model side was not measured");
+    };
     let r = CellResult {
         tokens,
         inputs: inputs.len(),

@@ -208,8 +208,7 @@ pub fn parse_task_list(s: &str) -> Result<TaskList, String> {
 pub fn save_dtype_parser(
 ) -> impl clap::builder::TypedValueParser<Value = acc_probe::train::trainer::SaveDtype> {
     use clap::builder::TypedValueParser;
-    clap::builder::PossibleValuesParser::new(["f32", "bf16"])
-        .map(|s| s.parse().expect("a listed dtype"))
+    clap::builder::PossibleValuesParser::new(["f32", "bf16"]).try_map(|s| s.parse())
 }
 
 /// The largest streaming-kernel block (rows or keys): a block's scores are
@@ -238,4 +237,11 @@ pub fn count(s: &str) -> Result<usize, String> {
 /// clap's parser of `--bins`.
 pub fn parse_bins(s: &str) -> Result<DistanceBins, String> {
     DistanceBins::parse(s).map_err(|e| e.to_string())
+}
+
+/// A progress bar's style from a template (a constant of the caller's);
+/// a template indicatif rejects falls back to its plain bar, never a panic.
+pub fn bar_style(template: &str) -> indicatif::ProgressStyle {
+    indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
 }

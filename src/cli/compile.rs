@@ -216,8 +216,8 @@ pub fn run(a: CompileArgs) -> anyhow::Result<()> {
     if let Some(r) = &a.rejects {
         let lines: String = rejections
             .iter()
-            .map(|x| serde_json::to_string(x).expect("json") + "\n")
-            .collect();
+            .map(|x| serde_json::to_string(x).map(|l| l + "\n"))
+            .collect::<Result<_, _>>()?;
         write_atomic(r, lines.as_bytes())?;
     }
     if let Some(p) = &a.stats {

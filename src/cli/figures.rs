@@ -243,11 +243,13 @@ pub fn run(a: FiguresArgs) -> anyhow::Result<()> {
                 .iter()
                 .map(|x| expand(x, &places))
                 .collect::<anyhow::Result<_>>()?;
-            lines.push(command_line(step, &args));
+            let line = command_line(step, &args);
             if a.dry_run {
+                lines.push(line);
                 continue;
             }
-            eprintln!("{}: {}", spec.name, lines.last().expect("a line"));
+            eprintln!("{}: {line}", spec.name);
+            lines.push(line);
             let argv = std::iter::once("acc-probe".to_string())
                 .chain(std::iter::once(step.command.clone()))
                 .chain(args);

@@ -46,7 +46,8 @@ fn auto_width(max: usize) -> usize {
 const MAX_BINS: usize = 10_000;
 
 fn quantile(sorted: &[usize], q: f64) -> usize {
-    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+    let at = (sorted.len().saturating_sub(1) as f64 * q).round() as usize;
+    sorted.get(at).copied().unwrap_or(0)
 }
 
 pub fn run(a: LengthsArgs) -> anyhow::Result<()> {
@@ -114,19 +115,22 @@ pub fn run(a: LengthsArgs) -> anyhow::Result<()> {
     for (i, (domain, lens)) in by_domain.iter_mut().enumerate() {
         lens.sort_unstable();
         let mut counts = vec![0f64; nbins];
+        // the bins reach past the longest length
         for &l in lens.iter() {
-            counts[l / width] += 1.0;
+            if let Some(c) = counts.get_mut(l / width) {
+                *c += 1.0;
+            }
         }
         summary.push(json!({
             "domain": domain, "n": lens.len(),
-            "min": lens[0], "p10": quantile(lens, 0.1), "p50": quantile(lens, 0.5),
-            "p90": quantile(lens, 0.9), "max": lens[lens.len() - 1],
+            "min": quantile(lens, 0.0), "p10": quantile(lens, 0.1), "p50": quantile(lens, 0.5),
+            "p90": quantile(lens, 0.9), "max": quantile(lens, 1.0),
             "mean": lens.iter().sum::<usize>() as f64 / lens.len() as f64,
             "counts": counts,
         }));
         series.push(HistSeries {
             label: format!("{domain} (n = {})", lens.len()),
-            color: plot::PALETTE[(i + 2) % plot::PALETTE.len()],
+            color: plot::color(i + 2),
             counts,
         });
     }

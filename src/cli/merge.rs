@@ -28,7 +28,9 @@ pub fn run(a: MergeArgs) -> anyhow::Result<()> {
         .iter()
         .map(|d| ShardManifest::load(d).map_err(anyhow::Error::from))
         .collect::<anyhow::Result<_>>()?;
-    let first = &manifests[0];
+    let (Some(first), Some(first_dir)) = (manifests.first(), a.parts.first()) else {
+        bail!("merge: give the shard runs' folders");
+    };
     let count = first.shard.count;
     let mut seen = vec![None; count];
     for (m, dir) in manifests.iter().zip(&a.parts) {
@@ -42,10 +44,14 @@ pub fn run(a: MergeArgs) -> anyhow::Result<()> {
         if m.input_ids != first.input_ids || m.models != first.models {
             bail!(
                 "{what}: made by a different command than {} (other inputs, models or options)",
-                a.parts[0].display()
+                first_dir.display()
             );
         }
-        if let Some(other) = seen[m.shard.index].replace(dir.clone()) {
+        // ShardManifest::load checked index < count
+        let Some(slot) = seen.get_mut(m.shard.index) else {
+            bail!("{what}: shard {}/{count} out of range", m.shard.index);
+        };
+        if let Some(other) = slot.replace(dir.clone()) {
             bail!(
                 "shard {}/{count} given twice: {} and {what}",
                 m.shard.index,
@@ -91,7 +97,7 @@ pub fn run(a: MergeArgs) -> anyhow::Result<()> {
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 merge_routing(parts, &first.input_ids)?.save(&dest)?;
             }
-            other => bail!("{}: unknown shard kind `{other}`", a.parts[0].display()),
+            other => bail!("{}: unknown shard kind `{other}`", first_dir.display()),
         }
         println!(
             "{}: {} inputs → {}",

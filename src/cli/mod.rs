@@ -1,5 +1,12 @@
 //! Command-line interface (clap derive). Kept out of the library: each
 //! subcommand parses its arguments, calls library functions and prints.
+//!
+//! No input reaches a panic here: `unwrap` and `expect` are linted (an error
+//! under `clippy -D warnings`), and slices are read with `get`, iterators or
+//! patterns. Run with `-W clippy::indexing_slicing`, clippy's remaining
+//! findings in this module are `serde_json::Value` lookups, which give `Null`
+//! for a missing key or index and never panic.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
 mod ablate;
 mod agents;

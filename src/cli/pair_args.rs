@@ -276,12 +276,9 @@ pub fn log_weight_io(label: &str, m: &ModelDir) {
 /// set by the first progress report.
 pub fn progress_bar(msg: &str) -> indicatif::ProgressBar {
     let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{msg} [{bar:30}] {pos}/{len} layer passes ({elapsed}, eta {eta})",
-        )
-        .expect("template"),
-    );
+    bar.set_style(super::common::bar_style(
+        "{msg} [{bar:30}] {pos}/{len} layer passes ({elapsed}, eta {eta})",
+    ));
     bar.set_message(msg.to_string());
     bar
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use acc_probe::model::synth::{self, SynthOptions, SHAPES};
 use acc_probe::model::Qwen3MoeConfig;
-use anyhow::bail;
+use anyhow::{bail, Context};
 use candle_core::DType;
 use clap::{Args, ValueEnum};
 
@@ -64,12 +64,9 @@ pub fn run(a: RandomModelArgs) -> anyhow::Result<()> {
         bail!("--std {}: expected a positive finite number", a.std);
     }
     let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "writing [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}, eta {eta})",
-        )
-        .expect("template"),
-    );
+    bar.set_style(super::common::bar_style(
+        "writing [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}, eta {eta})",
+    ));
     let mut progress = |done: u64, total: u64| {
         bar.set_length(total);
         bar.set_position(done);
@@ -110,7 +107,7 @@ pub fn run(a: RandomModelArgs) -> anyhow::Result<()> {
             let change = a
                 .change
                 .as_ref()
-                .expect("clap requires --change")
+                .context("--like needs --change LAYERS")?
                 .check(ckpt.config.num_hidden_layers)?;
             synth::write_variant(&a.out, like, &change, &o, &mut progress)?
         }

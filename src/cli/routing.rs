@@ -82,13 +82,10 @@ pub fn run(a: RoutingArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", report.table());
         // the JSON, the top-experts figure and the co-activation figure
-        let f = &report.figures;
         println!(
-            "wrote {}, {}, {} and {}",
+            "wrote {} and {}",
             json_path.display(),
-            f[0],
-            f[1],
-            f[2]
+            report.figures.join(", ")
         );
     }
     Ok(())

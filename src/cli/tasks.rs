@@ -12,8 +12,7 @@ use clap::Args;
 
 /// clap's parser of a benchmark task (`mrcr`, `graphwalks`), listing both in help.
 pub fn task_parser() -> impl TypedValueParser<Value = Task> {
-    PossibleValuesParser::new(Task::ALL.map(|t| t.name()))
-        .map(|s| s.parse::<Task>().expect("a listed task"))
+    PossibleValuesParser::new(Task::ALL.map(|t| t.name())).try_map(|s| s.parse::<Task>())
 }
 
 /// How prompt lengths are measured.
@@ -90,15 +89,21 @@ pub fn run_tasks(a: TasksArgs) -> anyhow::Result<()> {
     let counter = a.counter.counter()?;
     let mut lines = String::new();
     let bar = indicatif::ProgressBar::new(a.n as u64);
+    // needle counts and problem types in turn (clap leaves neither list empty)
+    let (mut needle_counts, mut problem_types) =
+        (a.needles.iter().cycle(), problems.iter().cycle());
     for i in 0..a.n {
         let seed = a.seed.wrapping_mul(1_000_003).wrapping_add(i as u64);
         let json = match a.task {
             Task::Mrcr => {
-                let needles = a.needles[i % a.needles.len()] as usize;
+                let needles = needle_counts.next().copied().unwrap_or(2) as usize;
                 serde_json::to_string(&mrcr::generate(seed, tokens, needles, counter.as_ref())?)?
             }
             Task::Graphwalks => {
-                let problem = problems[i % problems.len()];
+                let problem = problem_types
+                    .next()
+                    .copied()
+                    .unwrap_or(graphwalks::Problem::Bfs);
                 serde_json::to_string(&graphwalks::generate(
                     seed,
                     tokens,

@@ -131,12 +131,9 @@ pub fn config_from(a: &TrainArgs) -> anyhow::Result<TrainConfig> {
 pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     let cfg = config_from(&a)?;
     let bar = indicatif::ProgressBar::new(cfg.steps as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
-        )
-        .expect("valid template"),
-    );
+    bar.set_style(super::common::bar_style(
+        "{bar:30} {pos}/{len} steps  {msg}  [{elapsed_precise} < {eta_precise}]",
+    ));
     let mut on_step = |m: &acc_probe::train::StepMetrics| {
         bar.set_position(m.step as u64);
         bar.set_message(format!(

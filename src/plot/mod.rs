@@ -58,6 +58,16 @@ pub const PALETTE: [RGBColor; 10] = [
     RGBColor(0x17, 0xbe, 0xcf),
 ];
 
+/// The `i`-th colour of [`PALETTE`], cycling.
+pub fn color(i: usize) -> RGBColor {
+    PALETTE
+        .iter()
+        .cycle()
+        .nth(i % PALETTE.len())
+        .copied()
+        .unwrap_or(BASE_COLOR)
+}
+
 /// The font family every text element uses.
 const FONT: &str = "sans-serif";
 

@@ -241,7 +241,15 @@ fn tool_result(steps: &mut Vec<Step>, i: usize, m: Msg) -> Result<(), String> {
             }
         },
     };
-    steps[slot].observation = Some(obs);
+    match steps.get_mut(slot) {
+        Some(s) => s.observation = Some(obs),
+        None => {
+            return Err(format!(
+                "message {i}: tool result for call {slot} of {}",
+                steps.len()
+            ))
+        }
+    }
     Ok(())
 }
 

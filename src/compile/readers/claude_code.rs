@@ -237,10 +237,12 @@ fn read_chain(
                     if rejected_use(&text, structured) {
                         t.denied += 1;
                     }
-                    t.steps[slot].observation = Some(Observation {
-                        content: text,
-                        is_error,
-                    });
+                    if let Some(s) = t.steps.get_mut(slot) {
+                        s.observation = Some(Observation {
+                            content: text,
+                            is_error,
+                        });
+                    }
                     if !is_error && structured.is_object() {
                         if let Some(d) = result_diff(structured, cwd.as_deref()) {
                             t.patch.push_str(&d);

@@ -128,7 +128,10 @@ impl Turn {
                 .lines()
                 .find_map(|l| l.strip_prefix("Process exited with code "))
                 .and_then(|c| c.trim().parse::<i64>().ok());
-            let obs = self.steps[k].observation.get_or_insert(Observation {
+            let Some(step) = self.steps.get_mut(k) else {
+                return;
+            };
+            let obs = step.observation.get_or_insert(Observation {
                 content: String::new(),
                 is_error: false,
             });
@@ -156,16 +159,16 @@ impl Turn {
         if self.done.contains(&k) {
             return;
         }
-        let is_exec = self.steps[k]
-            .call
-            .as_ref()
-            .is_some_and(|c| c.name == "exec_command");
+        let Some(step) = self.steps.get_mut(k) else {
+            return;
+        };
+        let is_exec = step.call.as_ref().is_some_and(|c| c.name == "exec_command");
         let content = if is_exec {
             exec_output(&content).to_string()
         } else {
             content
         };
-        self.steps[k].observation = Some(Observation { content, is_error });
+        step.observation = Some(Observation { content, is_error });
     }
 
     /// The turn as a trajectory; `closes` when the rollout closes its turns
@@ -505,10 +508,12 @@ pub fn read(lines: &[(usize, &str)], file: &str) -> (Vec<Trajectory>, Vec<Reject
                         p["stderr"].as_str().unwrap_or("")
                     ),
                 };
-                t.steps[k].observation = Some(Observation {
-                    content,
-                    is_error: p["exit_code"].as_i64().is_some_and(|c| c != 0),
-                });
+                if let Some(step) = t.steps.get_mut(k) {
+                    step.observation = Some(Observation {
+                        content,
+                        is_error: p["exit_code"].as_i64().is_some_and(|c| c != 0),
+                    });
+                }
                 t.done.push(k);
             }
             ("event_msg", "patch_apply_end") => {

@@ -90,6 +90,10 @@ pub fn structured_hunks(hunks: &[Value]) -> Option<String> {
 /// Unified-diff hunks (3 lines of context) turning `old` into `new`, from a
 /// longest-common-subsequence line match; files too large for that become one
 /// hunk replacing every line. Empty when they are equal.
+#[allow(
+    clippy::indexing_slicing,
+    reason = "the LCS table is (n+1)×(m+1) and every index is below n, m, n+1 or m+1 by the loop bounds; hunk ranges are clamped to ops.len()"
+)]
 pub fn line_diff(old: &str, new: &str) -> String {
     let a: Vec<&str> = old.lines().collect();
     let b: Vec<&str> = new.lines().collect();

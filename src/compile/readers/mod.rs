@@ -1,6 +1,16 @@
 //! Format readers: detect a file's format, split it into records, and turn
 //! each record into a canonical [`Trajectory`]. A record that cannot be read
 //! is rejected with its file:record and a reason; the others go on.
+//!
+//! No record reaches a panic here: `unwrap` and `expect` are linted (an error
+//! under `clippy -D warnings`; an `allow` names its invariant), and steps are
+//! reached with `get_mut`. Run with `-W clippy::indexing_slicing`, clippy's
+//! remaining findings here are `serde_json::Value` lookups (`v["key"]`,
+//! `v[0]`), which give `Null` for a missing key, a missing index or a value of
+//! another kind, and never panic. The three writes through a `Value` index
+//! (`llm_call`, `spider_agent`, `tau_bench`) go into values known to be
+//! objects, the one kind such a write needs.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod adp;
 pub mod agentbench;
@@ -281,6 +291,10 @@ pub static REGISTRY: &[&dyn RecordReader] = &[
 ];
 
 /// The registry entry of `format`.
+#[allow(
+    clippy::expect_used,
+    reason = "REGISTRY holds one entry per SourceFormat; the test every_format_has_one_registry_entry_and_a_name checks it"
+)]
 fn reader(format: SourceFormat) -> &'static dyn RecordReader {
     *REGISTRY
         .iter()

@@ -82,7 +82,7 @@ fn call_args(e: &Value) -> Value {
     if let Some(c) = calls.and_then(|cs| {
         cs.iter()
             .find(|c| id.is_some() && c["id"].as_str() == id)
-            .or_else(|| (cs.len() == 1).then(|| &cs[0]))
+            .or_else(|| cs.first().filter(|_| cs.len() == 1))
     }) {
         return parse_args(&c["function"]["arguments"]);
     }
@@ -255,9 +255,9 @@ fn read_events(
             };
             match e["cause"].as_i64() {
                 Some(cause) => {
-                    if let Some(&k) = by_action.get(&cause) {
-                        if steps[k].observation.is_none() {
-                            steps[k].observation = Some(obs);
+                    if let Some(step) = by_action.get(&cause).and_then(|&k| steps.get_mut(k)) {
+                        if step.observation.is_none() {
+                            step.observation = Some(obs);
                         }
                     }
                     // other causes (think, messages) carry no tool result

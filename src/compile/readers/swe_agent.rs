@@ -89,7 +89,11 @@ pub fn read(v: &Value, source: SourceRef) -> Result<Trajectory, Reject> {
         .as_str()
         .map(|t| normalize_newlines(t).trim().to_string())
         .filter(|t| !t.is_empty())
-        .or_else(|| first_user.map(|i| task_statement(&content_text(&live[i]["content"]))))
+        .or_else(|| {
+            first_user
+                .and_then(|i| live.get(i))
+                .map(|m| task_statement(&content_text(&m["content"])))
+        })
         .filter(|q| !q.is_empty())
         .ok_or("SWE-agent history has no user message with the issue (expected a role:\"user\" item after the system prompt)")?;
 

@@ -270,8 +270,8 @@ pub fn lift(t: &mut Trajectory) {
             let Some(o) = r.observation else { continue };
             for mut res in split_results(&o.content) {
                 res.is_error |= o.is_error;
-                if next < out.len() {
-                    out[next].observation = Some(res);
+                if let Some(step) = out.get_mut(next) {
+                    step.observation = Some(res);
                     next += 1;
                 } else {
                     out.push(Step {
