@@ -63,7 +63,7 @@ impl ChatTemplate {
     /// Reads `chat_template` (a string, or a list of {name, template} where
     /// "default" is used) from tokenizer_config.json; `None` when absent.
     pub fn from_tokenizer_config(path: &Path) -> Result<Option<Self>> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let text = crate::io::read_text(path, crate::io::MAX_DOC_BYTES)?;
         let v: Value = serde_json::from_str(&text).map_err(|source| Error::Json {
             path: path.to_path_buf(),
             source,

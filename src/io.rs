@@ -110,6 +110,86 @@ impl Hasher for Fnv {
     }
 }
 
+/// The most bytes a JSON document (a config, token ids, messages, a preset,
+/// a spec, an index) is read into memory with.
+pub const MAX_DOC_BYTES: u64 = 1 << 30;
+/// The most bytes a data file (JSONL rows, task rows, a trajectory file) is
+/// read into memory with.
+pub const MAX_DATA_BYTES: u64 = 16 << 30;
+
+/// What `path` is when it is not a regular file, a folder or a pipe (which a
+/// command may read, within its limit): a device, a socket.
+pub fn special_file(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    let t = std::fs::metadata(path).ok()?.file_type();
+    if t.is_char_device() {
+        Some("a character device")
+    } else if t.is_block_device() {
+        Some("a block device")
+    } else if t.is_socket() {
+        Some("a socket")
+    } else {
+        None
+    }
+}
+
+/// Reads a whole input file of at most `limit` bytes. A device, a socket, a
+/// folder or a larger file is refused before anything is allocated, naming
+/// the file, its size and the limit; a pipe is read up to the limit.
+pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if let Some(kind) = special_file(path) {
+        return Err(Error::Input(format!(
+            "{}: {kind}, not a file",
+            path.display()
+        )));
+    }
+    if meta.is_dir() {
+        return Err(Error::Input(format!(
+            "{}: a folder; expected a file",
+            path.display()
+        )));
+    }
+    let too_big = |n: u64| {
+        Error::Input(format!(
+            "{}: {n} bytes or more, over the {limit} bytes ({:.1} GiB) an input is read with",
+            path.display(),
+            limit as f64 / (1u64 << 30) as f64
+        ))
+    };
+    if meta.is_file() && meta.len() > limit {
+        return Err(too_big(meta.len()));
+    }
+    let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut bytes = Vec::new();
+    f.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::io(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// [`read_bounded`] for a text document: invalid UTF-8 is an error naming
+/// the line and byte.
+pub fn read_text(path: &Path, limit: u64) -> Result<String> {
+    let bytes = read_bounded(path, limit)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e
+            .as_bytes()
+            .get(..at)
+            .map_or(0, |b| b.iter().filter(|&&c| c == b'\n').count())
+            + 1;
+        Error::Input(format!(
+            "{}: not valid UTF-8 at line {line} (byte offset {at})",
+            path.display()
+        ))
+    })
+}
+
 /// The lines of `bytes` (1-based numbers), each as text or, where it is not
 /// valid UTF-8, the reason: one bad byte costs its line, not the file.
 pub fn utf8_lines(bytes: &[u8]) -> Vec<(usize, std::result::Result<&str, String>)> {

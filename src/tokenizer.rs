@@ -6,7 +6,8 @@ use crate::error::{Error, Result};
 
 /// Loads `tokenizer.json`.
 pub fn load(path: &Path) -> Result<tokenizers::Tokenizer> {
-    tokenizers::Tokenizer::from_file(path).map_err(|e| Error::Tokenizer {
+    let bytes = crate::io::read_bounded(path, crate::io::MAX_DOC_BYTES)?;
+    tokenizers::Tokenizer::from_bytes(bytes).map_err(|e| Error::Tokenizer {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })

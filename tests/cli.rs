@@ -316,3 +316,27 @@ fn an_io_error_names_the_file_and_its_cause_once() {
     assert_eq!(err.matches("os error 2").count(), 1, "{err}");
     assert!(!out.exists());
 }
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    // a skipped row logs a warning; stderr is a pipe here
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("acc.jsonl");
+    std::fs::write(
+        &data,
+        "{\"meta\": {\"domain\": \"sql\", \"context_tokens\": 900}}\nnot json\n",
+    )
+    .unwrap();
+    let out = tmp.path().join("l");
+    let o = acc_probe(&[
+        "lengths",
+        "--data",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("WARN"), "{err}");
+    assert!(!err.contains('\x1b'), "{err:?}");
+}

@@ -160,3 +160,47 @@ fn drills_checks_each_kind_short_and_long() {
         assert!(text.contains(k), "{text}");
     }
 }
+
+#[test]
+fn eval_reads_the_rows_tasks_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = tmp.path().join("m");
+    std::fs::create_dir_all(&m).unwrap();
+    model_with_tokenizer(&m);
+    let rows = tmp.path().join("rows.jsonl");
+    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+        .args(["tasks", "graphwalks", "--n", "3", "--tokens", "400"])
+        .args(["--tokenizer", m.join("tokenizer.json").to_str().unwrap()])
+        .args(["--out", rows.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = |input: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+            .args([
+                "eval",
+                "--model",
+                m.to_str().unwrap(),
+                "--task",
+                "graphwalks",
+            ])
+            .args(["--input", input.to_str().unwrap()])
+            .args(["--max-new-tokens", "3", "--resamples", "50", "--json"])
+            .output()
+            .unwrap()
+    };
+    let o = run(&rows);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["overall"]["n"], 3, "{r}");
+    // an empty file is no score
+    let empty = tmp.path().join("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
+    let o = run(&empty);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no rows to evaluate"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

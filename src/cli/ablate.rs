@@ -65,7 +65,7 @@ pub struct AblateArgs {
     #[arg(long, default_value_t = PAIR_MAX_NEW_TOKENS)]
     max_new_tokens: usize,
     /// Bootstrap resamples over problems.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = super::common::in_range(1, super::common::MAX_RESAMPLES))]
     resamples: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -122,8 +122,7 @@ fn from_routing(
     task: &str,
     k: usize,
 ) -> anyhow::Result<(usize, Vec<usize>)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = acc_probe::io::read_text(path, acc_probe::io::MAX_DOC_BYTES)?;
     let v: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
     let results = v["results"].as_array().with_context(|| {

@@ -55,7 +55,10 @@ pub fn run(a: AgentsArgs) -> anyhow::Result<()> {
                 Some(other) => bail!("--commits takes two numbers, MIN,MAX (got {other:?})"),
             };
             if !environments::history::valid_commits((lo, hi)) {
-                bail!("--commits {lo},{hi}: expected MIN,MAX with 2 <= MIN <= MAX");
+                bail!(
+                    "--commits {lo},{hi}: expected MIN,MAX with 2 <= MIN <= MAX <= {}",
+                    environments::history::MAX_COMMITS
+                );
             }
             environments::generate_history(a.n, a.seed, (lo, hi))
         }

@@ -118,7 +118,7 @@ pub struct BenchAttentionArgs {
     #[arg(long, default_value_t = acc_probe::model::StreamBlocks::default().block_k)]
     block_k: usize,
     /// Timed runs per cell (the fastest is reported; on/off runs alternate).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = super::common::in_range(1, super::common::MAX_REPEAT))]
     repeat: usize,
 }
 
@@ -169,11 +169,11 @@ pub struct BenchForwardArgs {
     #[arg(long, default_value_t = 20)]
     mem_limit_gib: u64,
     /// Timed passes per process (the fastest is reported).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = super::common::in_range(1, super::common::MAX_REPEAT))]
     repeat: usize,
     /// Rounds over all cells, alternating them (the fastest round is reported per cell;
     /// more rounds make ratios robust to machine noise).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::common::in_range(1, super::common::MAX_REPEAT))]
     rounds: usize,
     /// Print the results as JSON lines too.
     #[arg(long)]

@@ -117,8 +117,7 @@ impl StatsArgs {
 
 /// Reads a JSON array of token ids.
 pub fn read_ids(path: &PathBuf) -> anyhow::Result<Vec<u32>> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let text = acc_probe::io::read_text(path, acc_probe::io::MAX_DOC_BYTES)?;
     let ids: Vec<u32> = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
             "{}: expected a JSON array of non-negative token ids: {e}",
@@ -233,6 +232,24 @@ pub fn count(s: &str) -> Result<usize, String> {
         _ => Err(format!("expected a count in 1..={MAX_COUNT}")),
     }
 }
+
+/// clap's parser of a whole number in `lo..=hi` (resamples, repeats, threads).
+pub fn in_range(
+    lo: usize,
+    hi: usize,
+) -> impl Fn(&str) -> Result<usize, String> + Clone + Send + Sync + 'static {
+    move |s: &str| match s.parse::<usize>() {
+        Ok(n) if (lo..=hi).contains(&n) => Ok(n),
+        _ => Err(format!("expected a whole number in {lo}..={hi}")),
+    }
+}
+
+/// The most bootstrap resamples or permutations (each is a pass over the examples).
+pub const MAX_RESAMPLES: usize = 1_000_000;
+/// The most timed repeats or rounds of a benchmark.
+pub const MAX_REPEAT: usize = 1000;
+/// The most worker threads.
+pub const MAX_THREADS: usize = 1024;
 
 /// clap's parser of `--bins`.
 pub fn parse_bins(s: &str) -> Result<DistanceBins, String> {

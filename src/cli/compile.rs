@@ -58,7 +58,7 @@ pub struct CompileArgs {
     #[arg(long)]
     stats: Option<PathBuf>,
     /// Worker threads (output is identical for any value).
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::in_range(1, super::common::MAX_THREADS))]
     jobs: Option<usize>,
     /// Compile shard i of N (i/N, 0-based); shards concatenate to the whole.
     #[arg(long, value_parser = |s: &str| Shard::parse(s).map_err(|e| e.to_string()))]

@@ -35,7 +35,7 @@ pub struct EvalArgs {
     #[arg(long, default_value_t = 256)]
     max_new_tokens: usize,
     /// Bootstrap resamples for the 95% CIs.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = super::common::in_range(1, super::common::MAX_RESAMPLES))]
     resamples: usize,
     /// How the model's weights are held (streamed: every decoding step reads the layers again).
     #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
@@ -66,12 +66,15 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
                     Task::Mrcr => serde_json::from_value(v).map(TaskRow::Mrcr),
                     Task::Graphwalks => serde_json::from_value(v).map(TaskRow::Graphwalks),
                 };
-                if rows.is_empty() {
-                    bail!("no rows to evaluate: a score of no problems is no score");
-                }
                 rows.push(row.map_err(|e| {
                     anyhow::anyhow!("{}:{line}: not a {task:?} row: {e}", path.display())
                 })?);
+            }
+            if rows.is_empty() {
+                bail!(
+                    "{}: no rows to evaluate: a score of no problems is no score",
+                    path.display()
+                );
             }
             rows
         }
@@ -79,6 +82,12 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             let Some(tokens) = a.tokens else {
                 bail!("--n needs --tokens")
             };
+            let limit = m.ckpt.config.max_position_embeddings;
+            if tokens == 0 || tokens > limit {
+                bail!(
+                    "--tokens {tokens}: expected 1..={limit} (the model's max_position_embeddings)"
+                );
+            }
             // the held-out stream of `reproduce` and `scores`
             (0..n)
                 .map(|i| match task {

@@ -78,8 +78,7 @@ pub struct Spec {
 impl Spec {
     /// Reads and checks a spec file; errors name the file.
     pub fn load(path: &Path) -> anyhow::Result<Spec> {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let text = acc_probe::io::read_text(path, acc_probe::io::MAX_DOC_BYTES)?;
         let spec: Spec = toml::from_str(&text)
             .with_context(|| format!("{}: not a valid spec", path.display()))?;
         let ok_name = !spec.name.is_empty()

@@ -59,7 +59,7 @@ pub struct ForwardArgs {
     #[arg(long)]
     pub no_logits: bool,
     /// Timed passes; the fastest is reported.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = super::common::in_range(1, super::common::MAX_REPEAT))]
     pub repeat: usize,
     #[command(flatten)]
     pub stats: StatsArgs,

@@ -60,14 +60,19 @@ pub fn run(a: GenerateArgs) -> anyhow::Result<()> {
             Some(m.template()?.render(&[user], true)?)
         }
         (None, Some(f)) => {
-            let text =
-                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let text = acc_probe::io::read_text(f, acc_probe::io::MAX_DOC_BYTES)?;
             let msgs: Vec<Message> = serde_json::from_str(&text).with_context(|| {
                 format!(
                     "{}: expected a JSON list of {{role, content}} messages",
                     f.display()
                 )
             })?;
+            if msgs.is_empty() {
+                bail!(
+                    "{}: no messages; expected at least one {{role, content}}",
+                    f.display()
+                );
+            }
             Some(m.template()?.render(&msgs, true)?)
         }
         (None, None) => None,

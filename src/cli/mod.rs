@@ -45,7 +45,7 @@ use clap::{Parser, Subcommand};
 #[command(name = "acc-probe", version, about)]
 struct Cli {
     /// Worker threads for the CPU kernels (default: all cores).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, value_parser = common::in_range(1, common::MAX_THREADS))]
     threads: Option<usize>,
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
@@ -208,8 +208,12 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // colour only on a terminal, and never under NO_COLOR (no-color.org)
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .try_init();
 }

@@ -48,10 +48,10 @@ pub struct PairArgs {
     #[arg(long, default_value_t = 1200)]
     pub tokens: usize,
     /// Bootstrap resamples over examples.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = super::common::in_range(1, super::common::MAX_RESAMPLES))]
     pub resamples: usize,
     /// Permutations of the base/ACC labels for the "changed at all" test.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = super::common::in_range(1, super::common::MAX_RESAMPLES))]
     pub permutations: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

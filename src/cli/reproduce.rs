@@ -26,7 +26,7 @@ pub struct ReproduceArgs {
     #[arg(long)]
     bundle: Option<PathBuf>,
     /// Packs computed in parallel during training (see `train --workers`).
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::in_range(1, super::common::MAX_THREADS))]
     pub workers: Option<usize>,
     /// Print the report as JSON.
     #[arg(long)]
@@ -78,8 +78,7 @@ pub fn run(a: ReproduceArgs) -> anyhow::Result<()> {
     };
     let mut preset = match &a.preset {
         Some(f) => {
-            let text =
-                std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+            let text = acc_probe::io::read_text(f, acc_probe::io::MAX_DOC_BYTES)?;
             let v: serde_json::Value = serde_json::from_str(&text)
                 .with_context(|| format!("{}: not JSON", f.display()))?;
             preset.with_overrides(&v, &f.display().to_string())?

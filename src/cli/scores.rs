@@ -40,7 +40,7 @@ pub struct ScoresArgs {
     /// Decoding budget (the bundled pair's: room for an edge trace).
     #[arg(long, default_value_t = PAIR_MAX_NEW_TOKENS)]
     max_new_tokens: usize,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = super::common::in_range(1, super::common::MAX_RESAMPLES))]
     resamples: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,

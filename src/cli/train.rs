@@ -83,7 +83,7 @@ pub struct TrainArgs {
     composed: bool,
     /// Packs computed in parallel, each with single-threaded kernels (data
     /// parallelism; the same result for any count). Default: --threads, else 1.
-    #[arg(long)]
+    #[arg(long, value_parser = super::common::in_range(1, super::common::MAX_THREADS))]
     pub workers: Option<usize>,
     /// Continue the run in --out from its latest checkpoint (same settings).
     #[arg(long)]

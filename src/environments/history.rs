@@ -93,10 +93,15 @@ fn tools() -> Vec<ToolSpec> {
 /// the smallest ACC budget of the full preset, 300 tokens.
 pub const SMALL_REPOSITORY: (usize, usize) = (6, 9);
 
+/// The most commits a repository may have (its listing is a prompt; 10,000
+/// commits is already far past the longest toy budget).
+pub const MAX_COMMITS: usize = 10_000;
+
 /// Whether `(min, max)` commits is a size range [`episode_sized`] takes:
-/// 2 <= min <= max (a repository of one commit has no edge to ask about).
+/// 2 <= min <= max <= [`MAX_COMMITS`] (a repository of one commit has no
+/// edge to ask about).
 pub fn valid_commits((lo, hi): (usize, usize)) -> bool {
-    2 <= lo && lo <= hi
+    2 <= lo && lo <= hi && hi <= MAX_COMMITS
 }
 
 /// One episode in a repository of [`SMALL_REPOSITORY`] commits.

@@ -201,7 +201,7 @@ fn is_ignorable(name: &str, cfg: &Qwen3MoeConfig) -> bool {
 fn weight_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
-        let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+        let text = crate::io::read_text(&index, crate::io::MAX_DOC_BYTES)?;
         let value: serde_json::Value =
             serde_json::from_str(&text).map_err(|source| Error::Json {
                 path: index.clone(),
@@ -297,7 +297,7 @@ fn check_index_consistency(dir: &Path, tensors: &BTreeMap<String, TensorInfo>) -
     if !index.is_file() {
         return Ok(());
     }
-    let text = std::fs::read_to_string(&index).map_err(|e| Error::io(&index, e))?;
+    let text = crate::io::read_text(&index, crate::io::MAX_DOC_BYTES)?;
     let value: serde_json::Value = serde_json::from_str(&text).map_err(|source| Error::Json {
         path: index.clone(),
         source,

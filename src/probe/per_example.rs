@@ -144,7 +144,7 @@ impl Sidecar {
     /// Reads `capture` with extension `.json`.
     pub(crate) fn read(capture: &Path) -> Result<Self> {
         let path = capture.with_extension("json");
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let text = crate::io::read_text(&path, crate::io::MAX_DOC_BYTES)?;
         let meta = serde_json::from_str(&text)
             .map_err(|e| Error::Input(format!("{}: not JSON: {e}", path.display())))?;
         Ok(Sidecar { path, meta })

@@ -87,7 +87,7 @@ impl ShardManifest {
 
     pub fn load(dir: &Path) -> Result<Self> {
         let p = dir.join(Self::FILE);
-        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        let text = crate::io::read_text(&p, crate::io::MAX_DOC_BYTES)?;
         let m: ShardManifest = serde_json::from_str(&text)
             .map_err(|e| Error::Input(format!("{}: not a shard manifest: {e}", p.display())))?;
         let Shard { index, count } = m.shard;

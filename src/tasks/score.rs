@@ -109,16 +109,16 @@ pub fn read_slots(path: &Path) -> Result<Slots> {
     if path.extension().is_some_and(|e| e == "parquet") {
         return read_parquet(path);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    Ok(text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| {
-            (
-                i + 1,
-                serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}")),
-            )
+    // a line that is not UTF-8 costs that line
+    let bytes = crate::io::read_bounded(path, crate::io::MAX_DATA_BYTES)?;
+    Ok(crate::io::utf8_lines(&bytes)
+        .into_iter()
+        .filter(|(_, l)| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+        .map(|(n, l)| {
+            let v = l.and_then(|l| {
+                serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}"))
+            });
+            (n, v)
         })
         .collect())
 }

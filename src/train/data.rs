@@ -245,7 +245,7 @@ pub fn load(
     template: &ChatTemplate,
     max_len: usize,
 ) -> Result<Dataset> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let bytes = crate::io::read_bounded(path, crate::io::MAX_DATA_BYTES)?;
     // a line that is not UTF-8 is one skipped row, not a refused file
     let lines: Vec<(usize, std::result::Result<&str, String>)> = crate::io::utf8_lines(&bytes)
         .into_iter()

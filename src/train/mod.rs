@@ -8,7 +8,7 @@
 //! - [`optim`]: AdamW, schedule, clipping;
 //! - [`checkpoint`]: run-directory checkpoints;
 //! - [`hf`]: the model directory transformers loads;
-//! - [`trainer`]: the loop;
+//! - [`trainer`]: the loop; [`limits`]: the ranges of its settings;
 //! - [`grow`]: depth growth that keeps the model's function;
 //! - [`curriculum`]: the drills of the LM corpus and the copy-drill check;
 //! - [`reproduce`]: environments → trajectories → compile → base and ACC models → evaluation.
@@ -18,6 +18,7 @@ pub mod curriculum;
 pub mod data;
 pub mod grow;
 pub mod hf;
+pub mod limits;
 pub mod loss;
 pub mod optim;
 pub mod reproduce;

@@ -286,11 +286,7 @@ pub fn train(
     resume: bool,
     on_step: &mut dyn FnMut(&StepMetrics),
 ) -> Result<TrainSummary> {
-    if cfg.steps == 0 || cfg.batch == 0 || cfg.seq_len < 2 {
-        return Err(Error::Input(
-            "steps and batch must be ≥ 1 and the sequence length ≥ 2".into(),
-        ));
-    }
+    cfg.validate()?;
     // 0. a new run, or the continuation of the one in `out`
     let run = out.join("train");
     let resume_from = open_run(cfg, out, resume)?;

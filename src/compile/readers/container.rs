@@ -36,7 +36,7 @@ fn read_records(path: &Path, forced: Option<SourceFormat>) -> (Vec<Trajectory>, 
     if let Some(why) = not_a_regular_file(path) {
         return (vec![], vec![reject(0, why)]);
     }
-    let bytes = match std::fs::read(path) {
+    let bytes = match crate::io::read_bounded(path, crate::io::MAX_DATA_BYTES) {
         Ok(b) => b,
         Err(e) => return (vec![], vec![reject(0, format!("cannot read: {e}"))]),
     };

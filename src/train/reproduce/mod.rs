@@ -33,6 +33,7 @@
 mod corpus;
 mod datasets;
 mod evaluate;
+mod limits;
 mod preset;
 mod report;
 mod stages;

@@ -480,6 +480,7 @@ impl Preset {
         let mut p: Preset =
             serde_json::from_value(merged).map_err(|e| Error::Input(format!("{source}: {e}")))?;
         p.workers = self.workers;
+        p.validate(source)?;
         Ok(p)
     }
 
