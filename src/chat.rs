@@ -43,6 +43,11 @@ pub struct ChatTemplate {
     pub eos_token: String,
 }
 
+/// The template instructions one rendering may run: hundreds of thousands
+/// of messages' worth for real chat templates, about a second of work; a
+/// template that loops without end stops there with an error.
+pub const TEMPLATE_FUEL: u64 = 50_000_000;
+
 impl ChatTemplate {
     pub fn chatml() -> Self {
         ChatTemplate {
@@ -119,6 +124,8 @@ impl ChatTemplate {
     /// Renders `messages`, ending with the assistant prefix when `add_generation_prompt`.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
         let mut env = Environment::new();
+        // a template that loops without end runs out of fuel instead
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function(
             "raise_exception",
@@ -128,7 +135,9 @@ impl ChatTemplate {
         );
         env.add_template("chat", &self.source)
             .map_err(|e| Error::Input(format!("chat template does not parse: {e}")))?;
-        let tmpl = env.get_template("chat").expect("just added");
+        let tmpl = env
+            .get_template("chat")
+            .map_err(|e| Error::Input(format!("chat template: {e}")))?;
         tmpl.render(context! {
             messages => minijinja::Value::from(minijinja::value::Serde(messages)),
             add_generation_prompt => add_generation_prompt,
@@ -154,6 +163,26 @@ mod tests {
                 content: "Hi".into(),
             },
         ]
+    }
+
+    #[test]
+    fn long_conversations_render_and_endless_templates_run_out_of_fuel() {
+        let many: Vec<Message> = (0..20_000)
+            .map(|i| Message {
+                role: if i % 2 == 0 { "user" } else { "assistant" }.into(),
+                content: format!("turn {i}"),
+            })
+            .collect();
+        let s = ChatTemplate::chatml_tools().render(&many, true).unwrap();
+        assert!(s.contains("turn 19999"));
+        let endless = ChatTemplate {
+            source:
+                "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}"
+                    .into(),
+            ..ChatTemplate::chatml()
+        };
+        let e = endless.render(&msgs(), true).unwrap_err().to_string();
+        assert!(e.contains("fuel"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,5 @@
 //! Arguments shared by several subcommands.
 
-use std::path::PathBuf;
-
 use acc_probe::model::{AttnPath, StreamBlocks};
 use acc_probe::model_dir::ModelDir;
 use acc_probe::stats::attn::{AttnStatsSpec, DistanceBins, Queries};
@@ -116,7 +114,7 @@ impl StatsArgs {
 }
 
 /// Reads a JSON array of token ids.
-pub fn read_ids(path: &PathBuf) -> anyhow::Result<Vec<u32>> {
+pub fn read_ids(path: &std::path::Path) -> anyhow::Result<Vec<u32>> {
     let text = acc_probe::io::read_text(path, acc_probe::io::MAX_DOC_BYTES)?;
     let ids: Vec<u32> = serde_json::from_str(&text).map_err(|e| {
         anyhow::anyhow!(
