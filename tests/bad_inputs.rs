@@ -163,6 +163,46 @@ fn cases() -> Vec<Case> {
             absent: &[],
         },
         Case {
+            name: "score: two gold rows with one id",
+            setup: |d| {
+                gold_and_preds(d, 3, &[]);
+                let g = std::fs::read_to_string(d.join("g.jsonl")).unwrap();
+                std::fs::write(d.join("g.jsonl"), g.replace("row-1", "row-0")).unwrap();
+                s(&[
+                    "score",
+                    "graphwalks",
+                    "--gold",
+                    &p(d, "g.jsonl"),
+                    "--pred",
+                    &p(d, "p.jsonl"),
+                    "--approx-tokens",
+                ])
+            },
+            expect: Expect::Refused(&["g.jsonl:2: a second gold row with id `row-0`"]),
+            exist: &[],
+            absent: &[],
+        },
+        Case {
+            name: "score: a prediction whose id no gold row carries is named",
+            setup: |d| {
+                gold_and_preds(d, 3, &[]);
+                let pr = std::fs::read_to_string(d.join("p.jsonl")).unwrap();
+                std::fs::write(d.join("p.jsonl"), pr.replace("row-2", "row-9")).unwrap();
+                s(&[
+                    "score",
+                    "graphwalks",
+                    "--gold",
+                    &p(d, "g.jsonl"),
+                    "--pred",
+                    &p(d, "p.jsonl"),
+                    "--approx-tokens",
+                ])
+            },
+            expect: Expect::Refused(&["1 without a prediction", "`row-9` at line 3"]),
+            exist: &[],
+            absent: &[],
+        },
+        Case {
             name: "score: an empty gold file",
             setup: |d| {
                 gold_and_preds(d, 2, &[]);

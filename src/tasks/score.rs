@@ -176,8 +176,22 @@ fn match_rows<'a>(
         let readable = rows.iter().filter(|(_, r)| r.is_ok()).count();
         (readable > 0 && ids.iter().flatten().count() == readable).then_some(ids)
     };
+    // predictions whose id no gold row carries, for the message
+    let mut strays: Vec<String> = Vec::new();
     let matched: Vec<Option<&Slot>> = match (ids(gold_rows), ids(pred_rows)) {
         (Some(g), Some(p)) => {
+            let mut gold_ids = std::collections::HashMap::new();
+            for (slot, id) in gold_rows.iter().zip(&g) {
+                if let Some(id) = id {
+                    if let Some(first) = gold_ids.insert(id.clone(), slot.0) {
+                        return Err(Error::Input(format!(
+                            "{}:{}: a second gold row with id `{id}` (the first is line {first}); ids must be unique",
+                            gold.display(),
+                            slot.0
+                        )));
+                    }
+                }
+            }
             let mut by_id = std::collections::HashMap::new();
             for (slot, id) in pred_rows.iter().zip(&p) {
                 if let Some(id) = id {
@@ -187,6 +201,9 @@ fn match_rows<'a>(
                             pred.display(),
                             slot.0
                         )));
+                    }
+                    if !gold_ids.contains_key(id) {
+                        strays.push(format!("`{id}` at line {}", slot.0));
                     }
                 }
             }
@@ -198,8 +215,20 @@ fn match_rows<'a>(
     };
     let missing = matched.iter().filter(|m| m.is_none()).count();
     if (missing > 0 || pred_rows.len() != gold_rows.len()) && !allow_missing {
+        let strays = match strays.len() {
+            0 => String::new(),
+            n => format!(
+                "; {n} prediction(s) with an id no gold row carries: {}",
+                strays
+                    .iter()
+                    .take(5)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
         return Err(Error::Input(format!(
-            "{}: {} predictions for the {} rows of {} ({missing} without a prediction): rows are \
+            "{}: {} predictions for the {} rows of {} ({missing} without a prediction{strays}): rows are \
              matched by id where both files carry one, else by position, where a missing or \
              extra line shifts every later row; give one prediction per gold row, or \
              --allow-missing to score the matched rows only",

@@ -27,12 +27,13 @@ fn real(what: &str, x: f64, lo: f64, open_lo: bool, hi: f64) -> Result<()> {
     if x.is_finite() && above && x <= hi {
         return Ok(());
     }
-    let bracket = if open_lo { "(" } else { "[" };
-    Err(out_of_range(
-        what,
-        x,
-        &format!("a finite number in {bracket}{lo}, {hi}]"),
-    ))
+    let valid = match (open_lo, hi == f64::MAX) {
+        (true, true) => format!("a finite number > {lo}"),
+        (false, true) => format!("a finite number ≥ {lo}"),
+        (true, false) => format!("a finite number in ({lo}, {hi}]"),
+        (false, false) => format!("a finite number in [{lo}, {hi}]"),
+    };
+    Err(out_of_range(what, x, &valid))
 }
 
 fn count(what: &str, n: usize, lo: usize, hi: usize) -> Result<()> {
@@ -55,7 +56,8 @@ impl TrainConfig {
                 "at least 2 (a token and its target)",
             ));
         }
-        real("learning rate", self.lr, 0.0, true, 1e3)?;
+        // no upper bound: a rate that diverges is stopped at its first non-finite loss
+        real("learning rate", self.lr, 0.0, true, f64::MAX)?;
         real("warmup fraction", self.warmup_ratio, 0.0, false, 1.0)?;
         real("min-lr ratio", self.min_lr_ratio, 0.0, false, 1.0)?;
         real("weight decay", self.adamw.weight_decay, 0.0, false, 1e3)?;
