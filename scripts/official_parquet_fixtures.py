@@ -46,3 +46,16 @@ mr = [mrcr_row("AbCdEfGhIj", 2, 2), mrcr_row("KlMnOpQrSt", 3, 4)]
 mt = pa.table({k: pa.array([r[k] for r in mr], type=pa.int64() if isinstance(mr[0][k], int) else pa.string()) for k in mr[0]})
 pq.write_table(mt, out / "mrcr_sample.parquet", compression="zstd")
 print("wrote", sorted(p.name for p in out.iterdir()))
+
+# the current openai/mrcr layout: {2,4,8}needle/{N}needle_{0,1}.parquet, two
+# rows per shard (the 8-needle rows with 2 needles' poems: only the column
+# layout matters here)
+hashes = iter(f"{c}{c.lower()}Xy0{c}{c}Zq9" for c in "ABCDEFGHIJKLMNOPQRSTUVWX")
+for n in (2, 4, 8):
+    d = out / "mrcr" / f"{n}needle"
+    d.mkdir(parents=True, exist_ok=True)
+    for shard in (0, 1):
+        rows = [mrcr_row(next(hashes), 1 + (shard + j) % 2, n) for j in range(2)]
+        t = pa.table({k: pa.array([r[k] for r in rows], type=pa.int64() if isinstance(rows[0][k], int) else pa.string()) for k in rows[0]})
+        pq.write_table(t, d / f"{n}needle_{shard}.parquet", compression="zstd")
+print("wrote", sorted(str(p.relative_to(out)) for p in (out / "mrcr").rglob("*.parquet")))

@@ -343,3 +343,32 @@ mod tests {
         );
     }
 }
+
+/// OpenAI's `o200k_base` encoding, which the official MRCR scripts count
+/// lengths with (its BPE ranks ship inside the tiktoken-rs crate: nothing is
+/// downloaded). Text is encoded as ordinary text: special-token strings
+/// count as the characters they are.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct O200k;
+
+impl TokenCounter for O200k {
+    fn count(&self, text: &str) -> usize {
+        tiktoken_rs::o200k_base_singleton()
+            .encode_ordinary(text)
+            .len()
+    }
+}
+
+#[cfg(test)]
+mod o200k_tests {
+    use super::*;
+
+    #[test]
+    fn o200k_counts_as_tiktoken_does() {
+        // tiktoken.get_encoding("o200k_base").encode(...)
+        assert_eq!(O200k.count("Hello, world!"), 4);
+        assert_eq!(O200k.count(""), 0);
+        assert_eq!(O200k.count("<|endoftext|>"), O200k.count("<|endoftext|>"));
+        assert!(O200k.count(&"tapir ".repeat(100)) >= 100);
+    }
+}

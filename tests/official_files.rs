@@ -93,3 +93,68 @@ fn mrcr_parquet_rows() {
         "{e}"
     );
 }
+
+/// The current openai/mrcr layout, `{2,4,8}needle/{N}needle_{0,1}.parquet`
+/// (fixtures by scripts/official_parquet_fixtures.py): read whole or by
+/// needle count, scored with lm-eval's bins and AUC, and a missing needle
+/// folder named.
+#[test]
+fn official_mrcr_folder() {
+    use acc_probe::tasks::score::{read_rows, score_files_with, ScoreOptions};
+    let dir = fixture("mrcr");
+    let all = read_rows(&dir, None).unwrap();
+    assert_eq!(all.len(), 12);
+    let rows: Vec<MrcrRow> = all
+        .iter()
+        .map(|(_, v)| serde_json::from_value(v.clone().unwrap()).unwrap())
+        .collect();
+    let needles: Vec<usize> = rows.iter().map(|r| r.n_needles).collect();
+    assert_eq!(needles, [2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8]);
+    let numbers: Vec<usize> = all.iter().map(|(i, _)| *i).collect();
+    assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
+    let two_four = read_rows(&dir, Some(&[2, 4])).unwrap();
+    assert_eq!(two_four.len(), 8);
+    let e = read_rows(&dir, Some(&[16])).unwrap_err().to_string();
+    assert!(e.contains("16needle"), "{e}");
+
+    // perfect answers for the 2-needle rows, nothing right for the others
+    let tmp = tempfile::tempdir().unwrap();
+    let pred = tmp.path().join("p.jsonl");
+    let lines: String = rows
+        .iter()
+        .map(|r| {
+            let response = if r.n_needles == 2 {
+                r.answer.clone()
+            } else {
+                "no".into()
+            };
+            format!("{}\n", serde_json::json!({ "response": response }))
+        })
+        .collect();
+    std::fs::write(&pred, lines).unwrap();
+    let opts = ScoreOptions {
+        resamples: 200,
+        ..ScoreOptions::default()
+    };
+    let r = score_files_with(Task::Mrcr, &pred, &dir, &approx_tokens, opts).unwrap();
+    assert_eq!(r.scored, 12);
+    assert!((r.mean - 4.0 / 12.0).abs() < 1e-12);
+    assert_eq!(r.by_kind["2 needles"].mean, 1.0);
+    assert_eq!(r.by_kind["8 needles"].mean, 0.0);
+    // every fixture prompt is short: one bin, whose mean is the AUC
+    assert_eq!(r.by_length.len(), 1);
+    assert_eq!(r.by_length[0].bin, "(0,8K]");
+    assert_eq!(r.auc, Some(r.mean));
+    assert_eq!(r.conventions.empty_set.name(), "nemo");
+
+    // a length limit drops and counts rows, as lm-eval does
+    let opts = ScoreOptions {
+        max_len: Some(1),
+        allow_missing: true,
+        ..ScoreOptions::default()
+    };
+    let e = score_files_with(Task::Mrcr, &pred, &dir, &approx_tokens, opts)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("12 longer than --max-len"), "{e}");
+}

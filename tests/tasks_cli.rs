@@ -111,6 +111,76 @@ fn generate_then_score() {
         "--out",
         tmp.path().join("x").to_str().unwrap(),
     ]);
-    assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--approx-tokens"));
+    // without --tokenizer: the bundled pair's, and it says so
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("lengths counted with tokenizer") && err.contains("checkpoints/base"),
+        "{err}"
+    );
+    // o200k_base, as the official scripts count
+    let o = acc_probe(&[
+        "tasks",
+        "mrcr",
+        "--n",
+        "1",
+        "--tokens",
+        "2000",
+        "--bin-tokenizer",
+        "o200k",
+        "--out",
+        tmp.path().join("y").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("o200k_base"));
+}
+
+/// Hand-computed: strict and flexible F1 of `score` under both empty-set
+/// conventions, written into the JSON.
+#[test]
+fn score_graphwalks_under_both_empty_set_conventions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gold = tmp.path().join("g.jsonl");
+    let pred = tmp.path().join("p.jsonl");
+    let row = |id: &str, nodes: &[&str]| {
+        serde_json::json!({"id": id, "prompt": "Find the parents", "answer_nodes": nodes,
+            "problem_type": "parents", "prompt_chars": 16})
+        .to_string()
+    };
+    std::fs::write(
+        &gold,
+        format!("{}\n{}\n", row("e", &[]), row("n", &["a1", "b2"])),
+    )
+    .unwrap();
+    // the empty answer to the empty set; the right answer, followed by a remark
+    let p = [
+        serde_json::json!({"id": "e", "response": "Final Answer: []"}),
+        serde_json::json!({"id": "n", "response": "Final Answer: [b2, a1]\nHope that helps."}),
+    ];
+    std::fs::write(&pred, format!("{}\n{}\n", p[0], p[1])).unwrap();
+    for (convention, strict, flexible) in [("nemo", 0.5, 1.0), ("lm-eval", 0.0, 0.5)] {
+        let o = acc_probe(&[
+            "score",
+            "graphwalks",
+            "--gold",
+            gold.to_str().unwrap(),
+            "--pred",
+            pred.to_str().unwrap(),
+            "--approx-tokens",
+            "--empty-set",
+            convention,
+            "--json",
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(r["mean"].as_f64(), Some(strict), "{convention}: {r}");
+        assert_eq!(
+            r["overall"]["flexible"]["mean"].as_f64(),
+            Some(flexible),
+            "{convention}"
+        );
+        assert_eq!(r["conventions"]["empty_set"], convention);
+        assert_eq!(r["by_length"][0]["bin"], "(0,8K]");
+        assert_eq!(r["auc"].as_f64(), Some(strict));
+    }
 }

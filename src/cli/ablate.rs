@@ -257,6 +257,7 @@ pub fn run(a: AblateArgs) -> anyhow::Result<()> {
         max_new_tokens: a.max_new_tokens,
         resamples: a.resamples,
         seed: a.seed,
+        empty_set: Default::default(),
     };
 
     // intact, target, then each random draw

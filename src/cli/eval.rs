@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use acc_probe::tasks::eval::{evaluate, EvalOptions, TaskRow};
-use acc_probe::tasks::score::{read_slots, Task};
+use acc_probe::tasks::score::Task;
 use acc_probe::tasks::toy::{self, EVAL_STREAM};
 use anyhow::{bail, Context};
 use candle_core::Device;
@@ -24,12 +24,21 @@ pub struct EvalArgs {
     /// where they do not fit; GraphWalks BFS and parents in turn).
     #[arg(long, conflicts_with = "input", required_unless_present = "input", value_parser = super::common::count)]
     n: Option<usize>,
-    /// Prompt length of generated problems, in the model's tokens.
+    /// Prompt length of generated problems, in the model's tokens (default:
+    /// the bundled pair's evaluation length, or the model's positions if fewer).
     #[arg(long, requires = "n")]
     tokens: Option<usize>,
-    /// Task rows (JSONL, as written by `acc-probe tasks`).
+    /// Task rows: JSONL or parquet (as written by `acc-probe tasks`, or an
+    /// official file), or an official MRCR folder of
+    /// `{2,4,8}needle/{N}needle_{0,1}.parquet`.
     #[arg(long)]
     input: Option<PathBuf>,
+    /// With an MRCR folder: the needle counts read (default: all there).
+    #[arg(long, value_delimiter = ',', requires = "input", value_parser = clap::value_parser!(u64).range(1..=64))]
+    needles: Option<Vec<u64>>,
+    /// GraphWalks, both sets empty: `nemo` scores 1 (NeMo Gym), `lm-eval` 0.
+    #[arg(long, default_value = "nemo", value_parser = super::tasks::empty_set_parser())]
+    empty_set: acc_probe::tasks::grade::EmptySet,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long, default_value_t = 256)]
@@ -60,7 +69,11 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
     let rows: Vec<TaskRow> = match (&a.input, a.n) {
         (Some(path), _) => {
             let mut rows = Vec::new();
-            for (line, v) in read_slots(path)? {
+            let needles: Option<Vec<usize>> = a
+                .needles
+                .as_ref()
+                .map(|n| n.iter().map(|&x| x as usize).collect());
+            for (line, v) in acc_probe::tasks::score::read_rows(path, needles.as_deref())? {
                 let v = v.map_err(|e| anyhow::anyhow!("{}:{line}: {e}", path.display()))?;
                 let row = match task {
                     Task::Mrcr => serde_json::from_value(v).map(TaskRow::Mrcr),
@@ -79,10 +92,12 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
             rows
         }
         (None, Some(n)) => {
-            let Some(tokens) = a.tokens else {
-                bail!("--n needs --tokens")
-            };
             let limit = m.ckpt.config.max_position_embeddings;
+            let tokens = a.tokens.unwrap_or_else(|| {
+                let t = acc_probe::train::reproduce::PAIR_TASK_TOKENS.min(limit / 2);
+                eprintln!("--tokens not given: problems of {t} tokens (the bundled pair's evaluation length)");
+                t
+            });
             if tokens == 0 || tokens > limit {
                 bail!(
                     "--tokens {tokens}: expected 1..={limit} (the model's max_position_embeddings)"
@@ -103,6 +118,7 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         max_new_tokens: a.max_new_tokens,
         resamples: a.resamples,
         seed: a.seed,
+        empty_set: a.empty_set,
     };
     let report = evaluate(&chat, task, &rows, opts, &|i| bar.set_position(i as u64))?;
     bar.finish_and_clear();
@@ -122,8 +138,30 @@ pub fn run(a: EvalArgs) -> anyhow::Result<()> {
         a.resamples
     );
     line("overall", &report.overall);
-    for (k, c) in report.by_kind.iter().chain(report.by_length.iter()) {
+    for (k, c) in &report.by_kind {
         line(k, c);
+    }
+    if let Some(f) = &report.flexible {
+        line("flexible F1", f);
+        for (k, c) in &report.by_kind_flexible {
+            line(&format!("flexible {k}"), c);
+        }
+    }
+    for b in &report.by_length {
+        line(&b.bin, &b.score);
+    }
+    if let Some(auc) = report.auc {
+        println!(
+            "AUC over length  {auc:.4} (lm-eval prints {:.2})",
+            auc * 100.0
+        );
+    }
+    if report.dropped_too_long > 0 {
+        println!(
+            "{} rows dropped: prompt plus answer exceed the model's {} positions",
+            report.dropped_too_long,
+            report.conventions.max_len.unwrap_or(0)
+        );
     }
     Ok(())
 }

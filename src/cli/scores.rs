@@ -107,6 +107,7 @@ pub fn run(a: ScoresArgs) -> anyhow::Result<()> {
         max_new_tokens: a.max_new_tokens,
         resamples: a.resamples,
         seed: a.seed,
+        empty_set: Default::default(),
     };
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(std::time::Duration::from_millis(250));

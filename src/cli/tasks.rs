@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use acc_probe::io::write_atomic;
+use acc_probe::tasks::grade::EmptySet;
 use acc_probe::tasks::score::{score_files_with, ScoreOptions, Task};
 use acc_probe::tasks::{graphwalks, mrcr};
 use acc_probe::tokenizer::{approx_tokens, TokenCounter};
@@ -18,8 +19,10 @@ pub fn task_parser() -> impl TypedValueParser<Value = Task> {
 /// How prompt lengths are measured.
 #[derive(Args, Debug)]
 pub struct CounterArgs {
-    /// tokenizer.json measuring lengths (or a model directory holding one).
-    #[arg(long)]
+    /// What counts lengths: a tokenizer.json (or a model directory holding
+    /// one), or `o200k` (OpenAI's o200k_base, as the official MRCR scripts
+    /// count). Default: the bundled pair's tokenizer, else --approx-tokens.
+    #[arg(long, visible_alias = "bin-tokenizer")]
     tokenizer: Option<PathBuf>,
     /// Measure lengths as characters / 4 instead of with a tokenizer.
     #[arg(long, conflicts_with = "tokenizer")]
@@ -27,21 +30,38 @@ pub struct CounterArgs {
 }
 
 impl CounterArgs {
-    fn counter(&self) -> anyhow::Result<Box<dyn TokenCounter>> {
-        match &self.tokenizer {
-            Some(p) => {
+    /// The counter and its name (said on stderr, and written into reports).
+    pub fn counter(&self) -> anyhow::Result<(Box<dyn TokenCounter>, String)> {
+        let tokenizer_at =
+            |p: &std::path::Path| -> anyhow::Result<(Box<dyn TokenCounter>, String)> {
                 let p = if p.is_dir() {
                     p.join("tokenizer.json")
                 } else {
-                    p.clone()
+                    p.to_path_buf()
                 };
-                Ok(Box::new(acc_probe::tokenizer::load(&p)?))
-            }
-            None if self.approx_tokens => Ok(Box::new(approx_tokens)),
-            None => bail!(
-                "give --tokenizer FILE (lengths in that tokenizer's tokens) or --approx-tokens"
+                let name = format!("tokenizer {}", p.display());
+                Ok((Box::new(acc_probe::tokenizer::load(&p)?), name))
+            };
+        let (counter, name) = match &self.tokenizer {
+            Some(p) if p.as_os_str() == "o200k" || p.as_os_str() == "o200k_base" => (
+                Box::new(acc_probe::tokenizer::O200k) as Box<dyn TokenCounter>,
+                "o200k_base (tiktoken)".to_string(),
             ),
-        }
+            Some(p) => tokenizer_at(p)?,
+            None if self.approx_tokens => (
+                Box::new(approx_tokens) as Box<dyn TokenCounter>,
+                "characters / 4".into(),
+            ),
+            None => match super::pair_args::bundled("base") {
+                Ok(dir) if dir.join("tokenizer.json").is_file() => tokenizer_at(&dir)?,
+                _ => (
+                    Box::new(approx_tokens) as Box<dyn TokenCounter>,
+                    "characters / 4 (no bundled tokenizer found)".into(),
+                ),
+            },
+        };
+        eprintln!("lengths counted with {name}");
+        Ok((counter, name))
     }
 }
 
@@ -86,7 +106,7 @@ pub fn run_tasks(a: TasksArgs) -> anyhow::Result<()> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let tokens = a.tokens as usize;
     acc_probe::io::prepare_outputs(&[("--out", a.out.as_path())], &[])?;
-    let counter = a.counter.counter()?;
+    let (counter, _) = a.counter.counter()?;
     let mut lines = String::new();
     let bar = indicatif::ProgressBar::new(a.n as u64);
     // needle counts and problem types in turn (clap leaves neither list empty)
@@ -134,30 +154,89 @@ pub struct ScoreArgs {
     /// Score the rows that have a prediction when the counts differ (refused otherwise).
     #[arg(long)]
     allow_missing: bool,
-    /// Gold rows (JSONL, as written by `acc-probe tasks`).
+    /// Gold rows: JSONL or parquet (as written by `acc-probe tasks`, or an
+    /// official file), or an official MRCR folder of
+    /// `{2,4,8}needle/{N}needle_{0,1}.parquet`.
     #[arg(long)]
     gold: PathBuf,
+    /// With an MRCR folder: the needle counts read (default: all there).
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..=64))]
+    needles: Option<Vec<u64>>,
     #[command(flatten)]
     counter: CounterArgs,
+    /// GraphWalks, both sets empty: `nemo` scores 1 (NeMo Gym), `lm-eval` 0.
+    #[arg(long, default_value = "nemo", value_parser = empty_set_parser())]
+    empty_set: EmptySet,
+    /// Drop (and count) rows whose prompt plus answer exceed this many
+    /// tokens, as lm-eval drops what the model cannot hold (its
+    /// max_position_embeddings). Default: none dropped.
+    #[arg(long)]
+    max_len: Option<usize>,
+    /// Bootstrap resamples of the CIs.
+    #[arg(long, default_value_t = 1000, value_parser = super::common::in_range(1, super::common::MAX_RESAMPLES))]
+    resamples: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
     #[arg(long)]
     json: bool,
 }
 
+/// clap's parser of `--empty-set`.
+pub fn empty_set_parser() -> impl TypedValueParser<Value = EmptySet> {
+    PossibleValuesParser::new(EmptySet::NAMES).try_map(|s| {
+        EmptySet::parse(&s).ok_or_else(|| format!("expected one of {}", EmptySet::NAMES.join(", ")))
+    })
+}
+
 pub fn run_score(a: ScoreArgs) -> anyhow::Result<()> {
-    let counter = a.counter.counter()?;
+    let (counter, counter_name) = a.counter.counter()?;
     let opts = ScoreOptions {
         allow_missing: a.allow_missing,
+        empty_set: a.empty_set,
+        resamples: a.resamples,
+        seed: a.seed,
+        max_len: a.max_len,
+        counter_name,
+        needles: a
+            .needles
+            .clone()
+            .map(|n| n.into_iter().map(|x| x as usize).collect()),
     };
     let r = score_files_with(a.task, &a.pred, &a.gold, counter.as_ref(), opts)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!(
-            "{:?}: mean {:.4} over {} of {} rows",
-            r.task, r.mean, r.scored, r.gold_rows
+            "{:?}: mean {:.4} [{:.4}, {:.4}] over {} of {} rows ({} dropped as too long)",
+            r.task, r.mean, r.overall.lo, r.overall.hi, r.scored, r.gold_rows, r.dropped_too_long
         );
-        for (k, g) in r.by_kind.iter().chain(r.by_length.iter()) {
-            println!("  {k:<14} n={:<5} mean {:.4}", g.n, g.mean);
+        if let Some(f) = &r.overall.flexible {
+            println!(
+                "  flexible F1 {:.4} [{:.4}, {:.4}]; both sets empty score as {}",
+                f.mean,
+                f.lo,
+                f.hi,
+                r.conventions.empty_set.name()
+            );
+        }
+        for (k, g) in &r.by_kind {
+            println!(
+                "  {k:<14} n={:<5} mean {:.4} [{:.4}, {:.4}]",
+                g.n, g.mean, g.lo, g.hi
+            );
+        }
+        for b in &r.by_length {
+            let s = &b.score;
+            println!(
+                "  {:<14} n={:<5} mean {:.4} [{:.4}, {:.4}]",
+                b.bin, s.n, s.mean, s.lo, s.hi
+            );
+        }
+        if let Some(auc) = r.auc {
+            println!(
+                "  AUC over length {auc:.4} (lm-eval prints {:.2})",
+                auc * 100.0
+            );
         }
         for e in &r.errors {
             eprintln!("{}:{}: {}", e.file, e.line, e.reason);

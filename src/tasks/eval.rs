@@ -1,16 +1,19 @@
 //! Evaluating a model on MRCR / GraphWalks rows: render the prompt with the
 //! model's chat template, decode greedily, grade with the official grader,
 //! and report means with bootstrap CIs per needle count / problem type and
-//! per length bin.
+//! per lm-eval length bin, with lm-eval's AUC. Rows whose prompt plus answer
+//! exceed the model's positions are dropped and counted, as lm-eval does.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::grade;
+use super::bins::{self, LengthBin};
+use super::conventions::Conventions;
+use super::grade::{self, AnswerLine, EmptySet};
 use super::graphwalks::GraphWalksRow;
 use super::mrcr::MrcrRow;
-use super::score::{length_bin, Task};
+use super::score::Task;
 use crate::analysis::bootstrap::{mean_ci, MeanCi};
 use crate::chat::Message;
 use crate::error::{Error, Result};
@@ -46,10 +49,27 @@ impl TaskRow {
         }
     }
 
-    pub fn grade(&self, response: &str) -> f64 {
+    /// The strict score of `response` (the answer part), and for GraphWalks
+    /// the flexible F1.
+    pub fn grade(&self, response: &str, empty: EmptySet) -> (f64, Option<f64>) {
         match self {
-            TaskRow::Mrcr(r) => grade::mrcr(response, &r.answer, &r.random_string_to_prepend),
-            TaskRow::Graphwalks(r) => grade::graphwalks(response, &r.answer_nodes),
+            TaskRow::Mrcr(r) => (
+                grade::mrcr(response, &r.answer, &r.random_string_to_prepend),
+                None,
+            ),
+            TaskRow::Graphwalks(r) => {
+                let f1 = |line| grade::graphwalks_f1(response, &r.answer_nodes, line, empty);
+                (f1(AnswerLine::Last), Some(f1(AnswerLine::Any)))
+            }
+        }
+    }
+
+    /// The expected answer as text (its tokens count toward the model's
+    /// positions, as lm-eval counts them).
+    pub fn answer_text(&self) -> String {
+        match self {
+            TaskRow::Mrcr(r) => r.answer.clone(),
+            TaskRow::Graphwalks(r) => format!("Final Answer: [{}]", r.answer_nodes.join(", ")),
         }
     }
 }
@@ -68,7 +88,11 @@ pub fn answer_part(response: &str) -> &str {
 pub struct EvalRow {
     pub kind: String,
     pub prompt_tokens: usize,
+    /// The score (GraphWalks: strict F1).
     pub score: f64,
+    /// GraphWalks: the flexible F1.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flexible: Option<f64>,
     pub response: String,
 }
 
@@ -76,9 +100,23 @@ pub struct EvalRow {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalReport {
     pub task: Task,
+    /// How the scores were computed (graders, empty sets, bins, tokens).
+    pub conventions: Conventions,
+    /// Rows not decoded: prompt plus answer exceed the model's positions.
+    pub dropped_too_long: usize,
     pub overall: MeanCi,
+    /// GraphWalks: the flexible F1 over every row.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub flexible: Option<MeanCi>,
+    /// By needle count (MRCR: "2 needles", …) or operation (GraphWalks: bfs, parents).
     pub by_kind: BTreeMap<String, MeanCi>,
-    pub by_length: BTreeMap<String, MeanCi>,
+    /// GraphWalks: the flexible F1 by operation.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", default)]
+    pub by_kind_flexible: BTreeMap<String, MeanCi>,
+    /// By lm-eval's length bins of prompt tokens (the model's, chat-templated).
+    pub by_length: Vec<LengthBin>,
+    /// lm-eval's area under the score-versus-length curve (0–1).
+    pub auc: Option<f64>,
     pub rows: Vec<EvalRow>,
 }
 
@@ -88,6 +126,8 @@ pub struct EvalOptions {
     pub max_new_tokens: usize,
     pub resamples: usize,
     pub seed: u64,
+    /// GraphWalks, both sets empty.
+    pub empty_set: EmptySet,
 }
 
 /// Decodes and grades every row; `progress` is called after each row.
@@ -105,7 +145,9 @@ pub fn evaluate(
         stop,
     } = *chat;
     let tok_err = |e: tokenizers::Error| Error::Input(format!("tokenizer: {e}"));
+    let positions = model.config.max_position_embeddings;
     let mut out = Vec::with_capacity(rows.len());
+    let mut dropped = 0;
     for (i, row) in rows.iter().enumerate() {
         let text = template.render(&row.messages()?, true)?;
         let ids = tokenizer
@@ -113,41 +155,76 @@ pub fn evaluate(
             .map_err(tok_err)?
             .get_ids()
             .to_vec();
+        let answer = tokenizer
+            .encode(row.answer_text().as_str(), false)
+            .map_err(tok_err)?
+            .len();
+        if ids.len() + answer > positions || ids.len() >= positions {
+            // lm-eval drops what the model cannot hold
+            dropped += 1;
+            progress(i + 1);
+            continue;
+        }
         model.check_input(&ids)?;
         let new = greedy(model, &ids, opts.max_new_tokens, stop)?;
         let new: Vec<u32> = new.into_iter().filter(|t| !stop.contains(t)).collect();
         // keep added tokens such as </think> (a tokenizer may mark them special);
         // stop ids were removed above
         let response = tokenizer.decode(&new, false).map_err(tok_err)?;
+        let (score, flexible) = row.grade(answer_part(&response), opts.empty_set);
         out.push(EvalRow {
             kind: row.kind(),
             prompt_tokens: ids.len(),
-            score: row.grade(answer_part(&response)),
+            score,
+            flexible,
             response,
         });
         progress(i + 1);
     }
-    Ok(summarize(task, out, opts))
+    if out.is_empty() {
+        return Err(Error::Input(format!(
+            "all {dropped} rows are longer than the model's {positions} positions \
+             (prompt plus answer); nothing was scored"
+        )));
+    }
+    let mut report = summarize(task, out, opts);
+    report.dropped_too_long = dropped;
+    report.conventions.max_len = Some(positions);
+    Ok(report)
 }
 
 /// Groups graded rows and attaches bootstrap CIs.
 pub fn summarize(task: Task, rows: Vec<EvalRow>, opts: EvalOptions) -> EvalReport {
     let ci = |v: &[f64]| mean_ci(v, opts.resamples, 0.95, opts.seed);
     let mut kinds: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    let mut lengths: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    let mut kinds_flexible: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for r in &rows {
         kinds.entry(r.kind.clone()).or_default().push(r.score);
-        lengths
-            .entry(length_bin(r.prompt_tokens))
-            .or_default()
-            .push(r.score);
+        if let Some(f) = r.flexible {
+            kinds_flexible.entry(r.kind.clone()).or_default().push(f);
+        }
     }
     let all: Vec<f64> = rows.iter().map(|r| r.score).collect();
+    let flexible: Vec<f64> = rows.iter().filter_map(|r| r.flexible).collect();
+    let lengths: Vec<(usize, f64)> = rows.iter().map(|r| (r.prompt_tokens, r.score)).collect();
+    let by_length = bins::by_length(&lengths, opts.resamples, opts.seed);
     EvalReport {
         task,
+        conventions: Conventions::new(
+            opts.empty_set,
+            "the model's tokenizer, over the chat-templated prompt (lm-eval)",
+            None,
+        ),
+        dropped_too_long: 0,
         overall: ci(&all),
+        flexible: (!flexible.is_empty()).then(|| ci(&flexible)),
         by_kind: kinds.iter().map(|(k, v)| (k.clone(), ci(v))).collect(),
-        by_length: lengths.iter().map(|(k, v)| (k.clone(), ci(v))).collect(),
+        by_kind_flexible: kinds_flexible
+            .iter()
+            .map(|(k, v)| (k.clone(), ci(v)))
+            .collect(),
+        auc: bins::auc(&by_length),
+        by_length,
         rows,
     }
 }

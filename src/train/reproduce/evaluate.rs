@@ -126,6 +126,7 @@ pub(super) fn evaluate_run(cx: &mut Context, tok: &Tokenizer) -> Result<Vec<Task
         max_new_tokens: p.max_new_tokens,
         resamples: 1000,
         seed: cx.seed,
+        empty_set: Default::default(),
     };
     let tasks = [(Task::Mrcr, em), (Task::Graphwalks, eg)];
     let pair = evaluate_pair(
