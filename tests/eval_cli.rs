@@ -204,3 +204,20 @@ fn eval_reads_the_rows_tasks_writes() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn eval_without_tokens_uses_the_pairs_length_and_says_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    model_with_tokenizer(tmp.path());
+    let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
+        .args(["eval", "--model", tmp.path().to_str().unwrap(), "--task", "mrcr"])
+        .args(["--n", "1", "--max-new-tokens", "2", "--resamples", "10", "--json"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--tokens not given: problems of"));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(r["overall"]["n"], 1);
+    assert_eq!(r["conventions"]["empty_set"], "nemo");
+    assert_eq!(r["dropped_too_long"], 0);
+}
