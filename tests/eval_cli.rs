@@ -210,8 +210,22 @@ fn eval_without_tokens_uses_the_pairs_length_and_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     model_with_tokenizer(tmp.path());
     let o = Command::new(env!("CARGO_BIN_EXE_acc-probe"))
-        .args(["eval", "--model", tmp.path().to_str().unwrap(), "--task", "mrcr"])
-        .args(["--n", "1", "--max-new-tokens", "2", "--resamples", "10", "--json"])
+        .args([
+            "eval",
+            "--model",
+            tmp.path().to_str().unwrap(),
+            "--task",
+            "mrcr",
+        ])
+        .args([
+            "--n",
+            "1",
+            "--max-new-tokens",
+            "2",
+            "--resamples",
+            "10",
+            "--json",
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
