@@ -5,6 +5,18 @@
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
+/// A line of a benchmark table: on stdout, or on stderr when stdout holds
+/// the `--json` document.
+macro_rules! table_line {
+    ($json:expr, $($fmt:tt)*) => {
+        if $json {
+            eprintln!($($fmt)*)
+        } else {
+            println!($($fmt)*)
+        }
+    };
+}
+
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use serde::Deserialize;
@@ -175,7 +187,7 @@ pub struct BenchForwardArgs {
     /// more rounds make ratios robust to machine noise).
     #[arg(long, default_value_t = 1, value_parser = super::common::in_range(1, super::common::MAX_REPEAT))]
     rounds: usize,
-    /// Print the results as JSON lines too.
+    /// Print the results as one JSON array on stdout (the table goes to stderr).
     #[arg(long)]
     json: bool,
 }
@@ -268,10 +280,18 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
         }
     };
     let exe = std::env::current_exe().context("locating the acc-probe binary")?;
-    println!("bench forward: 4 layers, hidden 256, 4 heads (2 KV) x 64, 16 experts top-4; random weights; one process per cell; limit {} GiB", a.mem_limit_gib);
-    println!(
+    // with --json the table goes to stderr and stdout holds one array of rows
+    let mut rows: Vec<serde_json::Value> = Vec::new();
+    table_line!(a.json, "bench forward: 4 layers, hidden 256, 4 heads (2 KV) x 64, 16 experts top-4; random weights; one process per cell; limit {} GiB", a.mem_limit_gib);
+    table_line!(
+        a.json,
         "{:>7} | {:<24} | {:>9} | {:>10} | {:>11} | {:>8}",
-        "tokens", "implementation", "seconds", "tokens/s", "peak mem", "checksum"
+        "tokens",
+        "implementation",
+        "seconds",
+        "tokens/s",
+        "peak mem",
+        "checksum"
     );
     for &t in &a.tokens {
         // best result per cell over the rounds; Err(reason) when a cell failed
@@ -284,7 +304,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                 let r = run_cell(&exe, t, imp, probe, a.repeat, a.mem_limit_gib)?;
                 if a.json {
                     if let Ok(row) = &r {
-                        println!("{}", serde_json::to_string(&row.raw)?);
+                        rows.push(row.raw.clone());
                     }
                 }
                 *slot = match (slot.take(), r) {
@@ -313,7 +333,8 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                         }
                         _ => String::new(),
                     };
-                    println!(
+                    table_line!(
+                        a.json,
                         "{:>7} | {:<24} | {:>9.3} | {:>10.0} | {:>11} | {:>8.5}{ratio}",
                         t,
                         label,
@@ -323,10 +344,13 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
                         r.logits_checksum
                     );
                 }
-                Some(Err(why)) => println!("{:>7} | {:<24} | {why}", t, label),
+                Some(Err(why)) => table_line!(a.json, "{:>7} | {:<24} | {why}", t, label),
                 None => {}
             }
         }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
     }
     Ok(())
 }

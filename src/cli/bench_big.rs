@@ -201,6 +201,8 @@ pub fn run(a: BenchBigArgs) -> anyhow::Result<()> {
         )?;
     }
     let exe = std::env::current_exe().context("locating the acc-probe binary")?;
+    // with --json: every cell, printed as one document at the end
+    let mut cells: Vec<serde_json::Value> = Vec::new();
     let base = Checkpoint::open(&a.base)?;
     let cfg = &base.config;
     if !a.json {
@@ -276,12 +278,16 @@ pub fn run(a: BenchBigArgs) -> anyhow::Result<()> {
                     } else {
                         err.lines().last().unwrap_or("failed").to_string()
                     };
-                    println!("{t:>7} | {run:<5} | {why}");
+                    if a.json {
+                        cells.push(serde_json::json!({"tokens": t, "cache": run, "error": why}));
+                    } else {
+                        println!("{t:>7} | {run:<5} | {why}");
+                    }
                     continue;
                 }
             };
             if a.json {
-                println!("{}", serde_json::json!({"cache": run, "result": r}));
+                cells.push(serde_json::json!({"cache": run, "result": r}));
                 continue;
             }
             let compute = r.wall_seconds - r.waited();
@@ -305,6 +311,9 @@ pub fn run(a: BenchBigArgs) -> anyhow::Result<()> {
                     .join(", ")
             );
         }
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&cells)?);
     }
     Ok(())
 }
