@@ -44,6 +44,9 @@ pub struct ScoresArgs {
     resamples: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// GraphWalks, both sets empty: `nemo` scores 1 (NeMo Gym), `lm-eval` 0.
+    #[arg(long, default_value = "nemo", value_parser = super::tasks::empty_set_parser())]
+    empty_set: acc_probe::tasks::grade::EmptySet,
     /// Output directory: scores.json and the figure.
     #[arg(long, default_value = "runs/scores")]
     out: PathBuf,
@@ -107,7 +110,7 @@ pub fn run(a: ScoresArgs) -> anyhow::Result<()> {
         max_new_tokens: a.max_new_tokens,
         resamples: a.resamples,
         seed: a.seed,
-        empty_set: Default::default(),
+        empty_set: a.empty_set,
     };
     let bar = indicatif::ProgressBar::new_spinner();
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
