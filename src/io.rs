@@ -115,7 +115,7 @@ impl Hasher for Fnv {
 pub const MAX_DOC_BYTES: u64 = 1 << 30;
 /// The most bytes a data file (JSONL rows, task rows, a trajectory file) is
 /// read into memory with.
-pub const MAX_DATA_BYTES: u64 = 16 << 30;
+pub const MAX_DATA_BYTES: u64 = 4 << 30;
 
 /// What `path` is when it is not a regular file, a folder or a pipe (which a
 /// command may read, within its limit): a device, a socket.

@@ -209,6 +209,21 @@ fn document(v: &Value, forced: Option<SourceFormat>) -> Document {
     }
 }
 
+/// The largest JSON document (a whole file, or one JSONL line) parsed: its
+/// tree takes several times its bytes in memory.
+pub const MAX_DOCUMENT_BYTES: usize = 1 << 30;
+
+/// The refusal of a JSON document over [`MAX_DOCUMENT_BYTES`].
+fn too_large(bytes: usize) -> Reject {
+    Reject::new(
+        RejectKind::Unreadable,
+        format!(
+            "a JSON document of {bytes} bytes, over the {MAX_DOCUMENT_BYTES} bytes (1 GiB) parsed \
+             whole; split it into JSONL records"
+        ),
+    )
+}
+
 /// [`read_records`] over a file's text: a JSON document, a text layout, a
 /// session file, or JSONL of records.
 fn read_records_text(
@@ -223,13 +238,17 @@ fn read_records_text(
         part: None,
     };
     let mut got = Gathered::default();
-    let whole = serde_json::from_str::<Value>(&text);
-    if let Err(e) = &whole {
+    if text.len() > MAX_DOCUMENT_BYTES && !text.trim_end().contains('\n') {
+        return (vec![], vec![Rejection::at(&file, 1, too_large(text.len()))]);
+    }
+    // a file over the limit can still be JSONL, read line by line
+    let whole = (text.len() <= MAX_DOCUMENT_BYTES).then(|| serde_json::from_str::<Value>(&text));
+    if let Some(Err(e)) = &whole {
         if let Some(why) = broken_document(&text, e) {
             return (vec![], vec![Rejection::at(&file, 1, why)]);
         }
     }
-    if let Ok(v) = whole {
+    if let Some(Ok(v)) = whole {
         match document(&v, forced) {
             Document::One(f) => got.add(read_record(&v, at(1), f)),
             Document::Conversation => {
@@ -286,6 +305,10 @@ fn read_records_text(
         return read;
     }
     for (line, l) in lines {
+        if l.len() > MAX_DOCUMENT_BYTES {
+            got.add(one::<Reject>(Err(too_large(l.len())), at(line)));
+            continue;
+        }
         match serde_json::from_str::<Value>(l) {
             Ok(v) => got.add(read_record(&v, at(line), forced)),
             Err(e) => got.add(one::<Reject>(
