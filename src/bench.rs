@@ -97,6 +97,17 @@ pub struct Measurement {
     /// Weight reads of a streamed model (all timed passes together).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight_io: Option<crate::model::WeightIo>,
+    /// With `profile`: seconds per part of the fastest pass
+    /// ([`crate::model::profile`]), and what no part holds ("other").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub breakdown: Option<Vec<PartSeconds>>,
+}
+
+/// One part of the forward pass and its seconds.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct PartSeconds {
+    pub part: String,
+    pub seconds: f64,
 }
 
 /// How a measured pass runs.
@@ -112,6 +123,8 @@ pub struct MeasureOptions {
     pub logits: bool,
     /// Passes to time; the fastest is reported.
     pub repeat: usize,
+    /// Time each part of the pass ([`crate::model::profile`]).
+    pub profile: bool,
 }
 
 /// Runs `repeat` passes of `ids` and reports the fastest. `vb` is a
@@ -167,6 +180,7 @@ pub fn measure_model(model: &Qwen3Moe, ids: &[u32], o: &MeasureOptions) -> Resul
     };
     let mut best = f64::INFINITY;
     let mut logits = None;
+    let mut breakdown = None;
     for _ in 0..o.repeat.max(1) {
         let mut attn = AttentionAccumulator::new(o.spec.clone(), layers.clone());
         let mut routing = RoutingAccumulator::new(layers.clone());
@@ -177,12 +191,38 @@ pub fn measure_model(model: &Qwen3Moe, ids: &[u32], o: &MeasureOptions) -> Resul
             ProbeSet::Routing => Probes(vec![&mut routing]),
             ProbeSet::All => Probes(vec![&mut attn, &mut routing]),
         };
+        crate::model::profile::enable(o.profile);
         let start = Instant::now();
         let out = model.forward(ids, &mut probes, opts)?;
-        best = best.min(start.elapsed().as_secs_f64());
+        let seconds = start.elapsed().as_secs_f64();
+        if seconds < best {
+            best = seconds;
+            breakdown = o.profile.then(|| parts_of(seconds));
+        }
+        crate::model::profile::enable(false);
         logits = out.logits;
     }
-    finish(o, ids.len(), best, logits, rss_before, model.weight_io())
+    let mut m = finish(o, ids.len(), best, logits, rss_before, model.weight_io())?;
+    m.breakdown = breakdown;
+    Ok(m)
+}
+
+/// The breakdown of a pass of `wall` seconds: every timed part, then what no
+/// part holds (residual adds, probes, glue).
+fn parts_of(wall: f64) -> Vec<PartSeconds> {
+    let mut v: Vec<PartSeconds> = crate::model::profile::seconds()
+        .into_iter()
+        .map(|(p, s)| PartSeconds {
+            part: p.name().to_string(),
+            seconds: s,
+        })
+        .collect();
+    let timed: f64 = v.iter().map(|p| p.seconds).sum();
+    v.push(PartSeconds {
+        part: "other (residual adds, probes, glue)".into(),
+        seconds: (wall - timed).max(0.0),
+    });
+    v
 }
 
 fn finish(
@@ -211,6 +251,7 @@ fn finish(
         rss_before_bytes: rss_before,
         logits_checksum: checksum,
         weight_io,
+        breakdown: None,
     })
 }
 

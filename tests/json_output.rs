@@ -48,7 +48,14 @@ fn commands(d: &Path, m: &str) -> Vec<Vec<String>> {
             "--out",
             &p("d.safetensors"),
         ]),
-        s(&["forward", "--random", "bench", "--tokens", "16"]),
+        s(&[
+            "forward",
+            "--random",
+            "bench",
+            "--tokens",
+            "16",
+            "--profile",
+        ]),
         s(&["bench", "forward", "--tokens", "16", "--repeat", "1"]),
         s(&["random-model", "--shape", "bench", "--out", &p("rm")]),
         // the bundled pair
@@ -168,11 +175,24 @@ fn json_is_one_document_on_stdout() {
             ));
             continue;
         }
-        if let Err(e) = serde_json::from_str::<serde_json::Value>(&out) {
-            failures.push(format!(
+        match serde_json::from_str::<serde_json::Value>(&out) {
+            Err(e) => failures.push(format!(
                 "{}: stdout is not one JSON document ({e}):\n{out}",
                 args[0]
-            ));
+            )),
+            // the breakdown's parts hold the whole pass, and no more
+            Ok(v) if args.iter().any(|a| a == "--profile") => {
+                let parts = v["breakdown"].as_array().cloned().unwrap_or_default();
+                let sum: f64 = parts.iter().filter_map(|p| p["seconds"].as_f64()).sum();
+                let wall = v["seconds"].as_f64().unwrap_or(0.0);
+                if parts.len() != 12 || sum > wall * (1.0 + 1e-9) || sum < wall * (1.0 - 1e-9) {
+                    failures.push(format!(
+                        "forward --profile: {} parts summing to {sum} of {wall} s",
+                        parts.len()
+                    ));
+                }
+            }
+            Ok(_) => {}
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));

@@ -66,6 +66,10 @@ pub struct ForwardArgs {
     /// How the model's weights are held (with --model).
     #[arg(long, value_enum, default_value_t = WeightsArg::Auto)]
     pub weights: WeightsArg,
+    /// Print the time of each part of the pass (attention kernel,
+    /// projections, router, dispatch, expert GEMMs, norms and RoPE, logits).
+    #[arg(long)]
+    pub profile: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -136,6 +140,7 @@ pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
         layers,
         logits: !a.no_logits,
         repeat: a.repeat,
+        profile: a.profile,
     };
     let m = match (model, vb) {
         (Some(model), _) => measure_model(&model, &ids, &opts)?,
@@ -157,6 +162,17 @@ pub fn run(a: ForwardArgs) -> anyhow::Result<()> {
                 .map(fmt_bytes)
                 .unwrap_or_else(|| "n/a".into()),
         );
+        if let Some(parts) = &m.breakdown {
+            println!("{:<38} {:>9} {:>7}", "part", "seconds", "share");
+            for p in parts {
+                println!(
+                    "{:<38} {:>9.4} {:>6.1}%",
+                    p.part,
+                    p.seconds,
+                    100.0 * p.seconds / m.seconds
+                );
+            }
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //!   tests, short inputs, attention-probability capture and training
 //!   (every op has a backward).
 
+use super::profile::{time, Part};
 use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 
@@ -104,27 +105,35 @@ impl Attention {
         let (t, _) = x.dims2()?;
         let (nh, nkv, hd) = (self.heads, self.kv_heads, self.head_dim);
         // 1. projections [t, heads, d]
-        let q = self.q_proj.forward(x)?.reshape((t, nh, hd))?;
-        let k = self.k_proj.forward(x)?.reshape((t, nkv, hd))?;
-        let v = self.v_proj.forward(x)?.reshape((t, nkv, hd))?;
+        let (q, k, v) = time(Part::QkvProj, || -> Result<_> {
+            Ok((
+                self.q_proj.forward(x)?.reshape((t, nh, hd))?,
+                self.k_proj.forward(x)?.reshape((t, nkv, hd))?,
+                self.v_proj.forward(x)?.reshape((t, nkv, hd))?,
+            ))
+        })?;
         // 2. per-head RMSNorm on q and k, heads first
-        let q = self
-            .q_norm
-            .forward_pass(&q, pass)?
-            .transpose(0, 1)?
-            .contiguous()?;
-        let k = self
-            .k_norm
-            .forward_pass(&k, pass)?
-            .transpose(0, 1)?
-            .contiguous()?;
-        let v = v.transpose(0, 1)?.contiguous()?;
+        let (q, k, v) = time(Part::Norms, || -> Result<_> {
+            let q = self
+                .q_norm
+                .forward_pass(&q, pass)?
+                .transpose(0, 1)?
+                .contiguous()?;
+            let k = self
+                .k_norm
+                .forward_pass(&k, pass)?
+                .transpose(0, 1)?
+                .contiguous()?;
+            Ok((q, k, v.transpose(0, 1)?.contiguous()?))
+        })?;
         // 3. RoPE
-        Ok((
-            rope.apply(&q, pass.is_train())?,
-            rope.apply(&k, pass.is_train())?,
-            v,
-        ))
+        time(Part::Rope, || {
+            Ok((
+                rope.apply(&q, pass.is_train())?,
+                rope.apply(&k, pass.is_train())?,
+                v,
+            ))
+        })
     }
 
     /// The training path over packed sequences: x [t, hidden] holds segments
@@ -206,58 +215,61 @@ impl Attention {
         } else {
             path
         };
-        let (ctx, stats, probs) = match path {
-            AttnPath::Materialized => {
-                let mask = self.mask(t, t, 0, q.device())?;
-                let (ctx, probs) = attend(&q, &k, &v, scale, &mask, Softmax::Inference)?;
-                let stats = match observe.stats {
-                    Some(spec) => {
-                        let p = probs.flatten_all()?.to_vec1::<f32>()?;
-                        let rows = stats_from_probs(&p, nh, t, spec)?;
-                        Some(if spec.per_row {
-                            StreamStats::Rows(rows)
-                        } else {
-                            StreamStats::Summary(rows.summarize(&spec.bins))
-                        })
-                    }
-                    None => None,
-                };
-                (ctx, stats, observe.probs.then_some(probs))
-            }
-            AttnPath::Streaming => {
-                let qv = q.flatten_all()?.to_vec1::<f32>()?;
-                let ktv = k
-                    .transpose(1, 2)?
-                    .contiguous()?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?;
-                let vv = v.flatten_all()?.to_vec1::<f32>()?;
-                let res = stream_attention(
-                    StreamInput {
-                        q: &qv,
-                        kt: &ktv,
-                        v: &vv,
-                        heads: nh,
-                        kv_heads: nkv,
-                        t,
-                        d: hd,
-                        scale: scale as f32,
-                    },
-                    blocks,
-                    observe.stats,
-                )?;
-                let ctx =
-                    Tensor::from_vec(res.out, (t, nh * hd), &Device::Cpu)?.to_device(x.device())?;
-                let probs = if observe.probs {
-                    Some(eager_attention(&q, &k, &v, scale, false)?.1)
-                } else {
-                    None
-                };
-                (ctx, res.stats, probs)
-            }
-        };
+        let kernel = time(Part::AttnKernel, || -> Result<_> {
+            Ok(match path {
+                AttnPath::Materialized => {
+                    let mask = self.mask(t, t, 0, q.device())?;
+                    let (ctx, probs) = attend(&q, &k, &v, scale, &mask, Softmax::Inference)?;
+                    let stats = match observe.stats {
+                        Some(spec) => {
+                            let p = probs.flatten_all()?.to_vec1::<f32>()?;
+                            let rows = stats_from_probs(&p, nh, t, spec)?;
+                            Some(if spec.per_row {
+                                StreamStats::Rows(rows)
+                            } else {
+                                StreamStats::Summary(rows.summarize(&spec.bins))
+                            })
+                        }
+                        None => None,
+                    };
+                    (ctx, stats, observe.probs.then_some(probs))
+                }
+                AttnPath::Streaming => {
+                    let qv = q.flatten_all()?.to_vec1::<f32>()?;
+                    let ktv = k
+                        .transpose(1, 2)?
+                        .contiguous()?
+                        .flatten_all()?
+                        .to_vec1::<f32>()?;
+                    let vv = v.flatten_all()?.to_vec1::<f32>()?;
+                    let res = stream_attention(
+                        StreamInput {
+                            q: &qv,
+                            kt: &ktv,
+                            v: &vv,
+                            heads: nh,
+                            kv_heads: nkv,
+                            t,
+                            d: hd,
+                            scale: scale as f32,
+                        },
+                        blocks,
+                        observe.stats,
+                    )?;
+                    let ctx = Tensor::from_vec(res.out, (t, nh * hd), &Device::Cpu)?
+                        .to_device(x.device())?;
+                    let probs = if observe.probs {
+                        Some(eager_attention(&q, &k, &v, scale, false)?.1)
+                    } else {
+                        None
+                    };
+                    (ctx, res.stats, probs)
+                }
+            })
+        });
+        let (ctx, stats, probs) = kernel?;
         // 5. output projection
-        let out = self.o_proj.forward(&ctx)?;
+        let out = time(Part::OProj, || self.o_proj.forward(&ctx))?;
         Ok(AttnResult { out, stats, probs })
     }
 }

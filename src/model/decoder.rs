@@ -1,6 +1,7 @@
 //! One decoder layer: x + attn(norm(x)), then + ffn(norm(x)) where ffn is the
 //! sparse MoE block or, for `mlp_only_layers` / `decoder_sparse_step`, a dense MLP.
 
+use super::profile::{time, Part};
 use candle_core::Tensor;
 use candle_nn::VarBuilder;
 
@@ -26,10 +27,10 @@ impl FeedForward {
     pub fn forward(&self, h: &Tensor, softmax: Softmax) -> Result<(Tensor, Option<RouterOutput>)> {
         Ok(match self {
             FeedForward::Moe(moe) => {
-                let r = moe.router.route_with(h, softmax)?;
+                let r = time(Part::Router, || moe.router.route_with(h, softmax))?;
                 (moe.forward(h, &r)?, Some(r))
             }
-            FeedForward::Dense(mlp) => (mlp.forward(h)?, None),
+            FeedForward::Dense(mlp) => (time(Part::DenseMlp, || mlp.forward(h))?, None),
         })
     }
 }
@@ -140,7 +141,9 @@ impl DecoderLayer {
 
     /// x + ffn(norm(x)) on the residual stream x: (hidden, routing of MoE layers).
     fn feed_forward(&self, x: &Tensor, pass: Pass) -> Result<(Tensor, Option<RouterOutput>)> {
-        let h = self.post_attention_layernorm.forward_pass(x, pass)?;
+        let h = time(Part::Norms, || {
+            self.post_attention_layernorm.forward_pass(x, pass)
+        })?;
         let (ff, routing) = self.mlp.forward(&h, pass.softmax())?;
         Ok(((x + ff)?, routing))
     }
@@ -179,7 +182,7 @@ impl DecoderLayer {
         blocks: StreamBlocks,
         observe: AttnObserve<'_>,
     ) -> Result<LayerOutput> {
-        let h = self.input_layernorm.forward(x)?;
+        let h = time(Part::Norms, || self.input_layernorm.forward(x))?;
         let attn = self.self_attn.forward(&h, rope, path, blocks, observe)?;
         let x = (x + &attn.out)?;
         let (hidden, routing) = self.feed_forward(&x, Pass::Inference)?;

@@ -17,6 +17,7 @@ pub mod loader;
 pub mod moe;
 pub mod norm;
 pub mod ops;
+pub mod profile;
 pub mod qwen3_moe;
 pub mod random;
 pub mod rope;

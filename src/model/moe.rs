@@ -1,6 +1,7 @@
 //! Feed-forward blocks: the SwiGLU MLP (dense layers and each expert) and the
 //! sparse MoE block that dispatches tokens to experts chosen by the router.
 
+use super::profile::{time, Part};
 use std::sync::OnceLock;
 
 use candle_core::{Tensor, D};
@@ -171,7 +172,13 @@ impl SparseMoe {
     /// Mixes expert outputs for x [t, hidden] according to `routing`.
     pub fn forward(&self, x: &Tensor, routing: &RouterOutput) -> Result<Tensor> {
         let max_rows = (DISPATCH_BYTES / (x.dim(1)? * 4)).max(1);
-        self.forward_in_steps(x, routing, max_rows)
+        // the breakdown's dispatch is the whole block less the experts' GEMMs
+        let before = super::profile::seconds_of(Part::Experts);
+        let t0 = std::time::Instant::now();
+        let y = self.forward_in_steps(x, routing, max_rows);
+        let experts = super::profile::seconds_of(Part::Experts) - before;
+        super::profile::add(Part::Dispatch, t0.elapsed().as_secs_f64() - experts);
+        y
     }
 
     /// [`Self::forward`] gathering at most `max_rows` routed rows per step
@@ -226,7 +233,8 @@ impl SparseMoe {
                 let mut offset = 0;
                 for (e, &n) in counts.iter().enumerate().take(e1).skip(e0) {
                     if n > 0 {
-                        outs.push(self.experts.get(e)?.forward(&xs.narrow(0, offset, n)?)?);
+                        let rows = xs.narrow(0, offset, n)?;
+                        outs.push(time(Part::Experts, || self.experts.get(e)?.forward(&rows))?);
                     }
                     offset += n;
                 }

@@ -1,5 +1,6 @@
 //! The Qwen3-MoE causal language model, with probe hooks.
 
+use super::profile::{time, Part};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
@@ -496,7 +497,7 @@ impl Qwen3Moe {
         let mut ropes = Vec::with_capacity(inputs.len());
         for (ids, l) in inputs.iter().zip(&lasts) {
             if l.is_some() {
-                xs.push(Some(self.embed(ids)?));
+                xs.push(Some(time(Part::Embed, || self.embed(ids))?));
                 ropes.push(Some(RopeTables::new(
                     self.config.rope_theta,
                     self.config.head_dim,
@@ -553,10 +554,12 @@ impl Qwen3Moe {
             let logits = match (&lm_head, x, opts.logits) {
                 (Some(head), Some(x), LogitsRequest::Last) => {
                     let t = x.dims2()?.0;
-                    Some(head.forward(&self.norm.forward(&x.narrow(0, t - 1, 1)?)?)?)
+                    let h = time(Part::Norms, || self.norm.forward(&x.narrow(0, t - 1, 1)?))?;
+                    Some(time(Part::Logits, || head.forward(&h))?)
                 }
                 (Some(head), Some(x), LogitsRequest::All) => {
-                    Some(head.forward(&self.norm.forward(&x)?)?)
+                    let h = time(Part::Norms, || self.norm.forward(&x))?;
+                    Some(time(Part::Logits, || head.forward(&h))?)
                 }
                 _ => None,
             };
