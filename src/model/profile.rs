@@ -77,6 +77,12 @@ pub fn enable(on: bool) {
     ON.store(on, Ordering::Relaxed);
 }
 
+/// Whether the breakdown is on.
+#[inline]
+pub fn on() -> bool {
+    ON.load(Ordering::Relaxed)
+}
+
 /// Runs `f`, adding its wall time to `part` when the breakdown is on.
 #[inline]
 pub fn time<T>(part: Part, f: impl FnOnce() -> T) -> T {
