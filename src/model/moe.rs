@@ -232,20 +232,28 @@ impl SparseMoe {
             if rows > 0 {
                 let tok = tok.narrow(0, start, rows)?;
                 let xs = x.index_select(&tok, 0)?;
-                let mut outs = Vec::with_capacity(e1 - e0);
-                let mut offset = 0;
+                // the routed experts of the step and their row counts
+                let mut mlps = Vec::with_capacity(e1 - e0);
+                let mut ns = Vec::with_capacity(e1 - e0);
                 for (e, &n) in counts.iter().enumerate().take(e1).skip(e0) {
                     if n > 0 {
-                        let rows = xs.narrow(0, offset, n)?;
-                        outs.push(time(Part::Experts, || self.experts.get(e)?.forward(&rows))?);
+                        mlps.push(self.experts.get(e)?);
+                        ns.push(n);
                     }
-                    offset += n;
                 }
-                let ys = if outs.len() == 1 {
-                    outs.pop().expect("one expert")
-                } else {
-                    Tensor::cat(&outs, 0)?
-                };
+                let ys = time(Part::Experts, || -> Result<Tensor> {
+                    // grouped on the CPU in f32; candle's per-expert matmuls otherwise
+                    if let Some(ys) = super::experts_cpu::grouped(&xs, &mlps, &ns)? {
+                        return Ok(ys);
+                    }
+                    let mut outs = Vec::with_capacity(mlps.len());
+                    let mut offset = 0;
+                    for (m, &n) in mlps.iter().zip(&ns) {
+                        outs.push(m.forward(&xs.narrow(0, offset, n)?)?);
+                        offset += n;
+                    }
+                    Ok(Tensor::cat(&outs, 0)?)
+                })?;
                 let w = combine
                     .index_select(&slots.narrow(0, start, rows)?, 0)?
                     .unsqueeze(D::Minus1)?;
