@@ -17,12 +17,14 @@ use super::moe::Mlp;
 use crate::error::{Error, Result};
 
 /// Whether the grouped path can run on `x` and these experts: f32 on the
-/// CPU, contiguous weights, no biases.
+/// CPU, contiguous weights, no biases, and nothing that needs a gradient
+/// (training goes through candle's ops, which have a backward).
 fn eligible(x: &Tensor, experts: &[&Mlp]) -> bool {
     let ok = |t: &Tensor| {
         matches!(t.device(), Device::Cpu)
             && t.dtype() == candle_core::DType::F32
             && t.is_contiguous()
+            && !t.track_op()
     };
     ok(x)
         && experts.iter().all(|m| {
@@ -238,8 +240,12 @@ mod tests {
             .unwrap();
         let single = one.install(|| grouped(&xs, &experts, &counts).unwrap().unwrap());
         assert_eq!(bits(&got), bits(&single));
-        // another dtype is left to the reference
+        // another dtype is left to the reference, and so is training
         let half = xs.to_dtype(DType::BF16).unwrap();
         assert!(grouped(&half, &experts, &counts).unwrap().is_none());
+        let var = candle_core::Var::from_tensor(&xs).unwrap();
+        assert!(grouped(var.as_tensor(), &experts, &counts)
+            .unwrap()
+            .is_none());
     }
 }
