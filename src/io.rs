@@ -117,20 +117,28 @@ pub const MAX_DOC_BYTES: u64 = 1 << 30;
 /// read into memory with.
 pub const MAX_DATA_BYTES: u64 = 4 << 30;
 
-/// What `path` is when it is not a regular file, a folder or a pipe (which a
-/// command may read, within its limit): a device, a socket.
-pub fn special_file(path: &Path) -> Option<&'static str> {
+/// What a file that is neither a regular file nor a folder is: a FIFO, a
+/// device, a socket; `None` for regular files and folders.
+pub fn special_kind(meta: &std::fs::Metadata) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
-    let t = std::fs::metadata(path).ok()?.file_type();
-    if t.is_char_device() {
+    let t = meta.file_type();
+    if t.is_file() || t.is_dir() {
+        None
+    } else if t.is_fifo() {
+        Some("a FIFO")
+    } else if t.is_char_device() {
         Some("a character device")
     } else if t.is_block_device() {
         Some("a block device")
     } else if t.is_socket() {
         Some("a socket")
     } else {
-        None
+        Some("not a regular file")
     }
+}
+
+fn is_fifo(meta: &std::fs::Metadata) -> bool {
+    std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type())
 }
 
 /// Reads a whole input file of at most `limit` bytes. A device, a socket, a
@@ -139,7 +147,8 @@ pub fn special_file(path: &Path) -> Option<&'static str> {
 pub fn read_bounded(path: &Path, limit: u64) -> Result<Vec<u8>> {
     use std::io::Read;
     let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if let Some(kind) = special_file(path) {
+    // a pipe (`<(…)`) is read within the limit; a device or socket never
+    if let Some(kind) = special_kind(&meta).filter(|_| !is_fifo(&meta)) {
         return Err(Error::Input(format!(
             "{}: {kind}, not a file",
             path.display()

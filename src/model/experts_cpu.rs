@@ -176,18 +176,7 @@ mod tests {
         let (hidden, inter, n_experts) = (48, 40, 5);
         let dev = Device::Cpu;
         let mut seed = 7u64;
-        let mut rand = |shape: &[usize]| {
-            let n: usize = shape.iter().product();
-            let v: Vec<f32> = (0..n)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.6
-                })
-                .collect();
-            Tensor::from_vec(v, shape, &dev).unwrap()
-        };
+        let mut rand = |shape: &[usize]| super::super::random::lcg_tensor(&mut seed, shape, 0.6);
         let mut w = HashMap::new();
         for e in 0..n_experts {
             for (name, s) in [

@@ -279,18 +279,7 @@ mod tests {
         let dev = Device::Cpu;
         let mut w = HashMap::new();
         let mut seed = 1u64;
-        let mut rand = |shape: &[usize]| {
-            let n: usize = shape.iter().product();
-            let v: Vec<f32> = (0..n)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.8
-                })
-                .collect();
-            Tensor::from_vec(v, shape, &dev).unwrap()
-        };
+        let mut rand = |shape: &[usize]| super::super::random::lcg_tensor(&mut seed, shape, 0.8);
         w.insert("gate.weight".to_string(), rand(&[experts, hidden]));
         for e in 0..experts {
             for (n, s) in [

@@ -118,3 +118,19 @@ pub fn write_checkpoint(
     )?;
     Ok(())
 }
+
+/// Test tensors of uniform values in ±scale/2 from a 64-bit LCG: the same
+/// numbers on every platform; `seed` advances across calls.
+#[cfg(test)]
+pub(crate) fn lcg_tensor(seed: &mut u64, shape: &[usize], scale: f32) -> Tensor {
+    let n: usize = shape.iter().product();
+    let v: Vec<f32> = (0..n)
+        .map(|_| {
+            *seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((*seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+        })
+        .collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).expect("a tensor of its shape")
+}

@@ -107,7 +107,6 @@ fn broken_document(text: &str, e: &serde_json::Error) -> Option<String> {
 /// Why `path` is not read as a file: a broken link, a FIFO, a device or a
 /// socket (never opened, so a FIFO cannot block the run).
 fn not_a_regular_file(path: &Path) -> Option<String> {
-    use std::os::unix::fs::FileTypeExt;
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
         Err(e) => {
@@ -117,20 +116,7 @@ fn not_a_regular_file(path: &Path) -> Option<String> {
             })
         }
     };
-    let t = meta.file_type();
-    let kind = if t.is_file() {
-        return None;
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
-    };
+    let kind = crate::io::special_kind(&meta)?;
     Some(format!("{kind}, not a trajectory file; skipped"))
 }
 
