@@ -240,6 +240,53 @@ fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
     assert!(acc_r[..30].iter().any(|r| !copy.contains(r)));
 }
 
+#[test]
+fn a_copy_stage_that_fails_its_criterion_stops_the_run_with_its_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, preset) = (dir.path().join("run"), dir.path().join("p.json"));
+    // 4 steps from scratch cannot copy every held-out drill
+    let fields = serde_json::json!({
+        "copy_steps": 4, "drill_checks": 0, "eval_n": 2, "max_new_tokens": 4,
+        "copy_until": {"every": 2, "decay": 2, "per_kind": 1, "pass": 1.0}
+    });
+    std::fs::write(&preset, fields.to_string()).unwrap();
+    let o = bin()
+        .args(["--threads", "2", "reproduce", "--quick", "--out"])
+        .arg(&out)
+        .arg("--preset")
+        .arg(&preset)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("stage base-copy"), "{err}");
+    assert!(
+        err.contains("at least 100% of 3 held-out short copy drills exact"),
+        "{err}"
+    );
+    assert!(err.contains("did not pass in 4 steps"), "{err}");
+    assert!(err.contains("The run stops here"), "{err}");
+    let checks = json_file(&out.join("base-copy/train/until.json"));
+    assert_eq!(checks["checks"].as_array().map(Vec::len), Some(2));
+    assert!(checks["passed_at"].is_null());
+    assert!(!out.join("base-copy/model.safetensors").exists());
+    assert!(!out.join("base-lm").exists() && !out.join("results.json").exists());
+    // a bad criterion is refused before anything runs
+    let fields =
+        serde_json::json!({"copy_until": {"every": 2, "decay": 2, "per_kind": 1, "pass": 0}});
+    std::fs::write(&preset, fields.to_string()).unwrap();
+    let o = bin()
+        .args(["reproduce", "--quick", "--out"])
+        .arg(dir.path().join("run2"))
+        .arg("--preset")
+        .arg(&preset)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("copy_until"), "{err}");
+    assert!(!dir.path().join("run2/trajectories").exists());
+}
+
 /// A tokenizer, a model config and an LM corpus (`lm.jsonl`) in `root`.
 fn lm_setup(root: &Path) {
     let corpus: Vec<String> = (0..200)

@@ -10,6 +10,7 @@ pub mod divergence;
 pub mod paired;
 pub mod routing;
 pub mod routing_report;
+pub mod seeds;
 pub mod session;
 
 use crate::error::{Error, Result};

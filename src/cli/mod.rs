@@ -32,6 +32,7 @@ mod random_model;
 mod reproduce;
 mod routing;
 mod scores;
+mod seeds;
 mod tasks;
 mod train;
 
@@ -64,6 +65,8 @@ enum Command {
     Ablate(Box<ablate::AblateArgs>),
     /// The main table: toy MRCR / GraphWalks scores of the base / ACC pair with CIs.
     Scores(scores::ScoresArgs),
+    /// Reproductions that differ only in their seed: per-seed scores, the mean over seeds with CIs over seeds and problems
+    Seeds(seeds::SeedsArgs),
     /// Compiled context lengths per domain (histogram, quantiles) from ACC rows.
     Lengths(lengths::LengthsArgs),
     /// Run the declarative analyses of analyses/*.toml into figures/.
@@ -178,6 +181,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Routing(a) => routing::run(*a),
         Command::Ablate(a) => ablate::run(*a),
         Command::Scores(a) => scores::run(a),
+        Command::Seeds(a) => seeds::run(a),
         Command::Lengths(a) => lengths::run(a),
         Command::Figures(a) => figures::run(a),
         Command::Merge(a) => merge::run(a),

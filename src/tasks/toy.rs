@@ -30,6 +30,8 @@ pub const GRAPH_COPY_DRILL_STREAM: u64 = 13;
 pub const LONG_GRAPH_DRILL_STREAM: u64 = 14;
 /// Repository-history agent episodes (`environments::history`).
 pub const HISTORY_STREAM: u64 = 15;
+/// Held-out short drills of the copy stage's criterion (`copy_criterion`).
+pub const COPY_CRITERION_STREAM: u64 = 16;
 
 /// The seed of problem `i` of `stream` in a run seeded with `seed`.
 pub fn seed_for(seed: u64, stream: u64, i: usize) -> u64 {

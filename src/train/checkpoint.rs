@@ -30,6 +30,9 @@ pub struct TrainState {
     pub tokens: u64,
     /// Training seconds so far.
     pub elapsed_s: f64,
+    /// The checks of a run that ends on a criterion (`until`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<super::until::UntilState>,
 }
 
 /// A checkpoint read back.

@@ -61,6 +61,15 @@ pub fn tokenizer_config(tok: &tokenizers::Tokenizer, template: &str, max_len: us
     })
 }
 
+/// The ids that end a response of a trained model (`<|im_end|>`, then
+/// `<|endoftext|>`): its generation_config.json's `eos_token_id`.
+pub fn stop_tokens(tok: &tokenizers::Tokenizer) -> Vec<u32> {
+    ["<|im_end|>", "<|endoftext|>"]
+        .iter()
+        .filter_map(|t| tok.token_to_id(t))
+        .collect()
+}
+
 /// Writes the model directory `dir` (files replaced atomically).
 pub fn write_model_dir(
     dir: &Path,
@@ -110,7 +119,7 @@ pub fn write_model_dir(
             cfg.max_position_embeddings,
         )),
     )?;
-    let stops: Vec<u32> = [eos, pad].into_iter().flatten().collect();
+    let stops = stop_tokens(tok);
     write_atomic(
         &dir.join("generation_config.json"),
         &json_bytes(&json!({

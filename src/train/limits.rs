@@ -65,6 +65,9 @@ impl TrainConfig {
         real("beta2", self.adamw.beta2, 0.0, false, 1.0 - f64::EPSILON)?;
         real("AdamW eps", self.adamw.eps, 0.0, true, 1.0)?;
         real("gradient clip", self.clip, 0.0, false, f64::MAX)?;
+        if let Some(u) = &self.until {
+            u.validate()?;
+        }
         if let Some(c) = self.aux_coef {
             real("router aux-loss coefficient", c, 0.0, false, 1e3)?;
         }
@@ -110,6 +113,15 @@ mod tests {
             (|c| c.adamw.beta2 = 1.0, "beta2"),
             (|c| c.clip = -1.0, "gradient clip"),
             (|c| c.aux_coef = Some(f64::NAN), "aux-loss"),
+            (
+                |c| {
+                    c.until = Some(crate::train::until::Until {
+                        every: 100,
+                        decay: 0,
+                    })
+                },
+                "decay steps",
+            ),
         ];
         for (edit, name) in cases {
             let mut c = cfg();

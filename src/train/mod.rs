@@ -9,6 +9,7 @@
 //! - [`checkpoint`]: run-directory checkpoints;
 //! - [`hf`]: the model directory transformers loads;
 //! - [`trainer`]: the loop; [`limits`]: the ranges of its settings;
+//! - [`until`]: ending a run on a criterion (warmup–stable–decay);
 //! - [`grow`]: depth growth that keeps the model's function;
 //! - [`curriculum`]: the drills of the LM corpus and the copy-drill check;
 //! - [`reproduce`]: environments → trajectories → compile → base and ACC models → evaluation.
@@ -23,6 +24,7 @@ pub mod loss;
 pub mod optim;
 pub mod reproduce;
 pub mod trainer;
+pub mod until;
 
 pub use data::Objective;
-pub use trainer::{train, Init, SaveDtype, StepMetrics, TrainConfig, TrainSummary};
+pub use trainer::{train, train_until, Init, SaveDtype, StepMetrics, TrainConfig, TrainSummary};

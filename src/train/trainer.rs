@@ -24,6 +24,7 @@ use super::data::{self, Objective, Pack};
 use super::hf;
 use super::loss::{accumulate, packs_grads};
 use super::optim::{clip_global_norm, AdamW, AdamWConfig, Schedule};
+use super::until::{Criterion, Until, UntilState};
 use crate::chat::ChatTemplate;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
@@ -83,6 +84,11 @@ pub struct TrainConfig {
     pub save_dtype: SaveDtype,
     /// Fused CPU ops with analytic backward (else composed candle ops).
     pub fused: bool,
+    /// End on a criterion instead of at `steps` (see [`Until`]; `steps` is
+    /// then the most steps before the criterion passes). `None`: `steps`
+    /// steps, cosine schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Until>,
     /// Packs computed in parallel (data parallelism within a step; the
     /// gradients are summed in pack order, so the result is the same for any
     /// count). Not part of a run's identity: a resume may use another.
@@ -111,6 +117,7 @@ impl TrainConfig {
             keep: 2,
             save_dtype: SaveDtype::F32,
             fused: true,
+            until: None,
             workers: 1,
         }
     }
@@ -147,6 +154,9 @@ pub struct TrainSummary {
     pub tokens_per_s: f64,
     pub first_loss: Option<f64>,
     pub final_loss: Option<f64>,
+    /// The checks of a run that ended on a criterion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub until: Option<UntilState>,
 }
 
 /// The dtype of a written model.safetensors: `f32` or `bf16`.
@@ -286,7 +296,26 @@ pub fn train(
     resume: bool,
     on_step: &mut dyn FnMut(&StepMetrics),
 ) -> Result<TrainSummary> {
+    train_until(cfg, out, resume, on_step, None)
+}
+
+/// [`train`], ending on `criterion` when the config has [`Until`] (which
+/// then needs one): the run stops after the decay that follows the first
+/// check that passes, or with an error listing its checks when none passes
+/// in `steps` steps.
+pub fn train_until(
+    cfg: &TrainConfig,
+    out: &Path,
+    resume: bool,
+    on_step: &mut dyn FnMut(&StepMetrics),
+    mut criterion: Option<&mut dyn Criterion>,
+) -> Result<TrainSummary> {
     cfg.validate()?;
+    if cfg.until.is_some() && criterion.is_none() {
+        return Err(Error::Input(
+            "a run that ends on a criterion (until) needs the criterion that checks it".into(),
+        ));
+    }
     // 0. a new run, or the continuation of the one in `out`
     let run = out.join("train");
     let resume_from = open_run(cfg, out, resume)?;
@@ -323,6 +352,7 @@ pub fn train(
                 adam_t: 0,
                 tokens: 0,
                 elapsed_s: 0.0,
+                until: cfg.until.map(|_| UntilState::default()),
             };
             (Learner::new(cfg, &mcfg, init_weights, None, state)?, None)
         }
@@ -334,19 +364,40 @@ pub fn train(
 
     // 4. the loop
     let start_step = model.state.step;
-    for step in start_step..cfg.steps {
+    let mut end = model.end(cfg);
+    let mut since_check = (0.0, 0usize);
+    let mut step = start_step;
+    while step < end {
         let m = model.step(cfg, &packs, step, last_good, &run)?;
         log.push(&m)?;
         on_step(&m);
-        let last = step + 1 == cfg.steps;
-        if last || (cfg.save_every > 0 && (step + 1) % cfg.save_every == 0) {
+        step += 1;
+        since_check = (since_check.0 + m.loss, since_check.1 + 1);
+        if let (Some(u), Some(c)) = (&cfg.until, criterion.as_deref_mut()) {
+            if model.check_due(u, step) {
+                let loss = since_check.0 / since_check.1.max(1) as f64;
+                since_check = (0.0, 0);
+                model.check(u, c, step, loss)?;
+                end = model.end(cfg);
+            }
+        }
+        if step == end || (cfg.save_every > 0 && step % cfg.save_every == 0) {
             let (weights, opt) = (model.snapshot(), model.opt.state()?);
             checkpoint::save(&run, &weights, &opt, &model.state, cfg.keep)?;
-            last_good = Some(step + 1);
+            last_good = Some(step);
         }
     }
-    if start_step >= cfg.steps {
+    if start_step >= end {
         log.write()?;
+    }
+    if let (Some(st), Some(c)) = (&model.state.until, criterion.as_deref()) {
+        write_atomic(
+            &run.join("until.json"),
+            &serde_json::to_vec_pretty(st).expect("checks serialise"),
+        )?;
+        if st.passed_at.is_none() {
+            return Err(st.failed(&c.describe(), cfg.steps, &run));
+        }
     }
 
     // 5. the model directory
@@ -355,7 +406,7 @@ pub fn train(
     let state = &model.state;
     let summary = TrainSummary {
         out: out.to_path_buf(),
-        steps: cfg.steps,
+        steps: state.step,
         resumed_from,
         rows: ds.rows,
         examples: ds.examples.len(),
@@ -367,6 +418,7 @@ pub fn train(
         tokens_per_s: state.tokens as f64 / state.elapsed_s.max(1e-9),
         first_loss: log.first_loss,
         final_loss: log.final_loss,
+        until: state.until.clone(),
     };
     write_atomic(
         &run.join("summary.json"),
@@ -503,6 +555,42 @@ impl Learner {
         })
     }
 
+    /// The step the run ends at: `steps`, or with [`Until`] the end of the
+    /// decay after the check that passed.
+    fn end(&self, cfg: &TrainConfig) -> usize {
+        match (&cfg.until, &self.state.until) {
+            (Some(u), Some(st)) => st.end(u, cfg.steps),
+            _ => cfg.steps,
+        }
+    }
+
+    /// Whether the criterion is to be checked after `done` steps: after
+    /// warm-up, every `every` steps, until a check passes.
+    fn check_due(&self, u: &Until, done: usize) -> bool {
+        let pending = (self.state.until.as_ref()).is_some_and(|st| st.passed_at.is_none());
+        pending && u.due(done, self.schedule.warmup)
+    }
+
+    /// Checks the model with `c` after `done` steps and records the check
+    /// (and, when it passes, the step the decay starts from).
+    fn check(&mut self, u: &Until, c: &mut dyn Criterion, done: usize, loss: f64) -> Result<()> {
+        let check = c.check(done, loss, &self.model)?;
+        tracing::info!(
+            "step {done}: {} ({}; loss {loss:.3})",
+            check.detail,
+            match check.passed {
+                true => format!("passed: {} decay steps follow", u.decay),
+                false => "not yet".into(),
+            }
+        );
+        let st = self.state.until.get_or_insert_with(UntilState::default);
+        if check.passed {
+            st.passed_at = Some(done);
+        }
+        st.checks.push(check);
+        Ok(())
+    }
+
     fn params(&self) -> usize {
         self.vars.values().map(|v| v.elem_count()).sum()
     }
@@ -557,7 +645,10 @@ impl Learner {
         if !grad_norm.is_finite() {
             return Err(non_finite(step, idx[0], "gradient norm", last_good, run));
         }
-        let lr = self.schedule.lr(step);
+        let lr = match (&cfg.until, &self.state.until) {
+            (Some(u), Some(st)) => st.lr(&self.schedule, u, step),
+            _ => self.schedule.lr(step),
+        };
         self.opt.step(&grads, lr)?;
         let step_s = t0.elapsed().as_secs_f64();
         let state = &mut self.state;

@@ -345,6 +345,29 @@ fn score(
     Ok(scores)
 }
 
+/// Decodes `per_kind` held-out short drills of each kind from the seed
+/// stream `stream` (a criterion's own, disjoint from the drill check's),
+/// with edge traces as in [`check`].
+pub fn check_short(
+    chat: &ChatModel<'_>,
+    per_kind: usize,
+    seed: u64,
+    stream: u64,
+    edge_trace: bool,
+) -> Result<Vec<KindScore>> {
+    let mut set = drills(per_kind, seed, stream, &SHORT, short_kind, copy_drill);
+    if edge_trace {
+        set = set
+            .into_iter()
+            .map(|(k, d)| (k, with_edge_trace(d)))
+            .collect();
+    }
+    score(chat, set, &SHORT)
+}
+
+/// The short drill kinds.
+const SHORT: [&str; 3] = ["list", "hash", "one-hop"];
+
 /// Decodes `per_kind` held-out drills of each kind, short and long. With
 /// `edge_trace` the lookups' references carry their edge trace
 /// (`graphwalks::with_edge_trace`), as the drills of a run trained with it do.
@@ -354,7 +377,6 @@ pub fn check(
     seed: u64,
     edge_trace: bool,
 ) -> Result<DrillCheck> {
-    const SHORT: [&str; 3] = ["list", "hash", "one-hop"];
     const LONG: [&str; 2] = ["lookup", "recall"];
     let short = drills(
         per_kind,

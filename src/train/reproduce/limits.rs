@@ -106,6 +106,12 @@ impl Preset {
                 positive(source, field, lr)?;
             }
         }
+        if let Some(c) = &self.copy_until {
+            c.until()
+                .validate()
+                .and_then(|_| c.want().validate(source))
+                .map_err(|e| Error::Input(format!("{source}: preset field `copy_until`: {e}")))?;
+        }
         positive(source, "qk_norm_init", f64::from(self.qk_norm_init))
     }
 }
@@ -126,6 +132,14 @@ mod tests {
             (r#"{"layers": 0}"#, "num_hidden_layers"),
             (r#"{"history_commits": [1, 5]}"#, "history_commits"),
             (r#"{"batch": 0}"#, "batch"),
+            (
+                r#"{"copy_until": {"every": 0, "decay": 10, "per_kind": 4, "pass": 0.5}}"#,
+                "copy_until",
+            ),
+            (
+                r#"{"copy_until": {"every": 10, "decay": 10, "per_kind": 4, "pass": 1.5}}"#,
+                "copy_until",
+            ),
         ] {
             let v: Value = serde_json::from_str(json).unwrap();
             let e = Preset::quick()

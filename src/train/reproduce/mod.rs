@@ -36,6 +36,7 @@ mod evaluate;
 mod limits;
 mod preset;
 mod report;
+mod seeds;
 mod stages;
 mod training;
 
@@ -46,16 +47,18 @@ use tokenizers::Tokenizer;
 
 pub use evaluate::{evaluate_pair, PairModel, PairScores, TaskResult};
 pub use preset::{
-    GrowBefore, LongPractice, Preset, PAIR_EVAL_N, PAIR_HISTORY_COMMITS, PAIR_MAX_NEW_TOKENS,
-    PAIR_TASK_TOKENS,
+    CopyUntil, GrowBefore, LongPractice, Preset, PAIR_EVAL_N, PAIR_HISTORY_COMMITS,
+    PAIR_MAX_NEW_TOKENS, PAIR_TASK_TOKENS,
 };
 pub use report::{results_table, task_table, Report};
+pub use seeds::{seeds_report, seeds_table, SeedRun, SeedsReport, SeedsTask};
 pub use stages::StageId;
 
 use super::trainer::StepMetrics;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::train::curriculum::drill_check::DrillCheck;
+use crate::train::until::UntilState;
 use corpus::Corpus;
 use stages::{Stage, Work};
 
@@ -87,6 +90,7 @@ struct Products {
 struct Findings {
     counts: BTreeMap<String, usize>,
     drill_checks: BTreeMap<String, DrillCheck>,
+    criteria: BTreeMap<String, UntilState>,
     results: Vec<TaskResult>,
 }
 
@@ -110,6 +114,7 @@ pub fn reproduce(p: &Preset, seed: u64, out: &Path, hooks: Hooks<'_>) -> Result<
         seed,
         counts: found.counts,
         drill_checks: found.drill_checks,
+        criteria: found.criteria,
         results: found.results,
         base: StageId::Base.dir(out),
         acc: StageId::Acc.dir(out),
@@ -154,8 +159,12 @@ fn run_stage(cx: &mut Context, s: &Stage, made: &mut Products, found: &mut Findi
             datasets::write(&sources, &dir, &mut found.counts)?;
         }
         Work::Train(t) => {
-            if let Some(c) = training::train_stage(cx, s.id, t, done)? {
+            let r = training::train_stage(cx, s.id, t, done)?;
+            if let Some(c) = r.drill_check {
                 found.drill_checks.insert(s.id.to_string(), c);
+            }
+            if let Some(u) = r.until {
+                found.criteria.insert(s.id.to_string(), u);
             }
         }
         Work::Grow { from, dtype } => {

@@ -12,6 +12,8 @@ use super::stages::StageId;
 use crate::environments;
 use crate::error::{Error, Result};
 use crate::model::Qwen3MoeConfig;
+use crate::train::curriculum::copy_criterion::CopyPass;
+use crate::train::until::Until;
 
 /// Sizes of one reproduction.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,6 +68,11 @@ pub struct Preset {
     /// only after a long plateau; short drills reach it in the fewest tokens.
     #[serde(default)]
     pub copy_steps: usize,
+    /// End the copy stage on held-out copying instead of at `copy_steps`
+    /// (see [`CopyUntil`]); `copy_steps` is then the most steps before the
+    /// criterion passes, and a stage that does not pass stops the run.
+    #[serde(default)]
+    pub copy_until: Option<CopyUntil>,
     /// Long copy drills (`train::curriculum::drills::ramp_copy_drill`, from the short
     /// drills' length to the toy tasks'): the data of the long copy stage
     /// and part of the LM corpus, or with `long_practice` `acc` only the
@@ -181,6 +188,36 @@ pub struct Preset {
     /// Packs computed in parallel in training (not part of the results).
     #[serde(skip)]
     pub workers: usize,
+}
+
+/// The copy stage's criterion (`copy_until`): after warm-up its rate stays
+/// at the peak, and every `every` steps `per_kind` held-out drills of each
+/// short kind (list, hash, one-hop lookup) are decoded; once at least
+/// `pass` of them are exact, the rate decays over `decay` more steps and
+/// the stage ends (`train::until`, `curriculum::copy_criterion`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CopyUntil {
+    pub every: usize,
+    pub decay: usize,
+    pub per_kind: usize,
+    pub pass: f64,
+}
+
+impl CopyUntil {
+    pub fn until(&self) -> Until {
+        Until {
+            every: self.every,
+            decay: self.decay,
+        }
+    }
+
+    pub fn want(&self) -> CopyPass {
+        CopyPass {
+            per_kind: self.per_kind,
+            pass: self.pass,
+        }
+    }
 }
 
 /// Which model practises at the toy tasks' lengths (`long_practice`).
@@ -369,6 +406,7 @@ impl Preset {
             drills: 40,
             copy_drills: 60,
             copy_steps: 4,
+            copy_until: None,
             long_copy_drills: 20,
             long_copy_steps: 2,
             graph_copy_drills: 0,
@@ -425,6 +463,7 @@ impl Preset {
             drills: 6000,
             copy_drills: 40000,
             copy_steps: 4000,
+            copy_until: None,
             long_copy_drills: 12000,
             long_copy_steps: 0,
             graph_copy_drills: 8000,

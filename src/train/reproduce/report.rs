@@ -11,6 +11,7 @@ use super::preset::Preset;
 use super::stages::StageId;
 use crate::analysis::bootstrap::MeanCi;
 use crate::train::curriculum::drill_check::DrillCheck;
+use crate::train::until::UntilState;
 
 /// What `reproduce` reports.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +22,10 @@ pub struct Report {
     /// Every stage's drill check, by stage name ([`StageId::name`]).
     #[serde(default)]
     pub drill_checks: BTreeMap<String, DrillCheck>,
+    /// The checks of every stage that ended on a criterion (the copy stage
+    /// with `copy_until`), by stage name: when it passed.
+    #[serde(default)]
+    pub criteria: BTreeMap<String, UntilState>,
     pub results: Vec<TaskResult>,
     pub base: PathBuf,
     pub acc: PathBuf,
@@ -48,6 +53,9 @@ pub fn results_table(r: &Report) -> String {
                 c.long_lookup_probs()
             ));
         }
+    }
+    for (name, st) in &r.criteria {
+        s.push_str(&format!("\n{name}: {}.\n", super::training::until_line(st)));
     }
     s
 }

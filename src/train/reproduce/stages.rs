@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use super::preset::Preset;
+use super::preset::{CopyUntil, Preset};
 use crate::error::Result;
 use crate::train::data::Objective;
 use crate::train::trainer::{Init, SaveDtype};
@@ -123,6 +123,8 @@ pub(super) struct Training {
     /// A model directory to grow to the preset's depth into `init`'s
     /// directory before the stage (the shallow copy model).
     pub grow_from: Option<PathBuf>,
+    /// The stage ends on its criterion (the copy stage with `copy_until`).
+    pub until: Option<CopyUntil>,
 }
 
 impl Stage {
@@ -213,6 +215,7 @@ fn training_stages(p: &Preset, out: &Path) -> Vec<(StageId, Training)> {
         batch: p.batch,
         seq_len: p.seq_len,
         grow_from: None,
+        until: None,
     };
     let lm_lr = match p.copy_steps {
         0 => p.lr,
@@ -239,6 +242,7 @@ fn training_stages(p: &Preset, out: &Path) -> Vec<(StageId, Training)> {
             p.lr,
         );
         (copy.batch, copy.seq_len) = (p.copy_batch, p.copy_seq_len);
+        copy.until = p.copy_until;
         stages.push((StageId::BaseCopy, copy));
         last = Some(StageId::BaseCopy);
         if p.long_copy_steps > 0 {
