@@ -244,10 +244,10 @@ fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
 fn a_copy_stage_that_fails_its_criterion_stops_the_run_with_its_checks() {
     let dir = tempfile::tempdir().unwrap();
     let (out, preset) = (dir.path().join("run"), dir.path().join("p.json"));
-    // 4 steps from scratch cannot copy every held-out drill
+    // 4 steps from scratch cannot copy with certainty
     let fields = serde_json::json!({
         "copy_steps": 4, "drill_checks": 0, "eval_n": 2, "max_new_tokens": 4,
-        "copy_until": {"every": 2, "decay": 2, "per_kind": 1, "pass": 1.0}
+        "copy_until": {"every": 2, "decay": 2, "per_kind": 1, "p_copy": 1.0}
     });
     std::fs::write(&preset, fields.to_string()).unwrap();
     let o = bin()
@@ -261,7 +261,7 @@ fn a_copy_stage_that_fails_its_criterion_stops_the_run_with_its_checks() {
     assert!(!o.status.success());
     assert!(err.contains("stage base-copy"), "{err}");
     assert!(
-        err.contains("at least 100% of 3 held-out short copy drills exact"),
+        err.contains("p(copy) at least 1 on 3 held-out short copy drills"),
         "{err}"
     );
     assert!(err.contains("did not pass in 4 steps"), "{err}");
@@ -273,7 +273,7 @@ fn a_copy_stage_that_fails_its_criterion_stops_the_run_with_its_checks() {
     assert!(!out.join("base-lm").exists() && !out.join("results.json").exists());
     // a bad criterion is refused before anything runs
     let fields =
-        serde_json::json!({"copy_until": {"every": 2, "decay": 2, "per_kind": 1, "pass": 0}});
+        serde_json::json!({"copy_until": {"every": 2, "decay": 2, "per_kind": 1, "p_copy": 0}});
     std::fs::write(&preset, fields.to_string()).unwrap();
     let o = bin()
         .args(["reproduce", "--quick", "--out"])

@@ -133,11 +133,11 @@ mod tests {
             (r#"{"history_commits": [1, 5]}"#, "history_commits"),
             (r#"{"batch": 0}"#, "batch"),
             (
-                r#"{"copy_until": {"every": 0, "decay": 10, "per_kind": 4, "pass": 0.5}}"#,
+                r#"{"copy_until": {"every": 0, "decay": 10, "per_kind": 4, "p_copy": 0.5}}"#,
                 "copy_until",
             ),
             (
-                r#"{"copy_until": {"every": 10, "decay": 10, "per_kind": 4, "pass": 1.5}}"#,
+                r#"{"copy_until": {"every": 10, "decay": 10, "per_kind": 4, "p_copy": 1.5}}"#,
                 "copy_until",
             ),
         ] {

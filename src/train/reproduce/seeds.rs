@@ -299,7 +299,7 @@ mod tests {
             every: 250,
             decay: 500,
             per_kind: 8,
-            pass: 0.5,
+            p_copy: 0.5,
         });
         let dirs: Vec<PathBuf> = [(2, 8), (0, 4), (1, 0)]
             .iter()

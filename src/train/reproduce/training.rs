@@ -52,8 +52,8 @@ pub(super) fn train_stage(
     (cx.stage)(&match t.until {
         None => format!("training {name} ({} steps, {})", t.steps, t.objective.name()),
         Some(u) => format!(
-            "training {name} (until {:.0}% of {} held-out drills are exact, at most {} steps, then {} decay steps; {})",
-            u.pass * 100.0,
+            "training {name} (until p(copy) reaches {} on {} held-out drills, at most {} steps, then {} decay steps; {})",
+            u.p_copy,
             3 * u.per_kind,
             t.steps,
             u.decay,
