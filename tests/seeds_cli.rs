@@ -29,6 +29,8 @@ fn run_dir(root: &Path, seed: u64, right: usize) -> PathBuf {
             base: mean_ci(&[0.0; 30], 200, 0.95, 0),
             acc: mean_ci(&acc, 200, 0.95, 0),
             diff: mean_ci(&acc, 200, 0.95, 0),
+            control: None,
+            acc_minus_control: None,
         });
     }
     let report = json!({

@@ -180,7 +180,7 @@ fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
         "long_practice": "acc", "long_copy_steps": 0, "grow_before": "end",
         "graph_copy_drills": 30, "long_graph_drills": 10, "sft_rehearsal": 40,
         "copy_steps": 2, "lm_steps": 2, "sft_steps": 2, "acc_steps": 2,
-        "drill_checks": 0, "eval_n": 2, "max_new_tokens": 4
+        "control_steps": 2, "drill_checks": 0, "eval_n": 2, "max_new_tokens": 4
     });
     std::fs::write(&preset, fields.to_string()).unwrap();
     let args = ["--threads", "2", "reproduce", "--quick", "--json", "--out"];
@@ -216,6 +216,27 @@ fn reproduce_keeps_long_rows_for_acc_with_long_practice_acc() {
         (2.into(), 2.into())
     );
     assert_eq!((layers("base"), layers("acc")), (4.into(), 4.into()));
+    // the step-count control: base-core + 2 more agent-SFT steps, grown with
+    // the same new layers, evaluated beside base and ACC
+    assert_eq!(
+        (layers("control-core"), layers("control")),
+        (2.into(), 4.into())
+    );
+    let control_run = json_file(&out.join("control-core/train/run.json"));
+    assert_eq!(control_run["steps"], 2);
+    assert!(control_run["data"]
+        .as_str()
+        .unwrap()
+        .ends_with("agent_sft.jsonl"));
+    assert!(out.join("eval/control-mrcr.json").is_file());
+    for t in report["results"].as_array().unwrap() {
+        assert!(
+            t["control"]["mean"].is_number() && t["acc_minus_control"]["n"] == 2,
+            "{t}"
+        );
+    }
+    let table = std::fs::read_to_string(out.join("results.md")).unwrap();
+    assert!(table.contains("ACC − control (paired)"), "{table}");
     // with lm_task_problems the toy problems are back, as many as asked
     // (and with acc_long_rehearsal ACC SFT rehearses agent SFT's short
     // drills, in the same order, with that many long ones spread among them)

@@ -51,6 +51,12 @@ pub struct TaskResult {
     pub acc: MeanCi,
     /// Paired difference acc − base over the same problems.
     pub diff: MeanCi,
+    /// The step-count control's scores, and ACC − control (paired), where
+    /// the run has one (`control_steps`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<MeanCi>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc_minus_control: Option<MeanCi>,
 }
 
 /// Both models' scores on the same problems, and the paired comparison.
@@ -109,6 +115,8 @@ pub fn evaluate_pair(
             base: b.overall,
             acc: a.overall,
             diff: mean_ci(&diffs, opts.resamples, 0.95, opts.seed),
+            control: None,
+            acc_minus_control: None,
         };
         pair.results.push(result);
     }
@@ -136,12 +144,32 @@ pub(super) fn evaluate_run(cx: &mut Context, tok: &Tokenizer) -> Result<Vec<Task
         opts,
         &mut |m, t| (cx.stage)(&format!("evaluating {m} on {t}")),
     )?;
-    for ((task, model), rep) in &pair.reports {
+    let eval_dir = StageId::Eval.dir(out);
+    let write = |model: &str, task: Task, rep: &EvalReport| {
         let file = format!("{model}-{}.json", task.name());
         write_atomic(
-            &StageId::Eval.dir(out).join(file),
+            &eval_dir.join(file),
             &serde_json::to_vec_pretty(rep).expect("report serialises"),
-        )?;
+        )
+    };
+    for ((task, model), rep) in &pair.reports {
+        write(model.name(), *task, rep)?;
     }
-    Ok(pair.results)
+    let mut results = pair.results.clone();
+    if p.control_steps > 0 {
+        let loaded = ModelDir::cpu(StageId::Control.dir(out))?;
+        let chat = loaded.chat()?;
+        for ((task, rows), result) in tasks.iter().zip(results.iter_mut()) {
+            (cx.stage)(&format!("evaluating control on {}", task.name()));
+            let rep = evaluate(&chat, *task, rows, opts, &|_| {})?;
+            let acc = pair.report(*task, PairModel::Acc).expect("ACC evaluated");
+            let diffs: Vec<f64> = (acc.rows.iter().zip(&rep.rows))
+                .map(|(a, c)| a.score - c.score)
+                .collect();
+            result.control = Some(rep.overall);
+            result.acc_minus_control = Some(mean_ci(&diffs, opts.resamples, 0.95, opts.seed));
+            write("control", *task, &rep)?;
+        }
+    }
+    Ok(results)
 }

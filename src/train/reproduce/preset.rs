@@ -124,6 +124,13 @@ pub struct Preset {
     pub lm_steps: usize,
     pub sft_steps: usize,
     pub acc_steps: usize,
+    /// Steps of the step-count control (0: none): the base model trained
+    /// this many more agent-SFT steps on agent SFT's own data (at
+    /// `sft_lr`), evaluated beside base and ACC. With `acc_steps` it trains
+    /// as long as the ACC model, so ACC − control asks whether ACC's data,
+    /// not its extra steps, makes the difference.
+    #[serde(default)]
+    pub control_steps: usize,
     /// Peak learning rate of the copy stage, and of LM pretraining when there
     /// is no copy stage.
     pub lr: f64,
@@ -431,6 +438,7 @@ impl Preset {
             lm_steps: 12,
             sft_steps: 6,
             acc_steps: 6,
+            control_steps: 0,
             lr: 3e-3,
             lm_lr: Some(1e-3),
             long_lr: None,
@@ -493,6 +501,7 @@ impl Preset {
             lm_steps: 600,
             sft_steps: 300,
             acc_steps: 1500,
+            control_steps: 0,
             lr: 3e-3,
             lm_lr: Some(1e-3),
             long_lr: None,

@@ -61,18 +61,33 @@ pub fn results_table(r: &Report) -> String {
 }
 
 /// Per-task results as a markdown table (base, ACC, paired difference, with CIs).
+/// With a step-count control, two more columns: its scores and ACC −
+/// control (paired).
 pub fn task_table(results: &[TaskResult]) -> String {
-    let mut s =
-        String::from("| task | n | base | ACC | ACC − base (paired) |\n|---|---|---|---|---|\n");
+    let control = results.iter().any(|t| t.control.is_some());
+    let mut s = String::from("| task | n | base | ACC | ACC − base (paired) |");
+    s.push_str(match control {
+        true => " control | ACC − control (paired) |\n|---|---|---|---|---|---|---|\n",
+        false => "\n|---|---|---|---|---|\n",
+    });
     for t in results {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} |",
             t.task,
             t.base.n,
             ci(&t.base),
             ci(&t.acc),
             ci(&t.diff)
         ));
+        if control {
+            let opt = |m: &Option<MeanCi>| m.as_ref().map_or("-".into(), ci);
+            s.push_str(&format!(
+                " {} | {} |",
+                opt(&t.control),
+                opt(&t.acc_minus_control)
+            ));
+        }
+        s.push('\n');
     }
     s
 }

@@ -43,6 +43,12 @@ pub struct SeedsTask {
     pub diff: OverSeeds,
     /// Seeds whose own paired difference has its 95% CI above 0.
     pub seeds_above_zero: usize,
+    /// ACC − the step-count control (paired), where every run has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acc_minus_control: Option<OverSeeds>,
+    /// Seeds whose own ACC − control has its 95% CI above 0.
+    #[serde(default)]
+    pub control_above_zero: usize,
 }
 
 /// What `acc-probe seeds` reports.
@@ -139,7 +145,8 @@ pub fn seeds_report(dirs: &[PathBuf], resamples: usize, seed: u64) -> Result<See
     let mut tasks = Vec::new();
     for t in &runs[0].0.results {
         let (mut base, mut acc, mut diff) = (Vec::new(), Vec::new(), Vec::new());
-        let mut above = 0;
+        let (mut above, mut control_above) = (0, 0);
+        let mut vs_control: Option<Vec<Vec<f64>>> = Some(Vec::new());
         for (run, _) in &runs {
             let b = scores(&run.dir, "base", &t.task)?;
             let a = scores(&run.dir, "acc", &t.task)?;
@@ -155,6 +162,25 @@ pub fn seeds_report(dirs: &[PathBuf], resamples: usize, seed: u64) -> Result<See
             diff.push(a.iter().zip(&b).map(|(x, y)| x - y).collect::<Vec<f64>>());
             let own = run.results.iter().find(|r| r.task == t.task);
             above += usize::from(own.is_some_and(|r| r.diff.lo > 0.0));
+            let own_control = own.and_then(|r| r.acc_minus_control);
+            control_above += usize::from(own_control.is_some_and(|d| d.lo > 0.0));
+            vs_control = match (vs_control, own_control) {
+                (Some(mut v), Some(_)) => {
+                    let c = scores(&run.dir, "control", &t.task)?;
+                    if c.len() != a.len() {
+                        return Err(Error::Input(format!(
+                            "{}: control has {} {} rows and acc {}; they must be graded on the same problems",
+                            run.dir.display(),
+                            c.len(),
+                            t.task,
+                            a.len()
+                        )));
+                    }
+                    v.push(a.iter().zip(&c).map(|(x, y)| x - y).collect());
+                    Some(v)
+                }
+                _ => None,
+            };
             base.push(b);
             acc.push(a);
         }
@@ -165,6 +191,11 @@ pub fn seeds_report(dirs: &[PathBuf], resamples: usize, seed: u64) -> Result<See
             acc: over_seeds(&acc, resamples, seed).map_err(named)?,
             diff: over_seeds(&diff, resamples, seed).map_err(named)?,
             seeds_above_zero: above,
+            acc_minus_control: match vs_control {
+                Some(v) => Some(over_seeds(&v, resamples, seed).map_err(named)?),
+                None => None,
+            },
+            control_above_zero: control_above,
         });
     }
     let mut runs: Vec<SeedRun> = runs.into_iter().map(|(r, _)| r).collect();
@@ -214,24 +245,23 @@ pub fn seeds_table(r: &SeedsReport) -> String {
         "\nMean over {} seeds (95% intervals: Student's t over the seeds' means; a bootstrap over problems within each seed):\n\n",
         r.runs.len()
     ));
-    s.push_str("| task | base | ACC | ACC − base | over seeds | over problems | seeds with CI > 0 |\n|---|---|---|---|---|---|---|\n");
+    s.push_str("| task | base | ACC | difference | mean | over seeds | over problems | seeds with CI > 0 |\n|---|---|---|---|---|---|---|---|\n");
+    let n = r.runs.len();
     for t in &r.tasks {
-        let over = t
-            .diff
-            .over_seeds
-            .map_or("-".into(), |i| format!("[{:.3}, {:.3}]", i.lo, i.hi));
-        let p = t.diff.over_problems;
-        s.push_str(&format!(
-            "| {} | {:.3} | {:.3} | {:.3} | {over} | [{:.3}, {:.3}] | {}/{} |\n",
-            t.task,
-            t.base.mean,
-            t.acc.mean,
-            t.diff.mean,
-            p.lo,
-            p.hi,
-            t.seeds_above_zero,
-            r.runs.len()
-        ));
+        let row = |name: &str, d: &OverSeeds, above: usize| {
+            let over = d
+                .over_seeds
+                .map_or("-".into(), |i| format!("[{:.3}, {:.3}]", i.lo, i.hi));
+            let p = d.over_problems;
+            format!(
+                "| {} | {:.3} | {:.3} | {name} | {:.3} | {over} | [{:.3}, {:.3}] | {above}/{n} |\n",
+                t.task, t.base.mean, t.acc.mean, d.mean, p.lo, p.hi
+            )
+        };
+        s.push_str(&row("ACC − base", &t.diff, t.seeds_above_zero));
+        if let Some(c) = &t.acc_minus_control {
+            s.push_str(&row("ACC − control", c, t.control_above_zero));
+        }
     }
     s
 }
@@ -265,6 +295,8 @@ mod tests {
                 base: mean_ci(&vec![0.0; n], 200, 0.95, 0),
                 acc: mean_ci(&acc, 200, 0.95, 0),
                 diff: mean_ci(&acc, 200, 0.95, 0),
+                control: None,
+                acc_minus_control: None,
             });
         }
         let mut criteria = BTreeMap::new();

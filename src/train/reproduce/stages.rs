@@ -35,12 +35,17 @@ pub enum StageId {
     AccCore,
     /// The ACC model: base + ACC SFT (or grown from `acc-core`).
     Acc,
-    /// Both final models on held-out toy MRCR and GraphWalks.
+    /// The step-count control of the shallow model, grown into `control`.
+    ControlCore,
+    /// The step-count control: base + as many more agent-SFT steps as the
+    /// preset's `control_steps` (or grown from `control-core`).
+    Control,
+    /// The final models on held-out toy MRCR and GraphWalks.
     Eval,
 }
 
 impl StageId {
-    pub const ALL: [StageId; 11] = [
+    pub const ALL: [StageId; 13] = [
         StageId::Trajectories,
         StageId::Tokenizer,
         StageId::Data,
@@ -51,6 +56,8 @@ impl StageId {
         StageId::Base,
         StageId::AccCore,
         StageId::Acc,
+        StageId::ControlCore,
+        StageId::Control,
         StageId::Eval,
     ];
 
@@ -67,6 +74,8 @@ impl StageId {
             StageId::Base => "base",
             StageId::AccCore => "acc-core",
             StageId::Acc => "acc",
+            StageId::ControlCore => "control-core",
+            StageId::Control => "control",
             StageId::Eval => "eval",
         }
     }
@@ -174,10 +183,14 @@ pub(super) fn plan(p: &Preset, out: &Path) -> Result<Vec<Stage>> {
     }));
     if p.grows_at_end() {
         // the final models grown from the shallow ones, with the same new layers
-        for (from, id) in [
+        let mut grown = vec![
             (StageId::BaseCore, StageId::Base),
             (StageId::AccCore, StageId::Acc),
-        ] {
+        ];
+        if p.control_steps > 0 {
+            grown.push((StageId::ControlCore, StageId::Control));
+        }
+        for (from, id) in grown {
             let dtype = SaveDtype::Bf16;
             stages.push(Stage {
                 id,
@@ -277,6 +290,22 @@ fn training_stages(p: &Preset, out: &Path) -> Vec<(StageId, Training)> {
     let acc_lr = p.acc_lr.unwrap_or(p.sft_lr);
     let acc_sft = stage("acc.jsonl", from(base), Objective::Acc, p.acc_steps, acc_lr);
     stages.push((acc, acc_sft));
+    if p.control_steps > 0 {
+        // the step-count control: as many more steps as ACC SFT adds, on
+        // agent SFT's own data
+        let control = match p.grows_at_end() {
+            true => StageId::ControlCore,
+            false => StageId::Control,
+        };
+        let more = stage(
+            "agent_sft.jsonl",
+            from(base),
+            Objective::AgentSft,
+            p.control_steps,
+            p.sft_lr,
+        );
+        stages.push((control, more));
+    }
     if let (true, Some(at)) = (p.grows(), p.grow_before.stage()) {
         grow_before(&mut stages, at);
     }
