@@ -351,7 +351,7 @@ mod tests {
         let table = seeds_table(&r);
         assert!(table.contains("| 0 | 1000 (1500) |"), "{table}");
         assert!(
-            table.contains("| mrcr | 0.000 | 0.100 | 0.100 |"),
+            table.contains("| mrcr | 0.000 | 0.100 | ACC − base | 0.100 |"),
             "{table}"
         );
         assert!(table.contains("2/3"), "{table}");
