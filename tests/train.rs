@@ -14,7 +14,7 @@ use acc_probe::train::data::{self, Objective, Pack};
 use acc_probe::train::loss::pack_loss;
 use acc_probe::train::{train, Init, TrainConfig};
 use candle_core::{DType, Device, Var};
-use common::{max_abs_diff, random_model, vec_f32};
+use common::{copy_dir, max_abs_diff, random_model, vec_f32};
 use serde_json::json;
 
 fn tiny_config(vocab: usize) -> Qwen3MoeConfig {
@@ -284,19 +284,6 @@ fn token_ids_outside_the_vocabulary_name_the_line() {
 
 fn read_bytes(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
 }
 
 #[test]

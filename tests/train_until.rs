@@ -3,11 +3,14 @@
 //! run ends bit-identical; a run whose checks never pass stops with its
 //! checks listed and writes no model.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use acc_probe::model::Qwen3Moe;
 use acc_probe::train::until::{Check, Criterion, Until, UntilState};
 use acc_probe::train::{train_until, Init, Objective, StepMetrics, TrainConfig};
+use common::copy_dir;
 use serde_json::json;
 
 /// Passes from step `at` on, counting its checks.
@@ -181,17 +184,4 @@ fn a_run_whose_checks_never_pass_stops_without_a_model() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("needs the criterion"), "{e}");
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for e in std::fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            std::fs::copy(e.path(), to).unwrap();
-        }
-    }
 }

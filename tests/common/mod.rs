@@ -167,3 +167,17 @@ pub fn compile_opts(tokens: usize) -> acc_probe::compile::pipeline::CompileOptio
         repo_root: None,
     }
 }
+
+/// Copies the directory tree `src` to `dst`.
+pub fn copy_dir(src: &std::path::Path, dst: &std::path::Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            std::fs::copy(e.path(), to).unwrap();
+        }
+    }
+}

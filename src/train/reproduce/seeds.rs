@@ -86,6 +86,20 @@ fn scores(dir: &Path, model: &str, task: &str) -> Result<Vec<f64>> {
     Ok(r.rows.iter().map(|row| row.score).collect())
 }
 
+/// ACC − `other` problem by problem, in run `dir`; both must be graded on
+/// the same problems.
+fn paired(dir: &Path, task: &str, acc: &[f64], (name, other): (&str, &[f64])) -> Result<Vec<f64>> {
+    if acc.len() != other.len() {
+        return Err(Error::Input(format!(
+            "{}: {name} has {} {task} rows and acc {}; both must be graded on the same problems",
+            dir.display(),
+            other.len(),
+            acc.len()
+        )));
+    }
+    Ok(acc.iter().zip(other).map(|(a, o)| a - o).collect())
+}
+
 /// The first preset field in which `a` and `b` differ.
 fn differing_field(a: &Value, b: &Value) -> Option<String> {
     let (Value::Object(a), Value::Object(b)) = (a, b) else {
@@ -150,16 +164,7 @@ pub fn seeds_report(dirs: &[PathBuf], resamples: usize, seed: u64) -> Result<See
         for (run, _) in &runs {
             let b = scores(&run.dir, "base", &t.task)?;
             let a = scores(&run.dir, "acc", &t.task)?;
-            if a.len() != b.len() {
-                return Err(Error::Input(format!(
-                    "{}: base has {} {} rows and acc {}; the pair must be graded on the same problems",
-                    run.dir.display(),
-                    b.len(),
-                    t.task,
-                    a.len()
-                )));
-            }
-            diff.push(a.iter().zip(&b).map(|(x, y)| x - y).collect::<Vec<f64>>());
+            diff.push(paired(&run.dir, &t.task, &a, ("base", &b))?);
             let own = run.results.iter().find(|r| r.task == t.task);
             above += usize::from(own.is_some_and(|r| r.diff.lo > 0.0));
             let own_control = own.and_then(|r| r.acc_minus_control);
@@ -167,16 +172,7 @@ pub fn seeds_report(dirs: &[PathBuf], resamples: usize, seed: u64) -> Result<See
             vs_control = match (vs_control, own_control) {
                 (Some(mut v), Some(_)) => {
                     let c = scores(&run.dir, "control", &t.task)?;
-                    if c.len() != a.len() {
-                        return Err(Error::Input(format!(
-                            "{}: control has {} {} rows and acc {}; they must be graded on the same problems",
-                            run.dir.display(),
-                            c.len(),
-                            t.task,
-                            a.len()
-                        )));
-                    }
-                    v.push(a.iter().zip(&c).map(|(x, y)| x - y).collect());
+                    v.push(paired(&run.dir, &t.task, &a, ("control", &c))?);
                     Some(v)
                 }
                 _ => None,
