@@ -355,18 +355,26 @@ pub fn check_short(
     stream: u64,
     edge_trace: bool,
 ) -> Result<Vec<KindScore>> {
-    let mut set = drills(per_kind, seed, stream, &SHORT, short_kind, copy_drill);
-    if edge_trace {
-        set = set
-            .into_iter()
-            .map(|(k, d)| (k, with_edge_trace(d)))
-            .collect();
-    }
-    score(chat, set, &SHORT)
+    let set = drills(per_kind, seed, stream, &SHORT, short_kind, copy_drill);
+    score(chat, traced_if(set, edge_trace), &SHORT)
 }
 
 /// The short drill kinds.
 const SHORT: [&str; 3] = ["list", "hash", "one-hop"];
+
+/// The drills of `set` with their lookups' edge traces where `edge_trace`.
+fn traced_if(
+    set: Vec<(&'static str, Vec<Message>)>,
+    edge_trace: bool,
+) -> Vec<(&'static str, Vec<Message>)> {
+    match edge_trace {
+        true => set
+            .into_iter()
+            .map(|(k, d)| (k, with_edge_trace(d)))
+            .collect(),
+        false => set,
+    }
+}
 
 /// Decodes `per_kind` held-out drills of each kind, short and long. With
 /// `edge_trace` the lookups' references carry their edge trace
@@ -378,14 +386,7 @@ pub fn check(
     edge_trace: bool,
 ) -> Result<DrillCheck> {
     const LONG: [&str; 2] = ["lookup", "recall"];
-    let short = drills(
-        per_kind,
-        seed,
-        SHORT_DRILL_CHECK_STREAM,
-        &SHORT,
-        short_kind,
-        copy_drill,
-    );
+    let short = check_short(chat, per_kind, seed, SHORT_DRILL_CHECK_STREAM, edge_trace)?;
     let long = drills(
         per_kind,
         seed,
@@ -394,19 +395,9 @@ pub fn check(
         long_kind,
         long_copy_drill,
     );
-    let (short, long) = if edge_trace {
-        let traced = |set: Vec<(&'static str, Vec<Message>)>| {
-            set.into_iter()
-                .map(|(k, d)| (k, with_edge_trace(d)))
-                .collect()
-        };
-        (traced(short), traced(long))
-    } else {
-        (short, long)
-    };
     Ok(DrillCheck {
-        short: score(chat, short, &SHORT)?,
-        long: score(chat, long, &LONG)?,
+        short,
+        long: score(chat, traced_if(long, edge_trace), &LONG)?,
     })
 }
 

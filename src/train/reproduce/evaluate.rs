@@ -76,6 +76,15 @@ impl PairScores {
     }
 }
 
+/// The mean of `a − b` problem by problem (both graded on the same
+/// problems, in the same order), with its 95% bootstrap CI.
+fn paired_ci(a: &EvalReport, b: &EvalReport, opts: EvalOptions) -> MeanCi {
+    let diffs: Vec<f64> = (a.rows.iter().zip(&b.rows))
+        .map(|(x, y)| x.score - y.score)
+        .collect();
+    mean_ci(&diffs, opts.resamples, 0.95, opts.seed)
+}
+
 /// Decodes and grades `tasks` with the base and the ACC model (identical
 /// problems), with 95% bootstrap CIs and the paired ACC − base difference.
 /// `progress(model, task)` is called before each evaluation.
@@ -104,17 +113,11 @@ pub fn evaluate_pair(
     for (task, _) in tasks {
         let report = |m| pair.report(*task, m).expect("both models evaluated");
         let (b, a) = (report(PairModel::Base), report(PairModel::Acc));
-        let diffs: Vec<f64> = a
-            .rows
-            .iter()
-            .zip(&b.rows)
-            .map(|(x, y)| x.score - y.score)
-            .collect();
         let result = TaskResult {
             task: task.name().to_string(),
             base: b.overall,
             acc: a.overall,
-            diff: mean_ci(&diffs, opts.resamples, 0.95, opts.seed),
+            diff: paired_ci(a, b, opts),
             control: None,
             acc_minus_control: None,
         };
@@ -137,7 +140,7 @@ pub(super) fn evaluate_run(cx: &mut Context, tok: &Tokenizer) -> Result<Vec<Task
         empty_set: Default::default(),
     };
     let tasks = [(Task::Mrcr, em), (Task::Graphwalks, eg)];
-    let pair = evaluate_pair(
+    let mut pair = evaluate_pair(
         &StageId::Base.dir(out),
         &StageId::Acc.dir(out),
         &tasks,
@@ -155,7 +158,7 @@ pub(super) fn evaluate_run(cx: &mut Context, tok: &Tokenizer) -> Result<Vec<Task
     for ((task, model), rep) in &pair.reports {
         write(model.name(), *task, rep)?;
     }
-    let mut results = pair.results.clone();
+    let mut results = std::mem::take(&mut pair.results);
     if p.control_steps > 0 {
         let loaded = ModelDir::cpu(StageId::Control.dir(out))?;
         let chat = loaded.chat()?;
@@ -163,11 +166,8 @@ pub(super) fn evaluate_run(cx: &mut Context, tok: &Tokenizer) -> Result<Vec<Task
             (cx.stage)(&format!("evaluating control on {}", task.name()));
             let rep = evaluate(&chat, *task, rows, opts, &|_| {})?;
             let acc = pair.report(*task, PairModel::Acc).expect("ACC evaluated");
-            let diffs: Vec<f64> = (acc.rows.iter().zip(&rep.rows))
-                .map(|(a, c)| a.score - c.score)
-                .collect();
             result.control = Some(rep.overall);
-            result.acc_minus_control = Some(mean_ci(&diffs, opts.resamples, 0.95, opts.seed));
+            result.acc_minus_control = Some(paired_ci(acc, &rep, opts));
             write("control", *task, &rep)?;
         }
     }
